@@ -1,0 +1,147 @@
+"""Every error ``testimony.crypto`` raises.
+
+Checks raise; they never return ``False``. A message says what failed, never
+the secret, key or plaintext involved. Each class has a stable ``code`` that
+the service and the CLI print (``testimony: ... (code)``).
+
+::
+
+    CryptoError                       (ValueError)
+    ├── MalformedInput                wrong type, length or encoding of an input
+    ├── StreamError                   PROTOCOL.md §2 decryption failed
+    │   ├── StreamTagError            a chunk's tag does not verify (wrong key, altered, reordered)
+    │   ├── StreamTruncatedError      the input ends before a final chunk
+    │   ├── StreamMisplacedFinalError a chunk marked final is followed by more data
+    │   ├── StreamTrailingDataError   bytes after the final chunk
+    │   └── StreamShortChunkError     a chunk shorter than a tag, or an empty non-first final chunk
+    ├── HPKEOpenError                 PROTOCOL.md §1 Open failed (wrong key, info or altered data)
+    ├── PaddingError                  PROTOCOL.md §3 unpadding failed
+    ├── ReceiptCodeError              not a receipt code (PROTOCOL.md §7)
+    ├── SignatureError                an Ed25519 signature does not verify
+    ├── ProofError                    a Merkle proof does not verify (PROTOCOL.md §9)
+    │   └── TreeSizeError             an index or size is out of range for the tree
+    └── CheckpointError               a checkpoint or signed note is not acceptable (§9)
+        ├── NoteFormatError           not a well-formed signed note / checkpoint
+        ├── UnknownKeyError           no signature by the expected key
+        ├── OriginMismatchError       the note names another log
+        └── NoteSignatureError        the expected key's signature does not verify
+"""
+
+from __future__ import annotations
+
+
+class CryptoError(ValueError):
+    """Base of every error raised by ``testimony.crypto``."""
+
+    code = "crypto-error"
+
+    def __init__(self, message: str | None = None) -> None:
+        super().__init__(message or self.__doc__ or self.code)
+
+
+class MalformedInput(CryptoError):
+    """An input has the wrong type, length or encoding."""
+
+    code = "malformed-input"
+
+
+class StreamError(CryptoError):
+    """The STREAM ciphertext does not decrypt."""
+
+    code = "stream-invalid"
+
+
+class StreamTagError(StreamError):
+    """A STREAM chunk does not authenticate (wrong key, altered or reordered data)."""
+
+    code = "stream-bad-tag"
+
+
+class StreamTruncatedError(StreamError):
+    """The STREAM ciphertext ends before its final chunk (truncated)."""
+
+    code = "stream-truncated"
+
+
+class StreamMisplacedFinalError(StreamError):
+    """A STREAM chunk marked final is followed by more chunks."""
+
+    code = "stream-misplaced-final"
+
+
+class StreamTrailingDataError(StreamError):
+    """The STREAM ciphertext has data after its final chunk."""
+
+    code = "stream-trailing-data"
+
+
+class StreamShortChunkError(StreamError):
+    """A STREAM chunk is shorter than a tag, or an empty final chunk follows others."""
+
+    code = "stream-short-chunk"
+
+
+class HPKEOpenError(CryptoError):
+    """The sealed message does not open (wrong key, wrong info or altered data)."""
+
+    code = "hpke-open-failed"
+
+
+class PaddingError(CryptoError):
+    """The padded plaintext is inconsistent with its declared size."""
+
+    code = "bad-padding"
+
+
+class ReceiptCodeError(CryptoError):
+    """Not a receipt code: 20 decimal digits, grouped by 4 with hyphens or spaces."""
+
+    code = "bad-receipt-code"
+
+
+class SignatureError(CryptoError):
+    """The Ed25519 signature does not verify."""
+
+    code = "bad-signature"
+
+
+class ProofError(CryptoError):
+    """The Merkle proof does not verify."""
+
+    code = "bad-proof"
+
+
+class TreeSizeError(ProofError):
+    """An index or tree size is out of range."""
+
+    code = "bad-tree-size"
+
+
+class CheckpointError(CryptoError):
+    """The checkpoint is not acceptable."""
+
+    code = "bad-checkpoint"
+
+
+class NoteFormatError(CheckpointError):
+    """Not a well-formed signed note or checkpoint."""
+
+    code = "malformed-checkpoint"
+
+
+class UnknownKeyError(CheckpointError):
+    """The note carries no signature by the expected key."""
+
+    code = "unknown-checkpoint-key"
+
+
+class OriginMismatchError(CheckpointError):
+    """The checkpoint names another log than the expected origin."""
+
+    code = "checkpoint-origin-mismatch"
+
+
+class NoteSignatureError(CheckpointError):
+    """The checkpoint signature does not verify."""
+
+    code = "bad-checkpoint-signature"
