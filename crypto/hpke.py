@@ -129,7 +129,7 @@ def seal(public: bytes, info: bytes, plaintext: bytes) -> bytes:
     return _SUITE.encrypt(plaintext, _load_public(public), info=info)
 
 
-def open(private_seed: bytes, info: bytes, sealed: bytes) -> bytes:  # noqa: A001 - protocol name
+def open(private_seed: bytes, info: bytes, sealed: bytes) -> bytes:
     """``Open_S1``: the plaintext of ``sealed``, or :class:`HPKEOpenError` if it
     was sealed to another key, with another ``info``, or altered."""
     if not isinstance(info, bytes) or not isinstance(sealed, bytes):

@@ -29,7 +29,8 @@ def format_time(moment: datetime) -> str:
         raise MalformedInput("a protocol time is timezone-aware")
     if moment.utcoffset() != UTC.utcoffset(None) or moment.microsecond:
         raise MalformedInput("a protocol time is UTC with whole seconds")
-    return moment.strftime("%Y-%m-%dT%H:%M:%SZ")
+    # strftime("%Y") does not zero-pad years before 1000 on every platform.
+    return f"{moment.year:04d}-" + moment.strftime("%m-%dT%H:%M:%SZ")
 
 
 def parse_time(text: str) -> datetime:

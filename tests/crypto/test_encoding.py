@@ -47,11 +47,18 @@ def test_hex_length_is_checked() -> None:
 def test_times_are_utc_whole_seconds() -> None:
     moment = datetime(2026, 11, 25, 12, 0, 5, tzinfo=UTC)
     assert rfc3339.parse_time(rfc3339.format_time(moment)) == moment
-    for bad in (moment.replace(microsecond=1), moment.replace(tzinfo=None),
-                moment.astimezone(timezone(timedelta(hours=6)))):
+    for bad in (
+        moment.replace(microsecond=1),
+        moment.replace(tzinfo=None),
+        moment.astimezone(timezone(timedelta(hours=6))),
+    ):
         with pytest.raises(MalformedInput):
             rfc3339.format_time(bad)
-    for text in ("2026-11-25T12:00:00+00:00", "2026-11-25 12:00:00Z", "2026-02-30T12:00:00Z",
-                 "2026-11-25T12:00:00.5Z"):
+    for text in (
+        "2026-11-25T12:00:00+00:00",
+        "2026-11-25 12:00:00Z",
+        "2026-02-30T12:00:00Z",
+        "2026-11-25T12:00:00.5Z",
+    ):
         with pytest.raises(MalformedInput):
             rfc3339.parse_time(text)

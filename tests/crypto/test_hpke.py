@@ -16,10 +16,18 @@ from testimony.crypto.encoding import b64u_decode
 from testimony.crypto.errors import HPKEOpenError, MalformedInput
 from tests.vectors.loader import load_json
 
-KDFS = {1: pyca_hpke.KDF.HKDF_SHA256, 2: pyca_hpke.KDF.HKDF_SHA384, 3: pyca_hpke.KDF.HKDF_SHA512,
-        0x10: pyca_hpke.KDF.SHAKE128, 0x11: pyca_hpke.KDF.SHAKE256}
-AEADS = {1: pyca_hpke.AEAD.AES_128_GCM, 2: pyca_hpke.AEAD.AES_256_GCM,
-         3: pyca_hpke.AEAD.CHACHA20_POLY1305}
+KDFS = {
+    1: pyca_hpke.KDF.HKDF_SHA256,
+    2: pyca_hpke.KDF.HKDF_SHA384,
+    3: pyca_hpke.KDF.HKDF_SHA512,
+    0x10: pyca_hpke.KDF.SHAKE128,
+    0x11: pyca_hpke.KDF.SHAKE256,
+}
+AEADS = {
+    1: pyca_hpke.AEAD.AES_128_GCM,
+    2: pyca_hpke.AEAD.AES_256_GCM,
+    3: pyca_hpke.AEAD.CHACHA20_POLY1305,
+}
 
 RFC9180 = [v for v in load_json("hpke/rfc9180-x25519-base.json") if v["aead_id"] in AEADS]
 XWING = load_json("hpke/mlkem768-x25519.json")
@@ -76,7 +84,11 @@ def test_s1_key_expansion_and_key_id(key: dict) -> None:
 
 @pytest.mark.parametrize("case", S1["open"], ids=lambda c: f"{c['info']}-{c['seed'][:8]}")
 def test_s1_sealed_vectors_open(case: dict) -> None:
-    seed, info, sealed = bytes.fromhex(case["seed"]), case["info"].encode(), b64u_decode(case["sealed"])
+    seed, info, sealed = (
+        bytes.fromhex(case["seed"]),
+        case["info"].encode(),
+        b64u_decode(case["sealed"]),
+    )
     assert hpke.open(seed, info, sealed).hex() == case["plaintext"]
     # The same message under the other label, or altered anywhere, does not open.
     other = hpke.INFO_REPLY if info == hpke.INFO_CEK else hpke.INFO_CEK

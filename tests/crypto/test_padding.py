@@ -41,7 +41,7 @@ def test_padme_matches_the_formula_and_costs_at_most_12_percent(length: int) -> 
 def test_pad_appends_zeros_to_the_padme_length(data: bytes) -> None:
     padded = padding.pad(data)
     assert len(padded) == padding.padme(len(data))
-    assert padded.startswith(data) and padded[len(data):].count(0) == len(padded) - len(data)
+    assert padded.startswith(data) and padded[len(data) :].count(0) == len(padded) - len(data)
     assert padding.unpad_attachment(padded, len(data)) == data
 
 
