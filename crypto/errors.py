@@ -17,6 +17,7 @@ the service and the CLI print (``testimony: ... (code)``).
     ├── HPKEOpenError                 PROTOCOL.md §1 Open failed (wrong key, info or altered data)
     ├── PaddingError                  PROTOCOL.md §3 unpadding failed
     ├── ReceiptCodeError              not a receipt code (PROTOCOL.md §7)
+    ├── ReceiptError                  a receipt does not verify (PROTOCOL.md §10)
     ├── SignatureError                an Ed25519 signature does not verify
     ├── ProofError                    a Merkle proof does not verify (PROTOCOL.md §9)
     │   └── TreeSizeError             an index or size is out of range for the tree
@@ -97,6 +98,12 @@ class ReceiptCodeError(CryptoError):
     """Not a receipt code: 20 decimal digits, grouped by 4 with hyphens or spaces."""
 
     code = "bad-receipt-code"
+
+
+class ReceiptError(CryptoError):
+    """The receipt does not verify."""
+
+    code = "bad-receipt"
 
 
 class SignatureError(CryptoError):
