@@ -1,0 +1,191 @@
+"""Group commit for log appends (PROTOCOL.md §9, §10).
+
+A receipt carries a signed checkpoint and an inclusion proof, so each append
+costs a transaction, a tree update, a signature and (SQLite) an fsync. The
+:class:`AppendBatcher` spreads that cost: callers — request handlers on
+threads or on an asyncio loop — hand it one entry each and wait; one worker
+thread takes up to ``max_batch`` waiting entries, or whatever arrived within
+``max_delay`` of the first, appends them with one
+``LogStore.append_batch`` (one transaction, one checkpoint) and answers every
+waiter once the batch is committed. If the append fails, that batch's waiters
+get the exception and the worker moves on.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import concurrent.futures
+import queue
+import threading
+import time
+from dataclasses import dataclass
+
+from testimony.crypto import merkle
+
+from .errors import BatcherClosed
+from .log import AppendedBatch, LogStore, Signer, StoredCheckpoint
+
+__all__ = ["AppendBatcher", "AppendReceipt"]
+
+
+@dataclass(frozen=True)
+class AppendReceipt:
+    """What a waiter gets once its entry is committed.
+
+    ``index`` and ``entry_id`` name the entry (its first occurrence if it was
+    already logged, then ``appended`` is False); ``inclusion`` proves it in the
+    tree of ``checkpoint.size`` entries.
+    """
+
+    index: int
+    entry_id: bytes
+    appended: bool
+    checkpoint: StoredCheckpoint
+    inclusion: merkle.InclusionProof
+
+
+@dataclass
+class _Request:
+    entry: bytes
+    future: concurrent.futures.Future[AppendReceipt]
+
+
+_STOP = object()
+
+
+class AppendBatcher:
+    """Collects single appends into batches committed by one worker thread.
+
+    Use as a context manager, or call :meth:`close`. ``max_batch`` bounds the
+    entries per transaction, ``max_delay`` (seconds) how long the first entry
+    of a batch waits for company.
+    """
+
+    def __init__(
+        self,
+        log: LogStore,
+        sign: Signer,
+        *,
+        max_batch: int = 256,
+        max_delay: float = 0.005,
+    ) -> None:
+        if max_batch < 1:
+            raise ValueError("max_batch must be at least 1")
+        if max_delay < 0:
+            raise ValueError("max_delay must not be negative")
+        self._log = log
+        self._sign = sign
+        self._max_batch = max_batch
+        self._max_delay = max_delay
+        self._queue: queue.SimpleQueue[_Request | object] = queue.SimpleQueue()
+        self._lock = threading.Lock()
+        self._closed = False
+        self._batches = 0
+        self._worker = threading.Thread(target=self._run, name="log-append-batcher", daemon=True)
+        self._worker.start()
+
+    @property
+    def batches(self) -> int:
+        """How many batches the worker has handed to ``append_batch`` so far."""
+        return self._batches
+
+    def submit_future(self, entry: bytes) -> concurrent.futures.Future[AppendReceipt]:
+        """Queue ``entry`` and return the future of its receipt.
+
+        Raises ``BatcherClosed`` once :meth:`close` has been called and
+        ``TypeError`` if ``entry`` is not ``bytes``. Cancelling the future
+        before its batch is taken withdraws the entry.
+        """
+        if not isinstance(entry, bytes):
+            raise TypeError("a log entry must be bytes")
+        future: concurrent.futures.Future[AppendReceipt] = concurrent.futures.Future()
+        with self._lock:
+            if self._closed:
+                raise BatcherClosed()
+            self._queue.put(_Request(entry, future))
+        return future
+
+    def submit(self, entry: bytes, timeout: float | None = None) -> AppendReceipt:
+        """Append ``entry`` with the next batch and block until it is committed.
+
+        Raises ``BatcherClosed`` if the batcher is closed, whatever the batch's
+        append raised, and ``TimeoutError`` after ``timeout`` seconds (the entry
+        may still be appended later).
+        """
+        return self.submit_future(entry).result(timeout)
+
+    async def submit_async(self, entry: bytes) -> AppendReceipt:
+        """:meth:`submit` for asyncio: awaits the commit without blocking the loop."""
+        return await asyncio.wrap_future(self.submit_future(entry))
+
+    def close(self, timeout: float | None = None) -> None:
+        """Stop taking entries, commit every entry already queued, stop the worker.
+
+        Idempotent. Raises ``TimeoutError`` if the worker has not finished
+        within ``timeout`` seconds.
+        """
+        with self._lock:
+            if not self._closed:
+                self._closed = True
+                self._queue.put(_STOP)
+        self._worker.join(timeout)
+        if self._worker.is_alive():
+            raise TimeoutError("the append batcher did not stop in time")
+
+    def __enter__(self) -> AppendBatcher:
+        return self
+
+    def __exit__(self, *_exc: object) -> None:
+        self.close()
+
+    # --- worker -------------------------------------------------------------------
+
+    def _run(self) -> None:
+        stopping = False
+        while not stopping:
+            first = self._queue.get()
+            if first is _STOP:
+                return
+            batch = [first]
+            deadline = time.monotonic() + self._max_delay
+            while len(batch) < self._max_batch:
+                try:
+                    item = self._queue.get_nowait()
+                except queue.Empty:
+                    remaining = deadline - time.monotonic()
+                    if remaining <= 0:
+                        break
+                    try:
+                        item = self._queue.get(timeout=remaining)
+                    except queue.Empty:
+                        break
+                if item is _STOP:
+                    stopping = True
+                    break
+                batch.append(item)
+            self._commit([r for r in batch if isinstance(r, _Request)])
+
+    def _commit(self, requests: list[_Request]) -> None:
+        # A future cancelled while queued is dropped; the others can no longer be.
+        live = [r for r in requests if r.future.set_running_or_notify_cancel()]
+        if not live:
+            return
+        self._batches += 1
+        try:
+            result: AppendedBatch = self._log.append_batch([r.entry for r in live], self._sign)
+        except BaseException as exc:  # every waiter of this batch learns why
+            for request in live:
+                request.future.set_exception(exc)
+            if not isinstance(exc, Exception):
+                raise
+            return
+        for i, request in enumerate(live):
+            request.future.set_result(
+                AppendReceipt(
+                    index=result.indexes[i],
+                    entry_id=result.ids[i],
+                    appended=result.appended[i],
+                    checkpoint=result.checkpoint,
+                    inclusion=result.inclusion[i],
+                )
+            )

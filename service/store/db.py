@@ -1,0 +1,215 @@
+"""Engines, migrations and sessions for the two supported databases.
+
+**SQLite** (the embedded default, ``sqlite:///path/to/file``): every connection
+runs in WAL mode with ``synchronous=FULL``, foreign keys on and a busy timeout.
+FULL rather than NORMAL because a receipt promises that its entry is in the
+log: in WAL mode NORMAL skips the fsync of the WAL at commit, so a power loss
+may roll back transactions whose receipts were already answered. FULL fsyncs
+the WAL on every commit; group commit (``batching.AppendBatcher``) spreads that
+one fsync over a whole batch. The driver's own transaction handling is turned
+off and this module emits ``BEGIN`` itself, so that a writer can ask for
+``BEGIN IMMEDIATE`` (see :func:`writer_connection`).
+
+**PostgreSQL** (``postgresql+psycopg://...``): the default READ COMMITTED
+isolation; log appends serialise on a transaction-scoped advisory lock.
+
+:func:`upgrade` runs the Alembic migrations in ``testimony.migrations`` to head
+without any ``alembic.ini``.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Iterator
+from importlib.resources import files
+from typing import Any
+
+import sqlalchemy
+from alembic import command
+from alembic.config import Config
+from sqlalchemy import event
+from sqlalchemy.engine import URL, Connection, Engine, make_url
+from sqlalchemy.orm import Session, sessionmaker
+
+__all__ = [
+    "LOG_WRITER_LOCK",
+    "MIGRATION_LOCK",
+    "SQLITE_BUSY_TIMEOUT_MS",
+    "create_engine",
+    "downgrade",
+    "is_sqlite",
+    "lock_log_writer",
+    "read_engine",
+    "session_factory",
+    "upgrade",
+    "writer_connection",
+    "writer_session",
+]
+
+SQLITE_BUSY_TIMEOUT_MS = 30_000
+"""How long a SQLite connection waits for another writer before giving up."""
+
+LOG_WRITER_LOCK = 0x7465_7374_6C6F_6701
+"""PostgreSQL advisory lock key held (per transaction) by whoever appends to the log."""
+
+MIGRATION_LOCK = 0x7465_7374_6D69_6701
+"""PostgreSQL advisory lock key held (per transaction) while migrations run."""
+
+_WRITER_OPTION = "testimony_writer"
+
+
+def create_engine(url: str | URL, **engine_kwargs: Any) -> Engine:
+    """An engine for ``url`` with the settings this module's docstring describes.
+
+    ``engine_kwargs`` are passed to :func:`sqlalchemy.create_engine` (pool
+    sizes, ``echo``). Raises ``ValueError`` for an in-memory SQLite database
+    (each pooled connection would see a different, empty database) and for a
+    database other than SQLite or PostgreSQL.
+    """
+    parsed = make_url(url)
+    backend = parsed.get_backend_name()
+    if backend == "sqlite":
+        if parsed.database in (None, "", ":memory:") or parsed.query.get("mode") == "memory":
+            raise ValueError("an in-memory SQLite database cannot back the store")
+        connect_args = dict(engine_kwargs.pop("connect_args", {}))
+        connect_args.setdefault("timeout", SQLITE_BUSY_TIMEOUT_MS / 1000)
+        connect_args.setdefault("check_same_thread", False)
+        engine = sqlalchemy.create_engine(parsed, connect_args=connect_args, **engine_kwargs)
+        _configure_sqlite(engine)
+        return engine
+    if backend == "postgresql":
+        return sqlalchemy.create_engine(parsed, **engine_kwargs)
+    raise ValueError("the store runs on SQLite or PostgreSQL only")
+
+
+def _configure_sqlite(engine: Engine) -> None:
+    @event.listens_for(engine, "connect")
+    def _on_connect(dbapi_connection: Any, _record: Any) -> None:
+        # Autocommit at the driver level; `_on_begin` emits BEGIN itself.
+        dbapi_connection.isolation_level = None
+        cursor = dbapi_connection.cursor()
+        try:
+            cursor.execute("PRAGMA journal_mode=WAL")
+            mode = cursor.fetchone()[0]
+            if str(mode).lower() != "wal":
+                raise RuntimeError("SQLite refused WAL mode")
+            cursor.execute("PRAGMA synchronous=FULL")
+            cursor.execute("PRAGMA foreign_keys=ON")
+            cursor.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_TIMEOUT_MS:d}")
+        finally:
+            cursor.close()
+
+    @event.listens_for(engine, "begin")
+    def _on_begin(connection: Connection) -> None:
+        immediate = connection.get_execution_options().get(_WRITER_OPTION, False)
+        connection.exec_driver_sql("BEGIN IMMEDIATE" if immediate else "BEGIN")
+
+
+def read_engine(engine: Engine) -> Engine:
+    """``engine`` for single-statement reads of append-only data.
+
+    On PostgreSQL the connections run in autocommit, which saves the BEGIN
+    and ROLLBACK round trips around each read; rows of the log never change,
+    so no read needs a snapshot wider than one statement. On SQLite (no round
+    trips) this is ``engine`` itself.
+    """
+    if is_sqlite(engine):
+        return engine
+    return engine.execution_options(isolation_level="AUTOCOMMIT")
+
+
+def is_sqlite(bind: Engine | Connection) -> bool:
+    """Whether ``bind`` talks to SQLite."""
+    return bind.dialect.name == "sqlite"
+
+
+@contextlib.contextmanager
+def writer_connection(engine: Engine) -> Iterator[Connection]:
+    """A connection inside a transaction that holds the log's writer lock.
+
+    SQLite: the transaction starts with ``BEGIN IMMEDIATE`` (the database's
+    single write lock, waited for up to the busy timeout). PostgreSQL: READ
+    COMMITTED, and ``pg_advisory_xact_lock(LOG_WRITER_LOCK)`` is taken first,
+    so each later statement sees every append committed before the lock was
+    granted. Commits when the block ends, rolls back if it raises.
+    """
+    with engine.connect() as connection:
+        connection.execution_options(**{_WRITER_OPTION: True})
+        if not is_sqlite(connection):
+            connection.execution_options(isolation_level="READ COMMITTED")
+        with connection.begin():
+            lock_log_writer(connection)
+            yield connection
+
+
+def lock_log_writer(connection: Connection) -> None:
+    """Take the log's writer lock in ``connection``'s transaction (PostgreSQL).
+
+    On SQLite the lock is the ``BEGIN IMMEDIATE`` that :func:`writer_connection`
+    issued, and this does nothing.
+    """
+    if not is_sqlite(connection):
+        connection.execute(
+            sqlalchemy.text("SELECT pg_advisory_xact_lock(:key)"), {"key": LOG_WRITER_LOCK}
+        )
+
+
+def session_factory(engine: Engine) -> sessionmaker[Session]:
+    """Sessions for reads and ordinary writes (not log appends: see ``LogStore``)."""
+    return sessionmaker(bind=engine, expire_on_commit=False)
+
+
+@contextlib.contextmanager
+def writer_session(engine: Engine) -> Iterator[Session]:
+    """A session inside :func:`writer_connection`: holds the log's writer lock.
+
+    Use it for work that must not interleave with appends, such as
+    ``rebuild_projections``. Commits when the block ends, rolls back if it raises.
+    """
+    with writer_connection(engine) as connection:
+        session = Session(bind=connection, join_transaction_mode="rollback_only")
+        try:
+            yield session
+            session.flush()
+        finally:
+            session.close()
+
+
+def _alembic_config(connection: Connection) -> Config:
+    config = Config()
+    config.set_main_option("script_location", str(files("testimony.migrations")))
+    config.attributes["connection"] = connection
+    return config
+
+
+def _as_engine(engine_or_url: Engine | str | URL) -> tuple[Engine, bool]:
+    if isinstance(engine_or_url, Engine):
+        return engine_or_url, False
+    return create_engine(engine_or_url), True
+
+
+def upgrade(engine_or_url: Engine | str | URL, revision: str = "head") -> None:
+    """Run the migrations up to ``revision`` (default: head), in one transaction.
+
+    Concurrent upgrades serialise: SQLite through ``BEGIN IMMEDIATE``,
+    PostgreSQL through an advisory lock taken in ``migrations/env.py``. Raises
+    whatever the database raises; nothing is applied then.
+    """
+    _run(engine_or_url, lambda config: command.upgrade(config, revision))
+
+
+def downgrade(engine_or_url: Engine | str | URL, revision: str = "base") -> None:
+    """Run the migrations down to ``revision`` (default: base, an empty database)."""
+    _run(engine_or_url, lambda config: command.downgrade(config, revision))
+
+
+def _run(engine_or_url: Engine | str | URL, action: Any) -> None:
+    engine, owned = _as_engine(engine_or_url)
+    try:
+        with engine.connect() as connection:
+            connection.execution_options(**{_WRITER_OPTION: True})
+            with connection.begin():
+                action(_alembic_config(connection))
+    finally:
+        if owned:
+            engine.dispose()

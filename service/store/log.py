@@ -1,0 +1,430 @@
+"""The append-only log over the database (PROTOCOL.md §9).
+
+Tree logic lives in ``testimony.crypto.merkle``; this module stores what it
+computes. Every perfect subtree hash is a row of ``tree_nodes``, so a root, an
+inclusion proof or a consistency proof costs one query for O(log n) nodes.
+
+An append (:meth:`LogStore.append_batch`) is one transaction:
+
+1. take the writer lock (SQLite ``BEGIN IMMEDIATE``; PostgreSQL
+   ``pg_advisory_xact_lock``), read the size;
+2. insert the entries not already present, at the next indexes;
+3. ``merkle.append`` reads the right frontier and returns the new nodes,
+   which are inserted;
+4. run the projections on the new entries;
+5. ``sign(new_size, root)`` returns the checkpoint note, which is inserted;
+6. commit.
+
+Nothing of a batch is visible, and no receipt can be built, before step 6.
+The log signing key is not here: the caller's ``sign`` holds it.
+"""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from dataclasses import dataclass
+
+from sqlalchemy import Connection, Engine, TextClause, func, insert, select, text
+
+from testimony.crypto import merkle
+from testimony.crypto.errors import TreeSizeError
+
+from . import db
+from .errors import CheckpointNotFound, EntryNotFound, SizeOutOfRange
+from .models import Checkpoint, LogEntry, TreeNode
+from .projections import DEFAULT_PROJECTIONS, AppendedEntry, Projection
+
+__all__ = [
+    "AppendedBatch",
+    "LogStore",
+    "Signer",
+    "StoredCheckpoint",
+    "StoredEntry",
+]
+
+Signer = Callable[[int, bytes], str]
+"""``sign(tree_size, root_hash) -> signed checkpoint note`` (PROTOCOL.md §9)."""
+
+_IN_CHUNK = 500  # ids per IN (...) list: well under any driver's parameter limit
+
+
+@dataclass(frozen=True)
+class StoredCheckpoint:
+    """A signed checkpoint note and the tree size it commits to."""
+
+    size: int
+    note: str
+
+
+@dataclass(frozen=True)
+class StoredEntry:
+    """A log entry: its index, leaf hash (the entry id) and exact bytes."""
+
+    idx: int
+    entry_id: bytes
+    entry: bytes
+
+
+@dataclass(frozen=True)
+class AppendedBatch:
+    """The outcome of :meth:`LogStore.append_batch`, one item per entry given.
+
+    ``indexes[i]`` and ``ids[i]`` belong to ``entries[i]``; ``appended[i]`` is
+    False when that entry was already in the log (or earlier in the batch) and
+    its first index is returned. ``checkpoint`` is the note signed over
+    ``(size, root)``, and ``inclusion[i]`` proves ``ids[i]`` at ``size``.
+    """
+
+    indexes: tuple[int, ...]
+    ids: tuple[bytes, ...]
+    appended: tuple[bool, ...]
+    size: int
+    root: bytes
+    checkpoint: StoredCheckpoint
+    inclusion: tuple[merkle.InclusionProof, ...]
+
+
+class _NodeReader:
+    """``merkle.HashReader`` over one connection, remembering what it has read.
+
+    Every ``read_nodes`` call is at most one query, for the ids it does not
+    hold yet.
+    """
+
+    def __init__(self, connection: Connection) -> None:
+        self._connection = connection
+        self._known: dict[merkle.NodeId, bytes] = {}
+
+    def remember(self, nodes: Mapping[merkle.NodeId, bytes]) -> None:
+        self._known.update(nodes)
+
+    def rebind(self, connection: Connection) -> None:
+        """Read further nodes through ``connection``, keeping those already read."""
+        self._connection = connection
+
+    def read_nodes(self, ids: Sequence[merkle.NodeId]) -> list[bytes]:
+        known = self._known
+        missing = sorted({node_id for node_id in ids if node_id not in known})
+        if missing:
+            for level, idx, node in _select_nodes(self._connection, missing):
+                known[(level, idx)] = node
+        return [known[node_id] for node_id in ids]  # KeyError for a node not stored
+
+
+class LogStore:
+    """The append-only log, its tree nodes and its checkpoints in one database.
+
+    Safe to share between threads and processes: every method opens its own
+    connection, and appends serialise on the database's writer lock.
+    """
+
+    def __init__(
+        self, engine: Engine, *, projections: Sequence[Projection] = DEFAULT_PROJECTIONS
+    ) -> None:
+        self._engine = engine
+        self._reads = db.read_engine(engine)
+        self._projections = tuple(projections)
+
+    @property
+    def engine(self) -> Engine:
+        """The engine this log lives in."""
+        return self._engine
+
+    # --- append -----------------------------------------------------------------
+
+    def append_batch(self, entries: Sequence[bytes], sign: Signer) -> AppendedBatch:
+        """Append ``entries`` in one transaction and sign one checkpoint over them.
+
+        Entries already in the log (same leaf hash) are not appended again; they
+        get their existing index. If every entry was present, no new checkpoint
+        is signed and the latest one is returned. ``sign(size, root)`` is called
+        once, inside the transaction, with the writer lock held.
+
+        Raises ``ValueError`` for an empty batch, ``MalformedInput`` if an entry
+        is not ``bytes``, whatever ``sign`` or a projection raises, and the
+        database's errors; in every case nothing of the batch is kept.
+        """
+        if not entries:
+            raise ValueError("an append batch needs at least one entry")
+        ids = [merkle.leaf_hash(entry) for entry in entries]
+        with db.writer_connection(self._engine) as connection:
+            size = _size(connection)
+            first_index = _indexes_of(connection, ids)
+            new_entries: list[AppendedEntry] = []
+            indexes: list[int] = []
+            appended: list[bool] = []
+            for entry, entry_id in zip(entries, ids, strict=True):
+                existing = first_index.get(entry_id)
+                if existing is not None:
+                    indexes.append(existing)
+                    appended.append(False)
+                    continue
+                index = size + len(new_entries)
+                first_index[entry_id] = index
+                new_entries.append(AppendedEntry(idx=index, entry_id=entry_id, entry=entry))
+                indexes.append(index)
+                appended.append(True)
+
+            reader = _NodeReader(connection)
+            if new_entries:
+                connection.execute(
+                    insert(LogEntry),
+                    [{"idx": e.idx, "entry_id": e.entry_id, "entry": e.entry} for e in new_entries],
+                )
+                result = merkle.append(size, [e.entry_id for e in new_entries], reader)
+                reader.remember(result.nodes)
+                connection.execute(
+                    insert(TreeNode),
+                    [
+                        {"level": level, "idx": idx, "hash": node}
+                        for (level, idx), node in result.nodes.items()
+                    ],
+                )
+                for projection in self._projections:
+                    projection.project(connection, new_entries)
+                new_size, root = result.size, result.root
+                note = sign(new_size, root)
+                connection.execute(insert(Checkpoint), {"size": new_size, "note": note})
+                checkpoint = StoredCheckpoint(size=new_size, note=note)
+            else:
+                # Nothing new: nothing is signed; the latest checkpoint covers
+                # every entry (each append commits its own checkpoint).
+                latest = _latest_checkpoint(connection)
+                if latest is None:
+                    raise SizeOutOfRange("the log has entries but no checkpoint")
+                checkpoint = latest
+                new_size, root = latest.size, merkle.root_at(latest.size, reader)
+
+        # After the commit, so the writer lock is not held for it. The new
+        # leaves' paths need only the frontier merkle.append read and the nodes
+        # it returned; only an entry logged earlier may need a query.
+        with self._reads.connect() as connection:
+            reader.rebind(connection)
+            inclusion = tuple(
+                merkle.InclusionProof(
+                    index=index,
+                    size=new_size,
+                    path=tuple(merkle.inclusion_proof(index, new_size, reader)),
+                )
+                for index in indexes
+            )
+        return AppendedBatch(
+            indexes=tuple(indexes),
+            ids=tuple(ids),
+            appended=tuple(appended),
+            size=new_size,
+            root=root,
+            checkpoint=checkpoint,
+            inclusion=inclusion,
+        )
+
+    # --- reads -----------------------------------------------------------------
+
+    def size(self) -> int:
+        """The number of entries in the log."""
+        with self._reads.connect() as connection:
+            return _size(connection)
+
+    def latest_checkpoint(self) -> StoredCheckpoint | None:
+        """The checkpoint of the largest size, or None before the first append."""
+        with self._reads.connect() as connection:
+            return _latest_checkpoint(connection)
+
+    def checkpoint(self, size: int) -> StoredCheckpoint:
+        """The checkpoint signed at ``size``. Raises ``CheckpointNotFound`` if none was."""
+        with self._reads.connect() as connection:
+            note = connection.execute(
+                select(Checkpoint.note).where(Checkpoint.size == size)
+            ).scalar_one_or_none()
+        if note is None:
+            raise CheckpointNotFound(f"no checkpoint at size {size}")
+        return StoredCheckpoint(size=size, note=note)
+
+    def iter_checkpoints(self, *, chunk: int = 1_000) -> Iterator[StoredCheckpoint]:
+        """Every checkpoint ever signed, in increasing size (for ``testimony audit``)."""
+        after = -1
+        while True:
+            with self._reads.connect() as connection:
+                rows = connection.execute(
+                    select(Checkpoint.size, Checkpoint.note)
+                    .where(Checkpoint.size > after)
+                    .order_by(Checkpoint.size)
+                    .limit(chunk)
+                ).all()
+            if not rows:
+                return
+            for size, note in rows:
+                yield StoredCheckpoint(size=size, note=note)
+            after = rows[-1][0]
+
+    def entry(self, idx: int) -> bytes:
+        """The exact bytes of entry ``idx``. Raises ``EntryNotFound`` if there is none."""
+        with self._reads.connect() as connection:
+            entry = connection.execute(
+                select(LogEntry.entry).where(LogEntry.idx == idx)
+            ).scalar_one_or_none()
+        if entry is None:
+            raise EntryNotFound(f"no log entry at index {idx}")
+        return bytes(entry)
+
+    def entry_by_id(self, entry_id: bytes) -> StoredEntry:
+        """The entry whose leaf hash is ``entry_id``. Raises ``EntryNotFound``."""
+        with self._reads.connect() as connection:
+            row = connection.execute(
+                select(LogEntry.idx, LogEntry.entry).where(LogEntry.entry_id == entry_id)
+            ).one_or_none()
+        if row is None:
+            raise EntryNotFound("no log entry with that id")
+        return StoredEntry(idx=row.idx, entry_id=bytes(entry_id), entry=bytes(row.entry))
+
+    def index_of(self, entry_id: bytes) -> int:
+        """The index of the entry whose leaf hash is ``entry_id``. Raises ``EntryNotFound``."""
+        with self._reads.connect() as connection:
+            return _index_of(connection, entry_id)
+
+    def entries(self, start: int, end: int) -> list[bytes]:
+        """The entries ``[start, end)``, in order.
+
+        Raises ``ValueError`` unless ``0 <= start <= end`` and ``SizeOutOfRange``
+        if ``end`` exceeds the log's size.
+        """
+        if not 0 <= start <= end:
+            raise ValueError("need 0 <= start <= end")
+        with self._reads.connect() as connection:
+            rows = connection.execute(
+                select(LogEntry.entry)
+                .where(LogEntry.idx >= start, LogEntry.idx < end)
+                .order_by(LogEntry.idx)
+            ).scalars()
+            entries = [bytes(entry) for entry in rows]
+        if len(entries) != end - start:
+            raise SizeOutOfRange(f"the log has fewer than {end} entries")
+        return entries
+
+    def iter_entries(self, *, start: int = 0, chunk: int = 5_000) -> Iterator[StoredEntry]:
+        """Every entry from ``start`` on, in order, read ``chunk`` at a time (for audits)."""
+        after = start - 1
+        while True:
+            with self._reads.connect() as connection:
+                rows = connection.execute(
+                    select(LogEntry.idx, LogEntry.entry_id, LogEntry.entry)
+                    .where(LogEntry.idx > after)
+                    .order_by(LogEntry.idx)
+                    .limit(chunk)
+                ).all()
+            if not rows:
+                return
+            for idx, entry_id, entry in rows:
+                yield StoredEntry(idx=idx, entry_id=bytes(entry_id), entry=bytes(entry))
+            after = rows[-1][0]
+
+    def root(self, size: int) -> bytes:
+        """The root of the tree of the first ``size`` entries, from the stored nodes.
+
+        Raises ``SizeOutOfRange`` if ``size`` is negative or beyond the log.
+        """
+        with self._reads.connect() as connection:
+            reader = _NodeReader(connection)
+            try:
+                return merkle.root_at(size, reader)
+            except (KeyError, TreeSizeError) as exc:
+                raise SizeOutOfRange(f"no tree of size {size} in the log") from exc
+
+    def inclusion_proof(self, id_or_index: bytes | int, size: int) -> merkle.InclusionProof:
+        """The inclusion proof of an entry (by leaf hash or index) in the tree of ``size``.
+
+        One query for the nodes (plus one to find the index of an id). Raises
+        ``EntryNotFound`` for an unknown id, ``SizeOutOfRange`` unless
+        ``0 <= index < size <= log size``.
+        """
+        with self._reads.connect() as connection:
+            if isinstance(id_or_index, bytes):
+                index = _index_of(connection, id_or_index)
+            elif isinstance(id_or_index, int) and not isinstance(id_or_index, bool):
+                index = id_or_index
+            else:
+                raise TypeError("an entry is named by its leaf hash (bytes) or index (int)")
+            reader = _NodeReader(connection)
+            try:
+                path = merkle.inclusion_proof(index, size, reader)
+            except (KeyError, TreeSizeError) as exc:
+                # A node is missing exactly when `size` exceeds the stored log:
+                # the proof's nodes cover leaves [0, size).
+                raise SizeOutOfRange(f"no leaf {index} in a tree of size {size}") from exc
+        return merkle.InclusionProof(index=index, size=size, path=tuple(path))
+
+    def consistency_proof(self, first: int, second: int) -> merkle.ConsistencyProof:
+        """The consistency proof from the tree of ``first`` entries to that of ``second``.
+
+        One query for the nodes. Raises ``SizeOutOfRange`` unless
+        ``0 < first <= second <= log size``.
+        """
+        with self._reads.connect() as connection:
+            reader = _NodeReader(connection)
+            try:
+                path = merkle.consistency_proof(first, second, reader)
+            except (KeyError, TreeSizeError) as exc:
+                raise SizeOutOfRange(f"no consistency proof from {first} to {second}") from exc
+            if first == second and second > _size(connection):
+                raise SizeOutOfRange(f"no tree of size {second} in the log")
+        return merkle.ConsistencyProof(first=first, second=second, path=tuple(path))
+
+
+@functools.lru_cache(maxsize=256)
+def _select_nodes_sql(count: int) -> TextClause:
+    # An OR of primary-key equalities rather than "(level, idx) IN (...)":
+    # SQLite answers a row-value IN list with a full scan, an OR with one seek
+    # per node (PostgreSQL with a BitmapOr of index scans). Plain text, one
+    # statement per count of nodes: building the same as an expression costs
+    # more than the query itself.
+    where = " OR ".join(f"(level = :l{k} AND idx = :i{k})" for k in range(count))
+    # Only integers and fixed text are interpolated; values are bound parameters.
+    return text(f"SELECT level, idx, hash FROM tree_nodes WHERE {where}")  # noqa: S608
+
+
+def _select_nodes(
+    connection: Connection, ids: Sequence[merkle.NodeId]
+) -> Iterator[tuple[int, int, bytes]]:
+    params: dict[str, int] = {}
+    for k, (level, idx) in enumerate(ids):
+        params[f"l{k}"] = level
+        params[f"i{k}"] = idx
+    for level, idx, node in connection.execute(_select_nodes_sql(len(ids)), params):
+        yield int(level), int(idx), bytes(node)
+
+
+def _size(connection: Connection) -> int:
+    return int(
+        connection.execute(select(func.coalesce(func.max(LogEntry.idx) + 1, 0))).scalar_one()
+    )
+
+
+def _latest_checkpoint(connection: Connection) -> StoredCheckpoint | None:
+    row = connection.execute(
+        select(Checkpoint.size, Checkpoint.note).order_by(Checkpoint.size.desc()).limit(1)
+    ).one_or_none()
+    return None if row is None else StoredCheckpoint(size=row.size, note=row.note)
+
+
+def _index_of(connection: Connection, entry_id: bytes) -> int:
+    index = connection.execute(
+        select(LogEntry.idx).where(LogEntry.entry_id == entry_id)
+    ).scalar_one_or_none()
+    if index is None:
+        raise EntryNotFound("no log entry with that id")
+    return int(index)
+
+
+def _indexes_of(connection: Connection, ids: Sequence[bytes]) -> dict[bytes, int]:
+    wanted = sorted(set(ids))
+    found: dict[bytes, int] = {}
+    for start in range(0, len(wanted), _IN_CHUNK):
+        rows = connection.execute(
+            select(LogEntry.entry_id, LogEntry.idx).where(
+                LogEntry.entry_id.in_(wanted[start : start + _IN_CHUNK])
+            )
+        )
+        for entry_id, idx in rows:
+            found[bytes(entry_id)] = int(idx)
+    return found

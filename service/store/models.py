@@ -1,0 +1,196 @@
+"""The database tables of the intake server (PROTOCOL.md §6, §8, §9).
+
+Log tables — ``log_entries``, ``tree_nodes``, ``checkpoints`` — are append-only:
+the migrations (``testimony.migrations``) install triggers that refuse UPDATE,
+DELETE and TRUNCATE on them, and any insert that is not the next index. The
+other tables hold short-lived working state (``blobs``, ``uploads``,
+``pow_used``) or projections of the log (``submissions``), which
+:func:`testimony.service.store.projections.rebuild_projections` recomputes.
+
+No table has a row timestamp. The only times stored are expiry bounds, as
+whole Unix seconds that the caller has already floored (PROTOCOL.md §9): a
+blob's ``created``, an upload's ``expires``, a proof-of-work challenge's
+``expires``. Nothing here identifies a client.
+
+A change here needs a migration in ``migrations/versions/``;
+``tests/service/store/test_migrations.py`` fails while the two differ.
+"""
+
+from __future__ import annotations
+
+from sqlalchemy import (
+    BigInteger,
+    Boolean,
+    CheckConstraint,
+    ForeignKey,
+    Index,
+    Integer,
+    LargeBinary,
+    MetaData,
+    SmallInteger,
+    String,
+    Text,
+    UniqueConstraint,
+)
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+
+__all__ = [
+    "Base",
+    "Blob",
+    "Checkpoint",
+    "LogEntry",
+    "PowUsed",
+    "Submission",
+    "TreeNode",
+    "Upload",
+]
+
+NAMING_CONVENTION = {
+    "ix": "ix_%(table_name)s_%(column_0_N_name)s",
+    "uq": "uq_%(table_name)s_%(column_0_N_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_N_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+# SQLite makes a column declared exactly "INTEGER PRIMARY KEY" the rowid: the
+# log is then one B-tree ordered by index, and MAX(idx) (the triggers' "next
+# index") is a single seek. PostgreSQL gets a BIGINT.
+LogIndex = BigInteger().with_variant(Integer(), "sqlite")
+
+
+class Base(DeclarativeBase):
+    """Declarative base; its ``metadata`` is the schema the migrations build."""
+
+    metadata = MetaData(naming_convention=NAMING_CONVENTION)
+
+
+class LogEntry(Base):
+    """One log entry: the exact JCS bytes (§9) at its index, with its leaf hash."""
+
+    __tablename__ = "log_entries"
+
+    idx: Mapped[int] = mapped_column(LogIndex, primary_key=True, autoincrement=False)
+    entry_id: Mapped[bytes] = mapped_column(LargeBinary(32), unique=True)
+    """The RFC 9162 leaf hash ``H(0x00 || entry)``; the entry's id is its hex."""
+    entry: Mapped[bytes] = mapped_column(LargeBinary)
+
+    __table_args__ = (
+        CheckConstraint("idx >= 0", name="idx_not_negative"),
+        CheckConstraint("length(entry_id) = 32", name="entry_id_is_32_bytes"),
+    )
+
+
+class TreeNode(Base):
+    """A stored perfect subtree hash: ``(level, idx)`` covers leaves
+    ``[idx << level, (idx + 1) << level)``; level 0 holds the leaf hashes.
+
+    These are the nodes of ``testimony.crypto.merkle``'s storage protocol; they
+    make every proof O(log n) reads.
+    """
+
+    __tablename__ = "tree_nodes"
+
+    level: Mapped[int] = mapped_column(SmallInteger, primary_key=True, autoincrement=False)
+    idx: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=False)
+    hash: Mapped[bytes] = mapped_column(LargeBinary(32))
+
+    __table_args__ = (
+        CheckConstraint("level >= 0 AND level < 64", name="level_in_range"),
+        CheckConstraint("idx >= 0", name="idx_not_negative"),
+        CheckConstraint("length(hash) = 32", name="hash_is_32_bytes"),
+        # Clustered on (level, idx): a node read is one B-tree seek on SQLite.
+        {"sqlite_with_rowid": False},
+    )
+
+
+class Checkpoint(Base):
+    """A signed checkpoint (C2SP signed note, §9) of the tree of ``size`` leaves.
+
+    The note carries its own (floored) time; the row has none.
+    """
+
+    __tablename__ = "checkpoints"
+
+    size: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=False)
+    note: Mapped[str] = mapped_column(Text)
+
+    __table_args__ = (CheckConstraint("size >= 0", name="size_not_negative"),)
+
+
+class Blob(Base):
+    """A verified blob's metadata (§6). The bytes live in a ``BlobStore``.
+
+    ``created`` is the caller's floored time (whole Unix seconds), kept only so
+    that unreferenced blobs can expire; ``referenced`` is set once a log entry
+    names the blob.
+    """
+
+    __tablename__ = "blobs"
+
+    id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    """``hex(H(ciphertext))``."""
+    size: Mapped[int] = mapped_column(BigInteger)
+    created: Mapped[int] = mapped_column(BigInteger)
+    referenced: Mapped[bool] = mapped_column(Boolean, default=False)
+
+    __table_args__ = (
+        CheckConstraint("length(id) = 64", name="id_is_hex_sha256"),
+        CheckConstraint("size >= 0", name="size_not_negative"),
+        Index(None, "referenced", "created"),
+    )
+
+
+class Upload(Base):
+    """A pending resumable upload (tus, §6): only what resuming and expiry need.
+
+    ``id`` is an opaque random token; ``sha256`` the hex id the finished blob
+    must have; ``expires`` a floored time (whole Unix seconds, at least to the
+    minute). No client data.
+    """
+
+    __tablename__ = "uploads"
+
+    id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    length: Mapped[int] = mapped_column(BigInteger)
+    offset: Mapped[int] = mapped_column(BigInteger, default=0)
+    sha256: Mapped[str] = mapped_column(String(64))
+    expires: Mapped[int] = mapped_column(BigInteger, index=True)
+
+    __table_args__ = (
+        CheckConstraint("length >= 0", name="length_not_negative"),
+        CheckConstraint('"offset" >= 0 AND "offset" <= length', name="offset_in_range"),
+        CheckConstraint("length(sha256) = 64", name="sha256_is_hex"),
+    )
+
+
+class PowUsed(Base):
+    """A spent proof-of-work challenge (§8), kept until it would have expired anyway."""
+
+    __tablename__ = "pow_used"
+
+    digest: Mapped[bytes] = mapped_column(LargeBinary(32), primary_key=True)
+    """``H(challenge bytes)``."""
+    expires: Mapped[int] = mapped_column(BigInteger, index=True)
+
+
+class Submission(Base):
+    """Projection of a ``submission`` log entry (§9), rebuildable from the log.
+
+    The unique key (intake_key, header_sha256, body_sha256) identifies a
+    submission by its content, so a repeated request finds its first entry.
+    """
+
+    __tablename__ = "submissions"
+
+    id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    """``hex(leaf hash)`` of the entry."""
+    idx: Mapped[int] = mapped_column(ForeignKey("log_entries.idx"), unique=True)
+    intake_key: Mapped[str] = mapped_column(String(64))
+    header_sha256: Mapped[str] = mapped_column(String(64))
+    body_sha256: Mapped[str] = mapped_column(String(64))
+    witness: Mapped[str | None] = mapped_column(String(64))
+    """The witness's Ed25519 public key, b64u (a pseudonym), or NULL."""
+    witness_box_sha256: Mapped[str | None] = mapped_column(String(64))
+
+    __table_args__ = (UniqueConstraint("intake_key", "header_sha256", "body_sha256"),)

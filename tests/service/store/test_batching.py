@@ -1,0 +1,162 @@
+"""service/store/batching.py: concurrent callers are grouped into batches, and
+every waiter gets a receipt whose proof verifies against its checkpoint."""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+
+import pytest
+
+from testimony.crypto import merkle
+from testimony.service.store.batching import AppendBatcher, AppendReceipt
+from testimony.service.store.errors import BatcherClosed
+from testimony.service.store.log import LogStore
+
+from .support import read_note, stand_in_sign
+
+DEADLINE = 60.0
+
+
+class GatedSigner:
+    """Signs like ``stand_in_sign``, but its first call waits until ``release()``.
+
+    While the worker is held inside the first batch, later submissions queue
+    up, so the next batch's contents are known to the test without sleeping.
+    ``fail_first`` makes the first call raise once released.
+    """
+
+    def __init__(self, *, fail_first: bool = False) -> None:
+        self.entered = threading.Event()
+        self._released = threading.Event()
+        self._fail_first = fail_first
+        self.calls = 0
+
+    def release(self) -> None:
+        self._released.set()
+
+    def __call__(self, size: int, root: bytes) -> str:
+        self.calls += 1
+        if self.calls == 1:
+            self.entered.set()
+            assert self._released.wait(DEADLINE)
+            if self._fail_first:
+                raise RuntimeError("first batch fails")
+        return stand_in_sign(size, root)
+
+
+def _check_receipt(receipt: AppendReceipt, entry: bytes) -> None:
+    assert receipt.entry_id == merkle.leaf_hash(entry)
+    size, root = read_note(receipt.checkpoint.note)
+    assert size == receipt.checkpoint.size == receipt.inclusion.size
+    assert receipt.index < size
+    receipt.inclusion.verify(receipt.entry_id, root)
+
+
+def test_sixteen_threads_get_verifiable_receipts_in_fewer_batches(log: LogStore) -> None:
+    threads_count, per_thread = 16, 8
+    sign = GatedSigner()
+    receipts: dict[bytes, AppendReceipt] = {}
+    errors: list[BaseException] = []
+    lock = threading.Lock()
+    enqueued = threading.Semaphore(0)
+
+    with AppendBatcher(log, sign, max_batch=256, max_delay=0.005) as batcher:
+
+        def client(n: int) -> None:
+            try:
+                for i in range(per_thread):
+                    entry = f"thread {n} entry {i}".encode()
+                    future = batcher.submit_future(entry)
+                    if i == 0:
+                        enqueued.release()
+                    receipt = future.result(DEADLINE)
+                    with lock:
+                        receipts[entry] = receipt
+            except BaseException as exc:
+                errors.append(exc)
+
+        threads = [threading.Thread(target=client, args=(n,)) for n in range(threads_count)]
+        for thread in threads:
+            thread.start()
+        # Hold the first batch until every thread has queued its first entry.
+        for _ in range(threads_count):
+            assert enqueued.acquire(timeout=DEADLINE)
+        assert sign.entered.wait(DEADLINE)
+        sign.release()
+        for thread in threads:
+            thread.join(DEADLINE)
+        batches = batcher.batches
+
+    assert errors == []
+    total = threads_count * per_thread
+    assert len(receipts) == total
+    for entry, receipt in receipts.items():
+        assert receipt.appended
+        _check_receipt(receipt, entry)
+    assert sorted(r.index for r in receipts.values()) == list(range(total))
+    assert batches < total
+    assert log.size() == total
+
+
+def test_async_callers_get_receipts(log: LogStore) -> None:
+    entries = [f"async {i}".encode() for i in range(40)]
+
+    async def main(batcher: AppendBatcher) -> list[AppendReceipt]:
+        return list(await asyncio.gather(*(batcher.submit_async(e) for e in entries)))
+
+    with AppendBatcher(log, stand_in_sign, max_delay=0.002) as batcher:
+        receipts = asyncio.run(main(batcher))
+    for entry, receipt in zip(entries, receipts, strict=True):
+        _check_receipt(receipt, entry)
+    assert sorted(r.index for r in receipts) == list(range(len(entries)))
+
+
+def test_a_failing_batch_fails_only_its_own_waiters(log: LogStore) -> None:
+    sign = GatedSigner(fail_first=True)
+    with AppendBatcher(log, sign) as batcher:
+        doomed = batcher.submit_future(b"first")
+        assert sign.entered.wait(DEADLINE)
+        queued = [batcher.submit_future(f"later {i}".encode()) for i in range(5)]
+        sign.release()
+        with pytest.raises(RuntimeError, match="first batch fails"):
+            doomed.result(DEADLINE)
+        receipts = [future.result(DEADLINE) for future in queued]
+    for i, receipt in enumerate(receipts):
+        _check_receipt(receipt, f"later {i}".encode())
+    assert {r.checkpoint.size for r in receipts} == {5}  # one batch, after the failed one
+    assert log.entries(0, 5) == [f"later {i}".encode() for i in range(5)]
+
+
+def test_a_cancelled_waiter_is_not_appended(log: LogStore) -> None:
+    sign = GatedSigner()
+    with AppendBatcher(log, sign) as batcher:
+        first = batcher.submit_future(b"first")
+        assert sign.entered.wait(DEADLINE)
+        withdrawn = batcher.submit_future(b"withdrawn")
+        kept = batcher.submit_future(b"kept")
+        assert withdrawn.cancel()
+        sign.release()
+        assert first.result(DEADLINE).index == 0
+        assert kept.result(DEADLINE).index == 1
+    assert log.entries(0, log.size()) == [b"first", b"kept"]
+
+
+def test_close_commits_what_is_queued_then_refuses(log: LogStore) -> None:
+    batcher = AppendBatcher(log, stand_in_sign, max_delay=0.05)
+    futures = [batcher.submit_future(f"e{i}".encode()) for i in range(10)]
+    batcher.close(DEADLINE)
+    assert all(future.done() for future in futures)
+    assert sorted(future.result().index for future in futures) == list(range(10))
+    with pytest.raises(BatcherClosed):
+        batcher.submit(b"late")
+    batcher.close()  # idempotent
+
+
+def test_duplicates_in_flight_get_the_same_index(log: LogStore) -> None:
+    with AppendBatcher(log, stand_in_sign, max_delay=0.05) as batcher:
+        futures = [batcher.submit_future(b"same") for _ in range(4)]
+        receipts = [future.result(DEADLINE) for future in futures]
+    assert {r.index for r in receipts} == {0}
+    assert sum(r.appended for r in receipts) == 1
+    assert log.size() == 1
