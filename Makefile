@@ -28,6 +28,8 @@ run: $(STAMP)
 test: $(STAMP)
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
+	mkdir -p $(VENV)/mypy-root/testimony
+	for d in crypto service forms migrations; do ln -sfn "$(CURDIR)/$$d" $(VENV)/mypy-root/testimony/$$d; done
 	$(BIN)/mypy
 	$(BIN)/pytest
 

@@ -90,6 +90,7 @@ _SQLITE_TRIGGER_NAMES = [
     "checkpoints_grow",
 ]
 
+
 def _pg_functions(schema: str) -> list[str]:
     # Static SQL with the search_path pinned to the schema the tables are in
     # (pg_temp last, so a temporary table cannot stand in for a log table):

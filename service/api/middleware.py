@@ -1,0 +1,108 @@
+"""ASGI middleware that keeps the API anonymous and locked down (DESIGN.md,
+"Threat model"; issue 4, "Anonymity").
+
+From the outside in:
+
+- :class:`ForgetClient` removes the client's address and port from the ASGI
+  scope before anything else sees it, so no route, log line or error report
+  can ever read it.
+- :class:`SecurityHeaders` puts the same headers on every answer: a strict
+  Content-Security-Policy (``default-src 'none'``), ``Referrer-Policy:
+  no-referrer``, ``X-Content-Type-Options: nosniff``, no framing, no caching;
+  it removes any ``Server`` and ``Set-Cookie`` header.
+- :class:`CatchUnexpected` answers an unexpected exception with a 500 problem
+  document and logs its class name only.
+
+They are plain ASGI (not ``BaseHTTPMiddleware``), so a streamed upload is
+never buffered.
+"""
+
+from __future__ import annotations
+
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from .errors import log_unexpected, problem_response
+
+__all__ = ["SECURITY_HEADERS", "CatchUnexpected", "ForgetClient", "SecurityHeaders"]
+
+SECURITY_HEADERS: tuple[tuple[bytes, bytes], ...] = (
+    (
+        b"content-security-policy",
+        b"default-src 'none'; base-uri 'none'; form-action 'none'; frame-ancestors 'none'",
+    ),
+    (b"referrer-policy", b"no-referrer"),
+    (b"x-content-type-options", b"nosniff"),
+    (b"x-frame-options", b"DENY"),
+    (b"cross-origin-resource-policy", b"same-origin"),
+    (b"cross-origin-opener-policy", b"same-origin"),
+    (b"permissions-policy", b"interest-cohort=(), browsing-topics=()"),
+    (b"cache-control", b"no-store"),
+)
+_REMOVED = {b"server", b"set-cookie", *(name for name, _ in SECURITY_HEADERS)}
+
+
+class ForgetClient:
+    """Drop ``client`` (address, port) from every HTTP scope."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] in ("http", "websocket"):
+            scope = dict(scope)
+            scope["client"] = None
+        await self.app(scope, receive, send)
+
+
+class SecurityHeaders:
+    """Set :data:`SECURITY_HEADERS` on every response; remove Server and Set-Cookie."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+
+        async def send_with_headers(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                headers = [
+                    (name, value)
+                    for name, value in message.get("headers", [])
+                    if name.lower() not in _REMOVED
+                ]
+                headers.extend(SECURITY_HEADERS)
+                message = {**message, "headers": headers}
+            await send(message)
+
+        await self.app(scope, receive, send_with_headers)
+
+
+class CatchUnexpected:
+    """Answer 500 ``internal-error`` to an exception no handler took; log its class only."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        started = False
+
+        async def tracking_send(message: Message) -> None:
+            nonlocal started
+            if message["type"] == "http.response.start":
+                started = True
+            await send(message)
+
+        try:
+            await self.app(scope, receive, tracking_send)
+        except Exception as exc:
+            log_unexpected(exc)
+            if not started:
+                response = problem_response(
+                    "internal-error", "the server failed to answer this request"
+                )
+                await response(scope, receive, send)

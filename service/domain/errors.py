@@ -1,0 +1,365 @@
+"""Every error the intake domain raises on purpose (PROTOCOL.md §3, §6, §8, §9).
+
+A message says what is wrong with a request in terms the client can act on; it
+never repeats a key, a ciphertext, a receipt or anything about the client.
+Each class has a stable ``code``; ``testimony.service.api.errors`` maps each
+code to one HTTP status and an RFC 9457 problem document, and the CLI prints
+``testimony: <message> (<code>)``.
+
+::
+
+    DomainError  (Exception)             domain-error
+    ├── InvalidRequest                   invalid-request
+    │   ├── MalformedJSON                malformed-json
+    │   ├── UnsupportedMediaType         unsupported-media-type
+    │   ├── MalformedSubmission          malformed-submission
+    │   ├── UnknownIntakeKey             unknown-intake-key
+    │   ├── UnknownBlob                  unknown-blob
+    │   ├── IncompleteBlob               incomplete-blob
+    │   ├── SubmissionConflict           submission-conflict
+    │   ├── BadTreeRange                 bad-tree-range
+    │   └── MalformedUpload              malformed-upload
+    ├── ProofOfWorkError                 pow-error
+    │   ├── ProofOfWorkRequired          pow-required
+    │   ├── ProofOfWorkInvalid           pow-invalid
+    │   ├── ProofOfWorkExpired           pow-expired
+    │   ├── ProofOfWorkReused            pow-reused
+    │   └── ProofOfWorkInsufficient      pow-insufficient
+    ├── TooLarge                         too-large
+    │   ├── RequestTooLarge              request-too-large
+    │   ├── BodyTooLarge                 body-too-large
+    │   ├── BlobTooLarge                 blob-too-large
+    │   ├── UploadQuotaExceeded          upload-quota-exceeded
+    │   └── UploadLengthExceeded         upload-length-exceeded
+    ├── NotFound                         not-found
+    │   ├── EntryNotFound                entry-not-found
+    │   ├── FormNotFound                 form-not-found
+    │   └── UploadNotFound               upload-not-found
+    ├── UploadExpired                    upload-expired
+    ├── UploadOffsetMismatch             upload-offset-mismatch
+    ├── UploadHashMismatch               upload-hash-mismatch
+    ├── UploadBusy                       upload-busy
+    ├── TusVersionUnsupported            tus-version-unsupported
+    ├── Unavailable                      unavailable
+    ├── StoredBlobCorrupt                stored-blob-corrupt
+    └── SetupError                       setup-error
+        ├── AlreadyInitialised           already-initialised
+        ├── NotInitialised               not-initialised
+        ├── BadKeyFile                   bad-key-file
+        ├── BadSettings                  bad-settings
+        └── OutputExists                 output-exists
+"""
+
+from __future__ import annotations
+
+__all__ = [
+    "AlreadyInitialised",
+    "BadKeyFile",
+    "BadSettings",
+    "BadTreeRange",
+    "BlobTooLarge",
+    "BodyTooLarge",
+    "DomainError",
+    "EntryNotFound",
+    "FormNotFound",
+    "IncompleteBlob",
+    "InvalidRequest",
+    "MalformedJSON",
+    "MalformedSubmission",
+    "MalformedUpload",
+    "NotFound",
+    "NotInitialised",
+    "OutputExists",
+    "ProofOfWorkError",
+    "ProofOfWorkExpired",
+    "ProofOfWorkInsufficient",
+    "ProofOfWorkInvalid",
+    "ProofOfWorkRequired",
+    "ProofOfWorkReused",
+    "RequestTooLarge",
+    "SetupError",
+    "StoredBlobCorrupt",
+    "SubmissionConflict",
+    "TooLarge",
+    "TusVersionUnsupported",
+    "Unavailable",
+    "UnknownBlob",
+    "UnknownIntakeKey",
+    "UnsupportedMediaType",
+    "UploadBusy",
+    "UploadExpired",
+    "UploadHashMismatch",
+    "UploadLengthExceeded",
+    "UploadNotFound",
+    "UploadOffsetMismatch",
+    "UploadQuotaExceeded",
+]
+
+
+class DomainError(Exception):
+    """Base of every error raised on purpose by ``testimony.service.domain``."""
+
+    code = "domain-error"
+
+    def __init__(self, message: str | None = None) -> None:
+        super().__init__(message or self.__doc__ or self.code)
+
+    @property
+    def message(self) -> str:
+        """The one-line message (safe to show: it names no secret and no client)."""
+        return str(self)
+
+
+# --- the request is wrong ------------------------------------------------------
+
+
+class InvalidRequest(DomainError):
+    """The request is not acceptable."""
+
+    code = "invalid-request"
+
+
+class MalformedJSON(InvalidRequest):
+    """The request body is not a well-formed JSON document."""
+
+    code = "malformed-json"
+
+
+class UnsupportedMediaType(InvalidRequest):
+    """The request body has a media type this endpoint does not take."""
+
+    code = "unsupported-media-type"
+
+
+class MalformedSubmission(InvalidRequest):
+    """The submission does not have the structure of PROTOCOL.md §3 step 6."""
+
+    code = "malformed-submission"
+
+
+class UnknownIntakeKey(InvalidRequest):
+    """The submission names an intake key this server does not know."""
+
+    code = "unknown-intake-key"
+
+
+class UnknownBlob(InvalidRequest):
+    """The submission names a blob that was never uploaded (or has expired)."""
+
+    code = "unknown-blob"
+
+
+class IncompleteBlob(InvalidRequest):
+    """The submission names a blob whose upload has not finished."""
+
+    code = "incomplete-blob"
+
+
+class SubmissionConflict(InvalidRequest):
+    """A submission with this header and body was logged with other attachments or keys."""
+
+    code = "submission-conflict"
+
+
+class BadTreeRange(InvalidRequest):
+    """The tree size, index or range is out of range for the log."""
+
+    code = "bad-tree-range"
+
+
+class MalformedUpload(InvalidRequest):
+    """The upload request lacks a required tus header or has a malformed one."""
+
+    code = "malformed-upload"
+
+
+# --- proof of work (§8) --------------------------------------------------------
+
+
+class ProofOfWorkError(DomainError):
+    """The proof of work is not acceptable."""
+
+    code = "pow-error"
+
+
+class ProofOfWorkRequired(ProofOfWorkError):
+    """This server requires a proof of work (GET /api/v1/pow)."""
+
+    code = "pow-required"
+
+
+class ProofOfWorkInvalid(ProofOfWorkError):
+    """The proof-of-work challenge was not issued by this server, or is malformed."""
+
+    code = "pow-invalid"
+
+
+class ProofOfWorkExpired(ProofOfWorkError):
+    """The proof-of-work challenge has expired; fetch a new one."""
+
+    code = "pow-expired"
+
+
+class ProofOfWorkReused(ProofOfWorkError):
+    """The proof-of-work challenge was already used; fetch a new one."""
+
+    code = "pow-reused"
+
+
+class ProofOfWorkInsufficient(ProofOfWorkError):
+    """The nonce does not give the required number of leading zero bits."""
+
+    code = "pow-insufficient"
+
+
+# --- sizes and quotas ------------------------------------------------------------
+
+
+class TooLarge(DomainError):
+    """The request is larger than this server accepts."""
+
+    code = "too-large"
+
+
+class RequestTooLarge(TooLarge):
+    """The request body is larger than this endpoint accepts."""
+
+    code = "request-too-large"
+
+
+class BodyTooLarge(TooLarge):
+    """An inline body is larger than 1 MiB; upload it as a blob and send `body_blob`."""
+
+    code = "body-too-large"
+
+
+class BlobTooLarge(TooLarge):
+    """The blob is larger than this server accepts."""
+
+    code = "blob-too-large"
+
+
+class UploadQuotaExceeded(TooLarge):
+    """Too many unfinished uploads are pending on this server; try again later."""
+
+    code = "upload-quota-exceeded"
+
+
+class UploadLengthExceeded(TooLarge):
+    """The data would go past the upload's declared length."""
+
+    code = "upload-length-exceeded"
+
+
+# --- not there -------------------------------------------------------------------
+
+
+class NotFound(DomainError):
+    """Nothing is there."""
+
+    code = "not-found"
+
+
+class EntryNotFound(NotFound):
+    """No log entry has that id."""
+
+    code = "entry-not-found"
+
+
+class FormNotFound(NotFound):
+    """No form has that id and version."""
+
+    code = "form-not-found"
+
+
+class UploadNotFound(NotFound):
+    """No upload has that id."""
+
+    code = "upload-not-found"
+
+
+# --- uploads (§6) ----------------------------------------------------------------
+
+
+class UploadExpired(DomainError):
+    """The unfinished upload has expired; start a new one."""
+
+    code = "upload-expired"
+
+
+class UploadOffsetMismatch(DomainError):
+    """Upload-Offset is not the upload's current offset (HEAD it and resume)."""
+
+    code = "upload-offset-mismatch"
+
+
+class UploadHashMismatch(DomainError):
+    """The uploaded bytes do not hash to the declared sha256; the upload is discarded."""
+
+    code = "upload-hash-mismatch"
+
+
+class UploadBusy(DomainError):
+    """Another request is writing to this upload; retry."""
+
+    code = "upload-busy"
+
+
+class TusVersionUnsupported(DomainError):
+    """The request does not speak tus 1.0.0 (Tus-Resumable: 1.0.0)."""
+
+    code = "tus-version-unsupported"
+
+
+# --- the server --------------------------------------------------------------------
+
+
+class Unavailable(DomainError):
+    """The server cannot take this request now; retry later."""
+
+    code = "unavailable"
+
+
+class StoredBlobCorrupt(DomainError):
+    """A stored ciphertext does not hash to its id (run `testimony audit`)."""
+
+    code = "stored-blob-corrupt"
+
+
+# --- setting up and running the server (CLI) ----------------------------------------
+
+
+class SetupError(DomainError):
+    """The data directory or the settings are not usable."""
+
+    code = "setup-error"
+
+
+class AlreadyInitialised(SetupError):
+    """The data directory already holds a Testimony log."""
+
+    code = "already-initialised"
+
+
+class NotInitialised(SetupError):
+    """The data directory holds no Testimony log (run `testimony init`)."""
+
+    code = "not-initialised"
+
+
+class BadKeyFile(SetupError):
+    """A key file does not hold the key it should."""
+
+    code = "bad-key-file"
+
+
+class BadSettings(SetupError):
+    """A setting has a value the server cannot use."""
+
+    code = "bad-settings"
+
+
+class OutputExists(SetupError):
+    """The output folder exists and is not empty; nothing was written."""
+
+    code = "output-exists"

@@ -1,0 +1,253 @@
+"""The log as the server offers it (PROTOCOL.md §9): its signing key, its
+checkpoints, proofs and entries, and the intake-key entry.
+
+The log key is an Ed25519 key held in the data dir as a C2SP signer key string
+(``PRIVATE+KEY+<name>+<hex key hash>+<base64(0x01 || seed)>``), mode 0600. Its
+key name is the log's origin, so a checkpoint verifies with the published
+verifier key and no other setting. Checkpoint times are floored to the
+server's granularity.
+
+**The intake-key entry** (a proposed addition to PROTOCOL.md §9; see
+``docs/log-entries.md``). The first entry of every log names the intake key
+witnesses seal to::
+
+    {"type": "intake-key", "v": 1, "key": "<b64u S1 public key>",
+     "key_id": "<key id>", "received": "<RFC 3339, floored>"}
+
+It is written by ``testimony init``, before any reviewer exists, so unlike the
+other non-submission entries it has no ``actor`` and no ``signature``: the
+log key vouches for it through every checkpoint that covers it.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import stat
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+from testimony.crypto import canonical, hpke, merkle, note
+from testimony.crypto import checkpoint as checkpoints
+from testimony.crypto.encoding import b64u_decode, b64u_encode, hex_decode
+from testimony.crypto.errors import CryptoError, MalformedInput
+from testimony.crypto.rfc3339 import format_time
+from testimony.service.store import errors as store_errors
+from testimony.service.store.log import LogStore
+
+from .clock import Clock, Granularity
+from .errors import (
+    BadKeyFile,
+    BadTreeRange,
+    EntryNotFound,
+    NotInitialised,
+    Unavailable,
+)
+
+__all__ = [
+    "INTAKE_KEY_TYPE",
+    "LogSigner",
+    "LogView",
+    "intake_key_entry",
+    "load_intake_keys",
+    "parse_intake_key_entry",
+    "read_signer_key",
+]
+
+INTAKE_KEY_TYPE = "intake-key"
+INTAKE_KEY_VERSION = 1
+
+
+# --- the log key -------------------------------------------------------------------
+
+
+def read_signer_key(path: Path) -> note.SignerKey:
+    """Read the log signing key from ``path``.
+
+    Raises :class:`NotInitialised` if the file does not exist, and
+    :class:`BadKeyFile` if others than its owner may read or write it or it
+    does not hold one signer key string. The message never quotes the file.
+    """
+    try:
+        info = path.stat()
+    except FileNotFoundError:
+        raise NotInitialised("the data directory has no log key (run `testimony init`)") from None
+    if os.name == "posix" and info.st_mode & (stat.S_IRWXG | stat.S_IRWXO):
+        raise BadKeyFile("the log key file is open to other users (it must be mode 0600)")
+    try:
+        text = path.read_text(encoding="ascii").strip()
+        return note.parse_signer_key(text)
+    except (OSError, UnicodeDecodeError, MalformedInput):
+        raise BadKeyFile("the log key file does not hold a log signing key") from None
+
+
+class LogSigner:
+    """Signs checkpoints with the log key, at the floored time (§9)."""
+
+    def __init__(self, key: note.SignerKey, *, clock: Clock, granularity: Granularity) -> None:
+        self._key = key
+        self._clock = clock
+        self._granularity = granularity
+
+    @property
+    def origin(self) -> str:
+        """The log's origin: its key name."""
+        return self._key.name
+
+    @property
+    def verifier_key(self) -> str:
+        """The published verifier key ``<name>+<hex key hash>+<base64(0x01 || key)>``."""
+        return str(self._key.verifier())
+
+    def now(self) -> datetime:
+        """The current time floored to the granularity."""
+        return self._granularity.floor(self._clock.now())
+
+    def sign(self, size: int, root: bytes) -> str:
+        """The signed checkpoint of the tree of ``size`` leaves with ``root``, at the floored now."""
+        return checkpoints.sign(
+            self.origin, size, root, self._key.private_key, self._key.name, self.now()
+        )
+
+
+# --- the intake-key entry --------------------------------------------------------------
+
+
+def intake_key_entry(public_key: bytes, received: datetime) -> bytes:
+    """The JCS bytes of the intake-key entry naming ``public_key``.
+
+    ``received`` must already be floored. Raises :class:`MalformedInput` if
+    ``public_key`` is not a 1216-byte S1 public key.
+    """
+    return canonical.dumps(
+        {
+            "type": INTAKE_KEY_TYPE,
+            "v": INTAKE_KEY_VERSION,
+            "key": b64u_encode(public_key),
+            "key_id": hpke.key_id(public_key),
+            "received": format_time(received),
+        }
+    )
+
+
+def parse_intake_key_entry(entry: bytes) -> tuple[str, bytes] | None:
+    """``(key id, public key)`` of an intake-key entry, or None for another type.
+
+    Raises :class:`MalformedInput` for an intake-key entry whose key and key
+    id disagree or are malformed.
+    """
+    try:
+        value: Any = json.loads(entry)
+    except (UnicodeDecodeError, ValueError):
+        return None
+    if not isinstance(value, dict) or value.get("type") != INTAKE_KEY_TYPE:
+        return None
+    key_text = value.get("key")
+    if not isinstance(key_text, str):
+        raise MalformedInput("an intake-key entry has a b64u `key`")
+    public = b64u_decode(key_text)
+    if hpke.key_id(public) != value.get("key_id"):
+        raise MalformedInput("an intake-key entry's key_id is not its key's id")
+    return hpke.key_id(public), public
+
+
+def load_intake_keys(log: LogStore) -> dict[str, bytes]:
+    """The intake keys the log names: key id -> S1 public key.
+
+    Reads the first entry, which ``testimony init`` writes. Raises
+    :class:`NotInitialised` if the log is empty or does not start with an
+    intake-key entry.
+    """
+    try:
+        first = log.entry(0)
+    except store_errors.EntryNotFound:
+        raise NotInitialised("the log is empty (run `testimony init`)") from None
+    try:
+        parsed = parse_intake_key_entry(first)
+    except CryptoError:
+        parsed = None
+    if parsed is None:
+        raise NotInitialised("the log does not start with an intake-key entry")
+    key_id, public = parsed
+    return {key_id: public}
+
+
+# --- reading the log (§9 HTTP) ---------------------------------------------------------
+
+
+class LogView:
+    """What ``GET /api/v1/log/...`` answers, with the range checks of §9."""
+
+    def __init__(self, log: LogStore, signer: LogSigner, *, max_entries_page: int) -> None:
+        self._log = log
+        self._signer = signer
+        self._max_entries_page = max_entries_page
+
+    @property
+    def verifier_key(self) -> str:
+        """The log's verifier key string."""
+        return self._signer.verifier_key
+
+    @property
+    def origin(self) -> str:
+        """The log's origin."""
+        return self._signer.origin
+
+    def checkpoint(self) -> str:
+        """The latest signed checkpoint. Raises :class:`Unavailable` before the first."""
+        latest = self._log.latest_checkpoint()
+        if latest is None:
+            raise Unavailable("the log has no checkpoint yet")
+        return latest.note
+
+    def inclusion(self, entry_id: str, size: int) -> merkle.InclusionProof:
+        """The inclusion proof of entry ``entry_id`` (hex) in the tree of ``size``.
+
+        Raises :class:`BadTreeRange` for a malformed id or a size the log does
+        not have (or not above the entry's index), :class:`EntryNotFound` for
+        an unknown id.
+        """
+        try:
+            leaf = hex_decode(entry_id, 32)
+        except MalformedInput:
+            raise BadTreeRange("`id` is the 64 hex digits of an entry id") from None
+        try:
+            index = self._log.index_of(leaf)
+        except store_errors.EntryNotFound:
+            raise EntryNotFound() from None
+        if not index < size <= self._log.size():
+            raise BadTreeRange("`size` is above the entry's index and at most the log's size")
+        try:
+            return self._log.inclusion_proof(index, size)
+        except store_errors.SizeOutOfRange:
+            raise BadTreeRange(
+                "`size` is above the entry's index and at most the log's size"
+            ) from None
+
+    def consistency(self, first: int, second: int) -> merkle.ConsistencyProof:
+        """The consistency proof from size ``first`` to ``second``.
+
+        Raises :class:`BadTreeRange` unless ``0 < first <= second <= log size``.
+        """
+        if not 0 < first <= second <= self._log.size():
+            raise BadTreeRange("need 0 < from <= to <= the log's size")
+        try:
+            return self._log.consistency_proof(first, second)
+        except store_errors.SizeOutOfRange:
+            raise BadTreeRange("need 0 < from <= to <= the log's size") from None
+
+    def entries(self, start: int, end: int) -> list[bytes]:
+        """Entries ``[start, end)``, at most ``max_entries_page`` of them.
+
+        Raises :class:`BadTreeRange` unless ``0 <= start < end <= log size``
+        and the range is within the page limit.
+        """
+        if not 0 <= start < end:
+            raise BadTreeRange("need 0 <= start < end")
+        if end - start > self._max_entries_page:
+            raise BadTreeRange(f"at most {self._max_entries_page} entries per request")
+        try:
+            return self._log.entries(start, end)
+        except store_errors.SizeOutOfRange:
+            raise BadTreeRange("`end` is beyond the log's size") from None

@@ -1,0 +1,252 @@
+"""Proof of work (PROTOCOL.md §8).
+
+``GET /api/v1/pow`` hands out a challenge; the client finds a ``nonce`` such
+that ``H(challenge bytes || nonce)`` has at least ``bits`` leading zero bits and
+sends both with its submission. The server keeps no state for a challenge it
+issues: the challenge carries its own difficulty and expiry and is MACed with a
+server secret (so a client can neither forge one nor lower its difficulty)::
+
+    challenge = version (1 byte, 0x01) || bits (1 byte) || expires (8 bytes,
+                Unix seconds, big-endian) || random (16 bytes) || tag (16 bytes)
+    tag       = HMAC-SHA256(secret, "testimony/v1 pow" || the 26 bytes before it)[:16]
+
+A challenge is accepted once: when it is used, ``H(challenge bytes)`` goes
+into the store's spent-challenge table until it would have expired anyway
+(that expiry is rounded *up* to the time granularity, §9, so the table keeps
+no precise time). A challenge is checked against the difficulty written in it,
+so raising ``bits`` under load does not void challenges already handed out.
+``bits = 0`` turns proof of work off: nothing is asked for or checked.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import os
+import struct
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any, Protocol
+
+from sqlalchemy import delete, insert
+from sqlalchemy.engine import Engine
+from sqlalchemy.exc import IntegrityError
+
+from testimony.crypto.encoding import b64u_decode, b64u_encode, sha256
+from testimony.crypto.errors import MalformedInput
+from testimony.service.store import db
+from testimony.service.store.models import PowUsed
+
+from .clock import Clock, Granularity, unix_seconds
+from .errors import (
+    BadSettings,
+    ProofOfWorkExpired,
+    ProofOfWorkInsufficient,
+    ProofOfWorkInvalid,
+    ProofOfWorkRequired,
+    ProofOfWorkReused,
+)
+
+__all__ = [
+    "MAX_BITS",
+    "SECRET_LENGTH",
+    "Challenge",
+    "ProofOfWork",
+    "SpentChallenges",
+    "StoredSpentChallenges",
+    "leading_zero_bits",
+    "solve",
+]
+
+SECRET_LENGTH = 32
+"""Length of the server's MAC secret."""
+
+MAX_BITS = 64
+"""Highest difficulty a server may ask for."""
+
+MAX_NONCE_BYTES = 64
+"""Longest nonce accepted."""
+
+_VERSION = 1
+_LABEL = b"testimony/v1 pow"
+_RANDOM_BYTES = 16
+_TAG_BYTES = 16
+_HEAD = struct.Struct(">BBQ")
+_BODY_BYTES = _HEAD.size + _RANDOM_BYTES
+CHALLENGE_BYTES = _BODY_BYTES + _TAG_BYTES
+
+
+class SpentChallenges(Protocol):
+    """The store's table of spent challenges."""
+
+    def spend(self, digest: bytes, expires: int) -> bool:
+        """Record ``digest`` as spent until ``expires`` (Unix seconds).
+
+        Returns ``False`` if it was already recorded, ``True`` otherwise.
+        """
+        ...
+
+
+@dataclass(frozen=True)
+class Challenge:
+    """A challenge as handed to a client: ``{"challenge", "bits", "expires"}``."""
+
+    challenge: str
+    bits: int
+    expires: datetime
+
+    def to_json(self) -> dict[str, Any]:
+        """The §8 JSON object (``expires`` as RFC 3339)."""
+        return {
+            "challenge": self.challenge,
+            "bits": self.bits,
+            "expires": self.expires.strftime("%Y-%m-%dT%H:%M:%SZ"),
+        }
+
+
+def leading_zero_bits(digest: bytes) -> int:
+    """The number of leading zero bits of ``digest``.
+
+    >>> leading_zero_bits(bytes([0, 0x10]) + bytes(30))
+    11
+    """
+    value = int.from_bytes(digest, "big")
+    return len(digest) * 8 - value.bit_length()
+
+
+class ProofOfWork:
+    """Issues and checks §8 challenges.
+
+    ``secret`` is the server's 32-byte MAC secret (shared by every API process
+    of one server), ``bits`` the difficulty of new challenges (0 = off),
+    ``ttl_seconds`` how long a challenge stays valid. Raises
+    :class:`BadSettings` for a secret that is not 32 bytes, bits outside
+    0..64, or a TTL under one second.
+    """
+
+    def __init__(
+        self,
+        *,
+        secret: bytes,
+        bits: int,
+        ttl_seconds: int,
+        clock: Clock,
+        granularity: Granularity,
+        random_bytes: Callable[[int], bytes] = os.urandom,
+    ) -> None:
+        if not isinstance(secret, bytes) or len(secret) != SECRET_LENGTH:
+            raise BadSettings("the proof-of-work secret is 32 bytes")
+        if not isinstance(bits, int) or isinstance(bits, bool) or not 0 <= bits <= MAX_BITS:
+            raise BadSettings(f"proof-of-work bits are 0 (off) to {MAX_BITS}")
+        if not isinstance(ttl_seconds, int) or ttl_seconds < 1:
+            raise BadSettings("a proof-of-work challenge lives at least one second")
+        self._secret = secret
+        self._ttl = ttl_seconds
+        self._clock = clock
+        self._granularity = granularity
+        self._random_bytes = random_bytes
+        self.bits = bits
+
+    @property
+    def enabled(self) -> bool:
+        """Whether submissions must carry a proof of work."""
+        return self.bits > 0
+
+    def _tag(self, body: bytes) -> bytes:
+        return hmac.new(self._secret, _LABEL + body, hashlib.sha256).digest()[:_TAG_BYTES]
+
+    def issue(self) -> Challenge:
+        """A fresh challenge at the current difficulty."""
+        expires = unix_seconds(self._clock.now()) + self._ttl
+        random = self._random_bytes(_RANDOM_BYTES)
+        if len(random) != _RANDOM_BYTES:
+            raise ValueError("the random source returned the wrong length")
+        body = _HEAD.pack(_VERSION, self.bits, expires) + random
+        return Challenge(
+            challenge=b64u_encode(body + self._tag(body)),
+            bits=self.bits,
+            expires=datetime.fromtimestamp(expires, UTC),
+        )
+
+    def check(self, proof: object, spent: SpentChallenges) -> None:
+        """Check a submission's ``pow`` member and spend its challenge.
+
+        Does nothing when proof of work is off. Raises
+        :class:`ProofOfWorkRequired` if ``proof`` is missing,
+        :class:`ProofOfWorkInvalid` if it is malformed or the challenge was
+        not issued by this server, :class:`ProofOfWorkExpired` if the
+        challenge has expired, :class:`ProofOfWorkInsufficient` if the nonce
+        falls short of the challenge's bits, and :class:`ProofOfWorkReused` if
+        the challenge was spent before. The challenge is spent only when
+        everything else holds.
+        """
+        if not self.enabled:
+            return
+        if proof is None:
+            raise ProofOfWorkRequired()
+        challenge, nonce = self._parse(proof)
+        version, bits, expires = _HEAD.unpack_from(challenge)
+        body, tag = challenge[:_BODY_BYTES], challenge[_BODY_BYTES:]
+        if version != _VERSION or not hmac.compare_digest(tag, self._tag(body)):
+            raise ProofOfWorkInvalid()
+        if unix_seconds(self._clock.now()) >= expires:
+            raise ProofOfWorkExpired()
+        if leading_zero_bits(sha256(challenge + nonce)) < bits:
+            raise ProofOfWorkInsufficient()
+        if not spent.spend(sha256(challenge), self._granularity.ceil_seconds(expires)):
+            raise ProofOfWorkReused()
+
+    @staticmethod
+    def _parse(proof: object) -> tuple[bytes, bytes]:
+        if not isinstance(proof, Mapping):
+            raise ProofOfWorkInvalid("`pow` is an object with `challenge` and `nonce`")
+        challenge_text, nonce_text = proof.get("challenge"), proof.get("nonce")
+        if not isinstance(challenge_text, str) or not isinstance(nonce_text, str):
+            raise ProofOfWorkInvalid("`challenge` and `nonce` are b64u strings")
+        try:
+            challenge, nonce = b64u_decode(challenge_text), b64u_decode(nonce_text)
+        except MalformedInput:
+            raise ProofOfWorkInvalid("`challenge` and `nonce` are b64u strings") from None
+        if len(challenge) != CHALLENGE_BYTES or len(nonce) > MAX_NONCE_BYTES:
+            raise ProofOfWorkInvalid()
+        return challenge, nonce
+
+
+def solve(challenge: str, bits: int) -> str:
+    """Find a nonce for ``challenge`` (a client's job; used by tests and tools).
+
+    Returns the b64u nonce. Costs about ``2**bits`` hashes.
+    """
+    raw = b64u_decode(challenge)
+    counter = 0
+    while True:
+        nonce = counter.to_bytes(8, "big")
+        if leading_zero_bits(sha256(raw + nonce)) >= bits:
+            return b64u_encode(nonce)
+        counter += 1
+
+
+class StoredSpentChallenges:
+    """:class:`SpentChallenges` in the store's ``pow_used`` table.
+
+    Rows are removed once past their (rounded-up) expiry; a challenge past its
+    expiry is refused as expired before this table is asked, so forgetting it
+    then is safe.
+    """
+
+    def __init__(self, engine: Engine, *, clock: Clock) -> None:
+        self._sessions = db.session_factory(engine)
+        self._clock = clock
+
+    def spend(self, digest: bytes, expires: int) -> bool:
+        """Record ``digest`` as spent; ``False`` if it already was."""
+        try:
+            with self._sessions.begin() as session:
+                session.execute(
+                    delete(PowUsed).where(PowUsed.expires <= unix_seconds(self._clock.now()))
+                )
+                session.execute(insert(PowUsed).values(digest=digest, expires=expires))
+        except IntegrityError:
+            return False
+        return True

@@ -1,0 +1,369 @@
+"""Setting up a data directory (``testimony init``) and opening one
+(``testimony serve``, ``audit``, ``raw``): PROTOCOL.md §9.
+
+A data directory holds::
+
+    testimony.sqlite3   the database (unless --database-url names another)
+    blobs/              the blob store (ciphertext only)
+    log-key             the log's Ed25519 signing key, mode 0600
+    pow-secret          the proof-of-work MAC secret (32 bytes), mode 0600
+
+``init`` creates them, runs the migrations, and appends the first log entry,
+the intake-key entry naming the intake public key (see ``domain/log.py``),
+with its checkpoint. Nothing is overwritten: a data directory or database
+that already holds a log is refused.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+from sqlalchemy.engine import Engine, make_url
+
+from testimony.crypto import hpke, note, signing
+from testimony.crypto.encoding import b64u_decode, b64u_encode
+from testimony.crypto.errors import CryptoError, MalformedInput
+from testimony.service.settings import Settings
+from testimony.service.store import db
+from testimony.service.store.batching import AppendBatcher
+from testimony.service.store.blobs import FilesystemBlobStore
+from testimony.service.store.log import LogStore
+from testimony.service.store.projections import DEFAULT_PROJECTIONS
+
+from .clock import Granularity
+from .errors import AlreadyInitialised, BadKeyFile, BadSettings, NotInitialised
+from .intake import CiphertextBlobsProjection, Intake
+from .log import LogSigner, LogView, intake_key_entry, load_intake_keys, read_signer_key
+from .pow import SECRET_LENGTH, ProofOfWork, StoredSpentChallenges
+from .uploads import UploadLimits, Uploads
+
+__all__ = [
+    "InitResult",
+    "Server",
+    "init_data_dir",
+    "load_signer",
+    "new_intake_key",
+    "open_engine",
+    "open_existing_engine",
+    "open_log",
+    "open_server",
+    "read_intake_public_key",
+    "read_pow_secret",
+    "write_secret_file",
+]
+
+DEFAULT_ORIGIN = "testimony.local/log"
+_DIR_MODE = 0o700
+_SECRET_MODE = 0o600
+
+
+@dataclass(frozen=True)
+class InitResult:
+    """What ``init`` made: the published verifier key and the first entry's id."""
+
+    verifier_key: str
+    intake_key_id: str
+    entry_id: str
+
+
+def write_secret_file(path: Path, data: bytes) -> None:
+    """Create ``path`` with mode 0600 and write ``data``; never overwrite.
+
+    Raises :class:`AlreadyInitialised` if the file exists.
+    """
+    try:
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, _SECRET_MODE)
+    except FileExistsError:
+        raise AlreadyInitialised(f"{path.name} already exists; nothing was overwritten") from None
+    try:
+        os.fchmod(fd, _SECRET_MODE)  # the umask may have narrowed it further; never widened
+        with os.fdopen(fd, "wb") as handle:
+            fd = -1
+            handle.write(data)
+            handle.flush()
+            os.fsync(handle.fileno())
+    finally:
+        if fd >= 0:
+            os.close(fd)
+
+
+def write_public_file(path: Path, data: bytes) -> None:
+    """Create ``path`` (mode 0644) with ``data``; never overwrite.
+
+    Raises :class:`AlreadyInitialised` if the file exists.
+    """
+    try:
+        with path.open("xb") as handle:
+            handle.write(data)
+    except FileExistsError:
+        raise AlreadyInitialised(f"{path.name} already exists; nothing was overwritten") from None
+
+
+def read_intake_public_key(path: Path) -> bytes:
+    """The S1 public key in ``path`` (its b64u, surrounding white space allowed).
+
+    Raises :class:`BadKeyFile` if the file cannot be read or does not hold a
+    valid 1216-byte S1 public key.
+    """
+    try:
+        text = path.read_text(encoding="ascii").strip()
+        public = b64u_decode(text)
+        # Sealing to it checks that both halves are valid keys.
+        hpke.seal(public, b"testimony/v1 key check", b"")
+    except (OSError, UnicodeDecodeError, CryptoError):
+        raise BadKeyFile("the intake key file does not hold a b64u S1 public key") from None
+    return public
+
+
+def read_pow_secret(path: Path) -> bytes:
+    """The proof-of-work secret in ``path``.
+
+    Raises :class:`NotInitialised` if it is missing and :class:`BadKeyFile`
+    if it is not 32 bytes.
+    """
+    try:
+        secret = path.read_bytes()
+    except FileNotFoundError:
+        raise NotInitialised("the data directory has no proof-of-work secret") from None
+    except OSError:
+        raise BadKeyFile("the proof-of-work secret cannot be read") from None
+    if len(secret) != SECRET_LENGTH:
+        raise BadKeyFile("the proof-of-work secret is not 32 bytes")
+    return secret
+
+
+def new_intake_key(
+    private_path: Path, public_path: Path, *, random_bytes: Callable[[int], bytes] = os.urandom
+) -> str:
+    """Write a fresh S1 key pair: the 32-byte seed (mode 0600) and the b64u public key.
+
+    For operators and tests; the intake private key belongs with the
+    reviewers, never on the server. Returns the key id. Raises
+    :class:`AlreadyInitialised` if either file exists (nothing is written).
+    """
+    if private_path.exists() or public_path.exists():
+        raise AlreadyInitialised("a key file already exists; nothing was overwritten")
+    seed = random_bytes(hpke.SEED_LENGTH)
+    public = hpke.public_key(seed)
+    write_secret_file(private_path, seed)
+    write_public_file(public_path, (b64u_encode(public) + "\n").encode("ascii"))
+    return hpke.key_id(public)
+
+
+@contextlib.contextmanager
+def open_engine(settings: Settings) -> Iterator[Engine]:
+    """An engine for the settings' database, disposed of afterwards.
+
+    Raises :class:`BadSettings` for an unusable URL.
+    """
+    try:
+        engine = db.create_engine(settings.resolved_database_url)
+    except ValueError as exc:
+        raise BadSettings(str(exc)) from None
+    except Exception:
+        raise BadSettings("the database URL is not usable") from None
+    try:
+        yield engine
+    finally:
+        engine.dispose()
+
+
+def _check_origin(origin: str) -> str:
+    try:
+        note.key_hash(origin, bytes(32))
+    except MalformedInput:
+        raise BadSettings("an origin is non-empty, without spaces or '+'") from None
+    return origin
+
+
+def init_data_dir(
+    settings: Settings,
+    intake_public_key: bytes,
+    *,
+    origin: str = DEFAULT_ORIGIN,
+    random_bytes: Callable[[int], bytes] = os.urandom,
+) -> InitResult:
+    """Create the data directory, database, log key, PoW secret and first entry.
+
+    Raises :class:`AlreadyInitialised` if the data directory already has a
+    log key or the database already holds entries (nothing is changed then),
+    :class:`BadSettings` for an unusable origin or database URL, and
+    :class:`BadKeyFile` for an intake key that is not an S1 public key.
+    """
+    data_dir = settings.require_data_dir()
+    _check_origin(origin)
+    try:
+        hpke.key_id(intake_public_key)
+    except MalformedInput:
+        raise BadKeyFile("the intake key is not a 1216-byte S1 public key") from None
+    data_dir.mkdir(mode=_DIR_MODE, parents=True, exist_ok=True)
+    if settings.log_key_path.exists():
+        raise AlreadyInitialised("the data directory already has a log key")
+    settings.blobs_dir.mkdir(mode=_DIR_MODE, exist_ok=True)
+
+    granularity = Granularity(settings.time_granularity_minutes)
+    with open_engine(settings) as engine:
+        db.upgrade(engine)
+        log = LogStore(engine, projections=(*DEFAULT_PROJECTIONS, CiphertextBlobsProjection()))
+        if log.size() != 0:
+            raise AlreadyInitialised("the database already holds a log")
+        private_key = signing.private_key_from_seed(random_bytes(32))
+        signer_text = note.signer_key(origin, private_key)
+        write_secret_file(settings.log_key_path, (signer_text + "\n").encode("ascii"))
+        if not settings.pow_secret_path.exists():
+            write_secret_file(settings.pow_secret_path, random_bytes(SECRET_LENGTH))
+        signer = LogSigner(
+            note.parse_signer_key(signer_text), clock=settings.clock, granularity=granularity
+        )
+        entry = intake_key_entry(intake_public_key, signer.now())
+        appended = log.append_batch([entry], signer.sign)
+    return InitResult(
+        verifier_key=signer.verifier_key,
+        intake_key_id=hpke.key_id(intake_public_key),
+        entry_id=appended.ids[0].hex(),
+    )
+
+
+def load_signer(settings: Settings) -> LogSigner:
+    """The log signer of the settings' data dir.
+
+    Raises :class:`NotInitialised` or :class:`BadKeyFile` as
+    :func:`~testimony.service.domain.log.read_signer_key` does.
+    """
+    return LogSigner(
+        read_signer_key(settings.log_key_path),
+        clock=settings.clock,
+        granularity=Granularity(settings.time_granularity_minutes),
+    )
+
+
+@dataclass
+class Server:
+    """Everything one API process holds, wired from the settings. Close it when done."""
+
+    settings: Settings
+    engine: Engine
+    log: LogStore
+    blobs: FilesystemBlobStore
+    signer: LogSigner
+    batcher: AppendBatcher
+    uploads: Uploads
+    proof_of_work: ProofOfWork
+    intake: Intake
+    log_view: LogView
+
+    def close(self) -> None:
+        """Commit what is queued, stop the batcher, release the database."""
+        try:
+            self.batcher.close()
+        finally:
+            self.engine.dispose()
+
+
+def open_server(settings: Settings) -> Server:
+    """Open the data directory's database, blobs and keys for serving.
+
+    Runs the migrations (an already current database is left alone). Raises
+    :class:`NotInitialised` if the data directory or the log was never set
+    up, :class:`BadKeyFile` for an unreadable key, and :class:`BadSettings`
+    for unusable settings.
+    """
+    data_dir = settings.require_data_dir()
+    if not data_dir.is_dir():
+        raise NotInitialised("the data directory does not exist (run `testimony init`)")
+    granularity = Granularity(settings.time_granularity_minutes)
+    signer = load_signer(settings)
+    secret = read_pow_secret(settings.pow_secret_path)
+    try:
+        engine = db.create_engine(settings.resolved_database_url)
+    except ValueError as exc:
+        raise BadSettings(str(exc)) from None
+    try:
+        db.upgrade(engine)
+        log = LogStore(engine, projections=(*DEFAULT_PROJECTIONS, CiphertextBlobsProjection()))
+        intake_keys = load_intake_keys(log)
+        blobs = FilesystemBlobStore(settings.blobs_dir)
+        blobs.sweep_temporary()
+        uploads = Uploads(
+            engine=engine,
+            blobs=blobs,
+            clock=settings.clock,
+            granularity=granularity,
+            limits=UploadLimits(
+                max_blob_bytes=settings.max_blob_bytes,
+                max_unfinished_uploads=settings.max_unfinished_uploads,
+                max_unfinished_bytes=settings.max_unfinished_bytes,
+                upload_expiry_seconds=settings.upload_expiry_seconds,
+                unreferenced_blob_expiry_seconds=settings.unreferenced_blob_expiry_seconds,
+            ),
+        )
+        proof_of_work = ProofOfWork(
+            secret=secret,
+            bits=settings.pow_bits,
+            ttl_seconds=settings.pow_ttl_seconds,
+            clock=settings.clock,
+            granularity=granularity,
+        )
+        batcher = AppendBatcher(
+            log,
+            signer.sign,
+            max_batch=settings.batch_max_entries,
+            max_delay=settings.batch_max_wait_ms / 1000,
+        )
+    except BaseException:
+        engine.dispose()
+        raise
+    intake = Intake(
+        engine=engine,
+        log=log,
+        batcher=batcher,
+        uploads=uploads,
+        proof_of_work=proof_of_work,
+        spent=StoredSpentChallenges(engine, clock=settings.clock),
+        intake_keys=intake_keys,
+        clock=settings.clock,
+        granularity=granularity,
+        max_attachments=settings.max_attachments,
+    )
+    return Server(
+        settings=settings,
+        engine=engine,
+        log=log,
+        blobs=blobs,
+        signer=signer,
+        batcher=batcher,
+        uploads=uploads,
+        proof_of_work=proof_of_work,
+        intake=intake,
+        log_view=LogView(log, signer, max_entries_page=settings.max_log_entries_page),
+    )
+
+
+@contextlib.contextmanager
+def open_existing_engine(settings: Settings) -> Iterator[Engine]:
+    """An engine for a database that must already exist (no file is created).
+
+    Raises :class:`NotInitialised` for a SQLite file that does not exist and
+    :class:`BadSettings` for an unusable URL.
+    """
+    url = make_url(settings.resolved_database_url)
+    if url.get_backend_name() == "sqlite" and not (url.database and Path(url.database).is_file()):
+        raise NotInitialised("there is no database there (run `testimony init`)")
+    with open_engine(settings) as engine:
+        yield engine
+
+
+@contextlib.contextmanager
+def open_log(settings: Settings) -> Iterator[tuple[LogStore, FilesystemBlobStore]]:
+    """The log and blob store of an initialised data directory, for reading.
+
+    Raises :class:`NotInitialised` if there is no database or blob folder.
+    """
+    if not settings.blobs_dir.is_dir():
+        raise NotInitialised("the data directory has no blobs folder (run `testimony init`)")
+    with open_existing_engine(settings) as engine:
+        yield LogStore(engine), FilesystemBlobStore(settings.blobs_dir)

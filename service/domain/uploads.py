@@ -1,0 +1,414 @@
+"""Blobs and resumable uploads (PROTOCOL.md §6), the rules without HTTP.
+
+An upload is created with its length and the hex SHA-256 its bytes must have;
+it is appended to at its current offset only; when the last byte arrives the
+bytes are hashed and, only if they match, become the blob of that id, which a
+submission may then name. Limits, each answered with a :class:`TooLarge`
+error (HTTP 413):
+
+- per blob: a declared length above ``max_blob_bytes``;
+- per unfinished upload: data past the upload's declared length;
+- server-wide: more than ``max_unfinished_uploads`` unfinished uploads, or
+  more than ``max_unfinished_bytes`` declared by them together.
+
+An unfinished upload expires ``upload_expiry_seconds`` after it was created
+(rounded up to the time granularity, so no precise time is kept, §9); then it
+answers :class:`UploadExpired` until :meth:`Uploads.expire` removes it. A
+finished blob that no log entry names expires after
+``unreferenced_blob_expiry_seconds``. Upload ids are random tokens; nothing
+about the client is kept, and only the ``sha256`` member of the tus metadata
+is read (any other member is ignored, never stored).
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import contextlib
+import re
+import secrets
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+from sqlalchemy import delete, func, insert, or_, select, update
+from sqlalchemy.engine import Engine
+from sqlalchemy.exc import IntegrityError
+
+from testimony.service.store import db
+from testimony.service.store import errors as store_errors
+from testimony.service.store.blobs import BlobStore
+from testimony.service.store.models import Blob, Submission, Upload
+
+from .clock import Clock, Granularity, unix_seconds
+from .errors import (
+    BlobTooLarge,
+    MalformedUpload,
+    UploadBusy,
+    UploadExpired,
+    UploadHashMismatch,
+    UploadLengthExceeded,
+    UploadNotFound,
+    UploadOffsetMismatch,
+    UploadQuotaExceeded,
+)
+
+__all__ = ["BlobState", "UploadLimits", "UploadState", "Uploads", "parse_metadata"]
+
+_HEX_ID = re.compile(r"[0-9a-f]{64}")
+_UPLOAD_ID = re.compile(r"[A-Za-z0-9_-]{16,64}")
+_METADATA_KEY = re.compile(r"[!-+\--~]+")  # printable ASCII without space and comma
+
+
+@dataclass(frozen=True)
+class UploadLimits:
+    """The limits of §6 (see the module docstring)."""
+
+    max_blob_bytes: int
+    max_unfinished_uploads: int
+    max_unfinished_bytes: int
+    upload_expiry_seconds: int
+    unreferenced_blob_expiry_seconds: int
+
+
+@dataclass(frozen=True)
+class UploadState:
+    """An upload as tus reports it."""
+
+    id: str
+    length: int
+    offset: int
+    expires: datetime
+
+    @property
+    def finished(self) -> bool:
+        """Whether every byte has arrived and the blob is stored."""
+        return self.offset == self.length
+
+
+class BlobState:
+    """Whether a blob can be named by a submission."""
+
+    COMPLETE = "complete"
+    INCOMPLETE = "incomplete"
+    UNKNOWN = "unknown"
+
+
+def parse_metadata(header: str | None) -> str:
+    """The blob id declared in a tus ``Upload-Metadata`` header (``sha256 <base64 of hex>``).
+
+    Raises :class:`MalformedUpload` if the header is missing or malformed,
+    has no ``sha256`` member, or that member is not the base64 of 64
+    lowercase hex digits.
+    """
+    if header is None or header.strip() == "":
+        raise MalformedUpload("Upload-Metadata must carry `sha256 <base64 of the hex SHA-256>`")
+    members: dict[str, str] = {}
+    for pair in header.split(","):
+        parts = pair.strip().split(" ")
+        if not 1 <= len(parts) <= 2 or _METADATA_KEY.fullmatch(parts[0]) is None:
+            raise MalformedUpload("Upload-Metadata is `key base64value` pairs, comma-separated")
+        if parts[0] in members:
+            raise MalformedUpload("Upload-Metadata names a key twice")
+        members[parts[0]] = parts[1] if len(parts) == 2 else ""
+    encoded = members.get("sha256")
+    if not encoded:
+        raise MalformedUpload("Upload-Metadata must carry `sha256 <base64 of the hex SHA-256>`")
+    try:
+        blob_id = base64.b64decode(encoded, validate=True).decode("ascii")
+    except (binascii.Error, UnicodeDecodeError):
+        raise MalformedUpload("the sha256 metadata is not base64") from None
+    if _HEX_ID.fullmatch(blob_id) is None:
+        raise MalformedUpload("the sha256 metadata is not 64 lowercase hex digits")
+    return blob_id
+
+
+def _check_upload_id(upload_id: str) -> None:
+    if not isinstance(upload_id, str) or _UPLOAD_ID.fullmatch(upload_id) is None:
+        raise UploadNotFound()
+
+
+class Uploads:
+    """Resumable uploads into a :class:`BlobStore`, with their database rows.
+
+    Every method is synchronous (call it from a worker thread in an async
+    server). Several processes may share one database and blob directory.
+    """
+
+    def __init__(
+        self,
+        *,
+        engine: Engine,
+        blobs: BlobStore,
+        clock: Clock,
+        granularity: Granularity,
+        limits: UploadLimits,
+    ) -> None:
+        self._engine = engine
+        self._blobs = blobs
+        self._clock = clock
+        self._granularity = granularity
+        self._limits = limits
+        self._sessions = db.session_factory(engine)
+
+    @property
+    def limits(self) -> UploadLimits:
+        """The limits in force."""
+        return self._limits
+
+    def _now(self) -> int:
+        return unix_seconds(self._clock.now())
+
+    def _floored_now(self) -> int:
+        return self._granularity.floor_seconds(self._now())
+
+    # --- tus ------------------------------------------------------------------------
+
+    def create(self, length: int, blob_id: str) -> UploadState:
+        """Start an upload of ``length`` bytes that must hash to ``blob_id``.
+
+        An upload of 0 bytes finishes at once. Raises :class:`BlobTooLarge`
+        above the per-blob limit, :class:`UploadQuotaExceeded` when the
+        server's unfinished uploads are at their limit, :class:`MalformedUpload`
+        for a negative length or bad id, and :class:`UploadHashMismatch` for an
+        empty upload whose id is not the hash of nothing.
+        """
+        if not isinstance(length, int) or isinstance(length, bool) or length < 0:
+            raise MalformedUpload("Upload-Length is a whole number of bytes")
+        if _HEX_ID.fullmatch(blob_id) is None:
+            raise MalformedUpload("the sha256 metadata is not 64 lowercase hex digits")
+        if length > self._limits.max_blob_bytes:
+            raise BlobTooLarge(f"a blob is at most {self._limits.max_blob_bytes} bytes")
+        self.expire()
+        now = self._now()
+        floored = self._granularity.floor_seconds(now)
+        expires = self._granularity.ceil_seconds(now + self._limits.upload_expiry_seconds)
+        upload_id = secrets.token_urlsafe(24)
+        with db.writer_session(self._engine) as session:
+            count, declared = session.execute(
+                select(func.count(), func.coalesce(func.sum(Upload.length), 0))
+                .select_from(Upload)
+                .where(Upload.offset < Upload.length, Upload.expires > now)
+            ).one()
+            if count + 1 > self._limits.max_unfinished_uploads:
+                raise UploadQuotaExceeded()
+            if declared + length > self._limits.max_unfinished_bytes:
+                raise UploadQuotaExceeded()
+            self._blobs.begin_partial(upload_id, mtime=floored)
+            try:
+                session.add(
+                    Upload(id=upload_id, length=length, offset=0, sha256=blob_id, expires=expires)
+                )
+                session.flush()
+            except BaseException:
+                self._blobs.discard_partial(upload_id)
+                raise
+        state = UploadState(upload_id, length, 0, datetime.fromtimestamp(expires, UTC))
+        if length == 0:
+            return self._finish(self._row(upload_id), floored)
+        return state
+
+    def _row(self, upload_id: str) -> Upload:
+        _check_upload_id(upload_id)
+        with self._sessions() as session:
+            row = session.get(Upload, upload_id)
+        if row is None:
+            raise UploadNotFound()
+        return row
+
+    def _state(self, row: Upload, offset: int | None = None) -> UploadState:
+        return UploadState(
+            row.id,
+            row.length,
+            row.offset if offset is None else offset,
+            datetime.fromtimestamp(row.expires, UTC),
+        )
+
+    def status(self, upload_id: str) -> UploadState:
+        """The upload's length and offset (tus HEAD).
+
+        Raises :class:`UploadNotFound` for an unknown id and
+        :class:`UploadExpired` for an unfinished upload past its expiry.
+        """
+        row = self._row(upload_id)
+        if row.offset == row.length:
+            return self._state(row)
+        if row.expires <= self._now():
+            raise UploadExpired()
+        try:
+            offset = self._blobs.partial_size(upload_id)
+        except store_errors.UploadNotFound:
+            raise UploadNotFound() from None
+        return self._state(row, offset)
+
+    def append(self, upload_id: str, offset: int, chunks: Iterable[bytes]) -> UploadState:
+        """Append ``chunks`` at ``offset`` (tus PATCH); finish the blob when complete.
+
+        Bytes received before ``chunks`` fails (a dropped connection) are kept,
+        and the iterator's exception is re-raised. Raises
+        :class:`UploadNotFound`, :class:`UploadExpired`,
+        :class:`UploadOffsetMismatch` if ``offset`` is not the upload's
+        offset, :class:`UploadLengthExceeded` for data past the declared length
+        (the bytes up to it are kept and, being complete, finish the blob if
+        they hash right), :class:`UploadBusy` if another request
+        is writing to it, and :class:`UploadHashMismatch` if the complete
+        bytes do not hash to the declared id (the upload is then removed).
+        """
+        row = self._row(upload_id)
+        if row.offset == row.length:
+            if offset != row.length:
+                raise UploadOffsetMismatch(f"the upload is complete at offset {row.length}")
+            for chunk in chunks:
+                if chunk:
+                    raise UploadLengthExceeded()
+            return self._state(row)
+        if row.expires <= self._now():
+            raise UploadExpired()
+        floored = self._floored_now()
+        new_offset = offset
+        try:
+            new_offset = self._blobs.append_partial(
+                upload_id, offset, chunks, mtime=floored, max_size=row.length
+            )
+        except store_errors.UploadNotFound:
+            raise UploadNotFound() from None
+        except store_errors.UploadBusy:
+            raise UploadBusy() from None
+        except store_errors.UploadOffsetMismatch:
+            raise UploadOffsetMismatch() from None
+        except store_errors.UploadTooLarge:
+            # The store kept exactly the declared length: finish the blob with
+            # those bytes (or drop them if they do not hash right), then refuse.
+            with contextlib.suppress(UploadHashMismatch):
+                self._finish(row, floored)
+            raise UploadLengthExceeded() from None
+        except BaseException:
+            self._record_offset(upload_id)
+            raise
+        if new_offset < row.length:
+            self._record_offset(upload_id, new_offset)
+            return self._state(row, new_offset)
+        return self._finish(row, floored)
+
+    def _record_offset(self, upload_id: str, offset: int | None = None) -> None:
+        try:
+            if offset is None:
+                offset = self._blobs.partial_size(upload_id)
+        except store_errors.UploadNotFound:
+            return
+        with self._sessions.begin() as session:
+            session.execute(update(Upload).where(Upload.id == upload_id).values(offset=offset))
+
+    def _finish(self, row: Upload, floored: int) -> UploadState:
+        try:
+            self._blobs.finish_partial(row.id, row.sha256, mtime=floored)
+        except store_errors.BlobHashMismatch:
+            with self._sessions.begin() as session:
+                session.execute(delete(Upload).where(Upload.id == row.id))
+            raise UploadHashMismatch() from None
+        except store_errors.UploadBusy:
+            raise UploadBusy() from None
+        except store_errors.UploadNotFound:
+            raise UploadNotFound() from None
+        self.record_blob(row.sha256, row.length)
+        with self._sessions.begin() as session:
+            session.execute(update(Upload).where(Upload.id == row.id).values(offset=row.length))
+        return self._state(row, row.length)
+
+    def terminate(self, upload_id: str) -> None:
+        """Remove an upload (tus termination). Raises :class:`UploadNotFound`."""
+        row = self._row(upload_id)
+        with self._sessions.begin() as session:
+            session.execute(delete(Upload).where(Upload.id == row.id))
+        if row.offset != row.length:
+            self._blobs.discard_partial(upload_id)
+
+    # --- blobs ---------------------------------------------------------------------
+
+    def record_blob(self, blob_id: str, size: int) -> None:
+        """Record a verified blob's metadata (created now, floored; not yet referenced)."""
+        try:
+            with self._sessions.begin() as session:
+                session.execute(
+                    insert(Blob).values(
+                        id=blob_id, size=size, created=self._floored_now(), referenced=False
+                    )
+                )
+        except IntegrityError:
+            pass  # already recorded
+
+    def put_blob(self, data: bytes, blob_id: str) -> None:
+        """Store ``data`` (a header or an inline body) as blob ``blob_id`` and record it.
+
+        Raises ``BlobHashMismatch`` from the store if ``data`` does not hash to it.
+        """
+        if not self._blobs.exists(blob_id):
+            self._blobs.put([data], expected_id=blob_id, mtime=self._floored_now())
+        self.record_blob(blob_id, len(data))
+
+    def blob_state(self, blob_id: str) -> str:
+        """:class:`BlobState` of ``blob_id``: complete, still uploading, or unknown."""
+        if self._blobs.exists(blob_id):
+            return BlobState.COMPLETE
+        with self._sessions() as session:
+            pending = session.execute(
+                select(Upload.id)
+                .where(
+                    Upload.sha256 == blob_id,
+                    Upload.offset < Upload.length,
+                    Upload.expires > self._now(),
+                )
+                .limit(1)
+            ).first()
+        return BlobState.INCOMPLETE if pending is not None else BlobState.UNKNOWN
+
+    # --- expiry ----------------------------------------------------------------------
+
+    def expire(self) -> int:
+        """Remove expired uploads and unreferenced blobs past their time; returns how many."""
+        now = self._now()
+        removed = 0
+        with self._sessions() as session:
+            expired = list(
+                session.execute(
+                    select(Upload.id, Upload.offset, Upload.length).where(Upload.expires <= now)
+                )
+            )
+            # `created` is floored: count it from the end of its granule.
+            blob_cutoff = (
+                now - self._limits.unreferenced_blob_expiry_seconds - self._granularity.seconds
+            )
+            stale_blobs = list(
+                session.execute(
+                    select(Blob.id).where(Blob.referenced.is_(False), Blob.created <= blob_cutoff)
+                ).scalars()
+            )
+        for upload_id, offset, length in expired:
+            if offset != length:
+                self._blobs.discard_partial(upload_id)
+            with self._sessions.begin() as session:
+                session.execute(delete(Upload).where(Upload.id == upload_id))
+            removed += 1
+        for blob_id in stale_blobs:
+            with self._sessions.begin() as session:
+                # A submission's header or body is never unreferenced, whatever
+                # the flag says (a projection rebuild that does not know them
+                # clears it): mark it again and keep it.
+                named = session.execute(
+                    select(Submission.id)
+                    .where(
+                        or_(Submission.header_sha256 == blob_id, Submission.body_sha256 == blob_id)
+                    )
+                    .limit(1)
+                ).first()
+                if named is not None:
+                    session.execute(update(Blob).where(Blob.id == blob_id).values(referenced=True))
+                    continue
+                result = session.execute(
+                    delete(Blob).where(Blob.id == blob_id, Blob.referenced.is_(False))
+                )
+                deleted = getattr(result, "rowcount", 0)
+            if deleted:
+                self._blobs.delete(blob_id)
+                removed += 1
+        return removed

@@ -1,0 +1,257 @@
+"""The server's settings: from command-line flags, the environment
+(``TESTIMONY_<NAME>``) or a TOML file (``--config``), in that order, else the
+defaults below.
+
+>>> s = load_settings({"pow_bits": 0}, environ={"TESTIMONY_PORT": "9000"})
+>>> s.pow_bits, s.port, s.host
+(0, 9000, '127.0.0.1')
+
+In a TOML file the keys are the field names (``data_dir = "/srv/testimony"``,
+``pow_bits = 18``). ``clock`` and ``forms`` are not read from anywhere: they are
+objects passed in by the program (tests pass a fixed clock; ``serve`` passes the
+forms registry).
+
+Every size is in bytes, every duration in seconds unless its name says
+otherwise. Nothing here names a client or is derived from one.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import tomllib
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from testimony.service.domain.clock import Clock, SystemClock
+from testimony.service.domain.errors import BadSettings
+
+__all__ = [
+    "DATABASE_FILE",
+    "ENV_PREFIX",
+    "LOG_KEY_FILE",
+    "POW_SECRET_FILE",
+    "Settings",
+    "load_settings",
+]
+
+ENV_PREFIX = "TESTIMONY_"
+DATABASE_FILE = "testimony.sqlite3"
+"""The SQLite database under the data dir, unless ``database_url`` says otherwise."""
+BLOBS_DIR = "blobs"
+LOG_KEY_FILE = "log-key"
+"""The log's signing key (a C2SP signer key string), mode 0600."""
+POW_SECRET_FILE = "pow-secret"  # noqa: S105 - a file name, not a secret
+"""The proof-of-work MAC secret (32 bytes), mode 0600."""
+
+MiB = 1 << 20
+GiB = 1 << 30
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Everything ``create_app`` and the CLI need to run a server."""
+
+    data_dir: Path | None = None
+    """Where the database (SQLite), blobs, log key and PoW secret live."""
+    database_url: str | None = None
+    """SQLAlchemy URL; default ``sqlite:///<data_dir>/testimony.sqlite3``."""
+    log_key: str | None = None
+    """A pinned log verifier key (``testimony audit`` without a data dir)."""
+    forms_dir: Path | None = None
+    """A folder of form definitions to publish instead of the bundled ones."""
+    host: str = "127.0.0.1"
+    port: int = 8000
+
+    pow_bits: int = 16
+    """Leading zero bits a proof of work needs (§8); 0 turns it off."""
+    pow_ttl_seconds: int = 600
+    time_granularity_minutes: int = 60
+    """Times at rest are floored to this (§9); whole minutes, at least 1."""
+
+    max_request_bytes: int = 2 * MiB
+    """Largest JSON request body (a submission with a 1 MiB inline body fits)."""
+    max_attachments: int = 256
+    max_blob_bytes: int = 4 * GiB
+    """Largest blob (the largest Upload-Length; Tus-Max-Size)."""
+    max_unfinished_uploads: int = 1_000
+    """Most unfinished uploads pending at once, server-wide."""
+    max_unfinished_bytes: int = 64 * GiB
+    """Most bytes declared by unfinished uploads together, server-wide."""
+    upload_expiry_seconds: int = 24 * 3600
+    """How long an unfinished upload may wait (rounded up to the granularity)."""
+    unreferenced_blob_expiry_seconds: int = 7 * 24 * 3600
+    """How long a finished blob no entry names is kept."""
+
+    batch_max_entries: int = 256
+    batch_max_wait_ms: float = 5.0
+    max_log_entries_page: int = 1_000
+    """Most entries one ``GET /api/v1/log/entries`` returns."""
+
+    clock: Clock = field(default_factory=SystemClock, compare=False, repr=False)
+    forms: Any = field(default=None, compare=False, repr=False)
+    """A forms registry (``testimony.forms.registry``), or None for no forms."""
+
+    def __post_init__(self) -> None:
+        for name in (
+            "port",
+            "pow_bits",
+            "pow_ttl_seconds",
+            "time_granularity_minutes",
+            "max_request_bytes",
+            "max_attachments",
+            "max_blob_bytes",
+            "max_unfinished_uploads",
+            "max_unfinished_bytes",
+            "upload_expiry_seconds",
+            "unreferenced_blob_expiry_seconds",
+            "batch_max_entries",
+            "max_log_entries_page",
+        ):
+            value = getattr(self, name)
+            if not isinstance(value, int) or isinstance(value, bool) or value < 0:
+                raise BadSettings(f"{name} is a whole number, at least 0")
+        if not 0 <= self.pow_bits <= 64:
+            raise BadSettings("pow_bits is 0 (off) to 64")
+        if self.time_granularity_minutes < 1:
+            raise BadSettings("time_granularity_minutes is at least 1")
+        if not 0 < self.port < 65536:
+            raise BadSettings("port is 1 to 65535")
+        if self.batch_max_entries < 1 or self.max_log_entries_page < 1:
+            raise BadSettings("batch_max_entries and max_log_entries_page are at least 1")
+        if self.batch_max_wait_ms < 0:
+            raise BadSettings("batch_max_wait_ms is at least 0")
+
+    # --- derived -----------------------------------------------------------------
+
+    def require_data_dir(self) -> Path:
+        """The data dir. Raises :class:`BadSettings` if none is set."""
+        if self.data_dir is None:
+            raise BadSettings("no data directory (--data-dir or TESTIMONY_DATA_DIR)")
+        return self.data_dir
+
+    @property
+    def resolved_database_url(self) -> str:
+        """``database_url``, or the SQLite file under the data dir.
+
+        Raises :class:`BadSettings` if neither is set.
+        """
+        if self.database_url:
+            return self.database_url
+        if self.data_dir is None:
+            raise BadSettings("no database: give --data-dir or --database-url")
+        return f"sqlite:///{(self.data_dir / DATABASE_FILE).resolve()}"
+
+    @property
+    def blobs_dir(self) -> Path:
+        """Where blob files live. Raises :class:`BadSettings` without a data dir."""
+        return self.require_data_dir() / BLOBS_DIR
+
+    @property
+    def log_key_path(self) -> Path:
+        """The log signing key file. Raises :class:`BadSettings` without a data dir."""
+        return self.require_data_dir() / LOG_KEY_FILE
+
+    @property
+    def pow_secret_path(self) -> Path:
+        """The proof-of-work secret file. Raises :class:`BadSettings` without a data dir."""
+        return self.require_data_dir() / POW_SECRET_FILE
+
+    def replace(self, **changes: Any) -> Settings:
+        """A copy with ``changes`` applied (checked again)."""
+        return dataclasses.replace(self, **changes)
+
+
+_OBJECT_FIELDS = {"clock", "forms"}
+
+
+def _fields() -> dict[str, type]:
+    types: dict[str, type] = {}
+    for item in dataclasses.fields(Settings):
+        if item.name in _OBJECT_FIELDS:
+            continue
+        default = item.default
+        if item.name in ("data_dir", "forms_dir"):
+            types[item.name] = Path
+        elif item.name in ("database_url", "log_key"):
+            types[item.name] = str
+        else:
+            types[item.name] = type(default)
+    return types
+
+
+def _convert(name: str, kind: type, value: Any, source: str) -> Any:
+    try:
+        if kind is Path:
+            if not isinstance(value, (str, os.PathLike)):
+                raise TypeError
+            return Path(value)
+        if kind is int:
+            if isinstance(value, bool):
+                raise TypeError
+            if isinstance(value, str):
+                return int(value.strip(), 10)
+            if not isinstance(value, int):
+                raise TypeError
+            return value
+        if kind is float:
+            if isinstance(value, bool):
+                raise TypeError
+            return float(value)
+        if not isinstance(value, str):
+            raise TypeError
+        return value
+    except (TypeError, ValueError):
+        raise BadSettings(f"{name} from {source} is not a {kind.__name__}") from None
+
+
+def _read_toml(path: Path) -> dict[str, Any]:
+    try:
+        with path.open("rb") as handle:
+            return tomllib.load(handle)
+    except OSError:
+        raise BadSettings("the config file cannot be read") from None
+    except tomllib.TOMLDecodeError:
+        raise BadSettings("the config file is not valid TOML") from None
+
+
+def load_settings(
+    flags: Mapping[str, Any] | None = None,
+    *,
+    environ: Mapping[str, str] | None = None,
+    config: Path | None = None,
+    **objects: Any,
+) -> Settings:
+    """Settings from ``flags`` (None = not given), then ``environ``
+    (``TESTIMONY_*``; default ``os.environ``), then the TOML file ``config``.
+
+    ``objects`` sets ``clock`` or ``forms``. Raises :class:`BadSettings` for
+    an unknown key in the TOML file, a value of the wrong type, an unreadable
+    or invalid file, or a value out of range.
+    """
+    flags = dict(flags or {})
+    environ = os.environ if environ is None else environ
+    types = _fields()
+    file_values = _read_toml(config) if config is not None else {}
+    unknown = sorted(set(file_values) - set(types))
+    if unknown:
+        raise BadSettings(f"unknown setting in the config file: {unknown[0]}")
+    unknown_flags = sorted(set(flags) - set(types))
+    if unknown_flags:
+        raise BadSettings(f"unknown setting: {unknown_flags[0]}")
+    values: dict[str, Any] = {}
+    for name, kind in types.items():
+        env_name = ENV_PREFIX + name.upper()
+        if flags.get(name) is not None:
+            values[name] = _convert(name, kind, flags[name], "the command line")
+        elif environ.get(env_name, "") != "":
+            values[name] = _convert(name, kind, environ[env_name], env_name)
+        elif name in file_values:
+            values[name] = _convert(name, kind, file_values[name], "the config file")
+    unknown_objects = sorted(set(objects) - _OBJECT_FIELDS)
+    if unknown_objects:
+        raise BadSettings(f"unknown setting: {unknown_objects[0]}")
+    values.update({k: v for k, v in objects.items() if v is not None})
+    return Settings(**values)

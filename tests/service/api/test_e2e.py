@@ -1,0 +1,237 @@
+"""End to end against a real ``testimony serve`` (uvicorn) process, on SQLite and
+on PostgreSQL: a witness client written from PROTOCOL.md submits, uploads and
+verifies; no client address reaches the database, the blobs or the logs; a
+large upload streams through in bounded memory.
+
+The server is awaited on ``/healthz`` with a deadline; nothing sleeps.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import httpx
+import pytest
+
+from testimony.service.domain.audit import audit_settings
+from testimony.service.domain.setup import init_data_dir
+from testimony.service.settings import Settings
+from tests.service.api.witness_client import TUS, WitnessClient
+from tests.service.intake_support import VECTOR
+
+ORIGIN = "e2e.test/log"
+CLIENT_ADDRESS = "127.0.0.2"
+STARTUP_DEADLINE = 30.0
+
+
+@dataclass
+class LiveServer:
+    url: str
+    process: subprocess.Popen[bytes]
+    settings: Settings
+    output: Path
+
+    def stop(self) -> str:
+        """Stop the server gracefully; return everything it printed."""
+        if self.process.poll() is None:
+            self.process.terminate()
+            self.process.wait(timeout=30)
+        return self.output.read_text(encoding="utf-8", errors="replace")
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+def start_server(settings: Settings, output: Path) -> LiveServer:
+    port = free_port()
+    command = [
+        str(Path(sys.executable).parent / "testimony"),
+        "serve",
+        "--data-dir",
+        str(settings.data_dir),
+        "--host",
+        "127.0.0.1",
+        "--port",
+        str(port),
+        "--pow-bits",
+        "0",
+    ]
+    if settings.database_url:
+        command += ["--database-url", settings.database_url]
+    env = {k: v for k, v in os.environ.items() if not k.startswith("TESTIMONY_")}
+    with output.open("wb") as sink:
+        process = subprocess.Popen(command, stdout=sink, stderr=subprocess.STDOUT, env=env)
+    server = LiveServer(f"http://127.0.0.1:{port}", process, settings, output)
+    deadline = time.monotonic() + STARTUP_DEADLINE
+    while True:
+        if process.poll() is not None:
+            raise AssertionError(f"the server exited: {server.stop()}")
+        try:
+            if httpx.get(server.url + "/healthz", timeout=1.0).status_code == 200:
+                return server
+        except httpx.TransportError:
+            pass
+        if time.monotonic() > deadline:
+            server.stop()
+            raise AssertionError("the server did not answer /healthz in time")
+        with contextlib.suppress(subprocess.TimeoutExpired):
+            process.wait(timeout=0.05)  # returns early only if the server died
+
+
+@pytest.fixture
+def live(tmp_path: Path, database_url: str | None, intake_public: bytes) -> Iterator[LiveServer]:
+    settings = Settings(data_dir=tmp_path / "data", database_url=database_url)
+    init_data_dir(settings, intake_public, origin=ORIGIN)
+    server = start_server(settings, tmp_path / "server-output.txt")
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
+def witness_over(http: httpx.Client) -> WitnessClient:
+    key = http.get("/api/v1/log/key").text.strip()
+    return WitnessClient(http, log_key=key, origin=ORIGIN)
+
+
+@pytest.mark.slow
+def test_a_witness_submits_uploads_and_verifies_against_a_real_server(
+    live: LiveServer, intake_public: bytes
+) -> None:
+    with httpx.Client(base_url=live.url, timeout=30) as http:
+        me = witness_over(http)
+        first_checkpoint = http.get("/api/v1/log/checkpoint").text
+        sealed = me.seal(intake_public, {"photo.jpg": os.urandom(300_000)}, {"what": "fire"})
+        receipt = me.submit(sealed)
+        again = http.post("/api/v1/submissions", json=sealed.request)
+        assert again.status_code == 201 and again.json() == receipt
+        me.submit(me.seal(intake_public, {}, {"what": "more"}))
+        me.check_consistency(first_checkpoint, http.get("/api/v1/log/checkpoint").text)
+        headers = http.get("/healthz").headers
+        assert "server" not in headers and headers["referrer-policy"] == "no-referrer"
+    output = live.stop()
+    assert "Traceback" not in output
+    notes, findings = audit_settings(live.settings)
+    assert findings == [] and notes == []
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
+def test_no_client_address_reaches_the_database_blobs_or_logs(
+    live: LiveServer, intake_public: bytes, tmp_path: Path
+) -> None:
+    # The client really connects from another loopback address.
+    with socket.create_connection(
+        ("127.0.0.1", int(live.url.rsplit(":", 1)[1])), source_address=(CLIENT_ADDRESS, 0)
+    ) as probe:
+        assert probe.getsockname()[0] == CLIENT_ADDRESS
+
+    transport = httpx.HTTPTransport(local_address=CLIENT_ADDRESS)
+    with httpx.Client(base_url=live.url, transport=transport, timeout=30) as http:
+        me = witness_over(http)
+        me.submit(me.seal(intake_public, {"a.bin": os.urandom(200_000)}, {"q": 1}))
+        # Errors of every kind, a header that names the address, a forwarded header.
+        named = {
+            "X-Forwarded-For": CLIENT_ADDRESS,
+            "X-Real-IP": CLIENT_ADDRESS,
+            "Forwarded": f"for={CLIENT_ADDRESS}",
+            "User-Agent": f"agent {CLIENT_ADDRESS}",
+        }
+        assert http.get("/nowhere", headers=named).status_code == 404
+        assert (
+            http.post(
+                "/api/v1/submissions",
+                content=b"{",
+                headers={**named, "Content-Type": "application/json"},
+            ).status_code
+            == 400
+        )
+        assert (
+            http.post("/api/v1/submissions", json=VECTOR["request"], headers=named).status_code
+            == 422
+        )
+        assert http.head("/api/v1/uploads/nosuchuploadnosuchupload", headers=TUS).status_code == 404
+        unfinished = http.post(
+            "/api/v1/uploads/",
+            headers={
+                **TUS,
+                **named,
+                "Upload-Length": "100",
+                "Upload-Metadata": "sha256 " + "YWJj" * 21 + "YWI=",
+            },
+        )
+        assert unfinished.status_code in (201, 400)
+    output = live.stop()
+
+    needle = CLIENT_ADDRESS.encode()
+    assert needle not in output.encode()
+    searched = 0
+    for path in live.settings.require_data_dir().rglob("*"):
+        if path.is_file():
+            assert needle not in path.read_bytes(), path
+            searched += 1
+    assert searched >= 5  # the database, the keys, the blobs
+
+
+def peak_rss_kib(pid: int) -> int:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1])
+    raise AssertionError("no VmHWM")
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
+@pytest.mark.skipif(not Path("/proc/self/status").exists(), reason="needs /proc")
+def test_a_large_upload_streams_in_bounded_memory(live: LiveServer) -> None:
+    import hashlib
+
+    size, piece = 256 << 20, 1 << 20
+    block = os.urandom(piece)
+    digest = hashlib.sha256()
+    for _ in range(size // piece):
+        digest.update(block)
+    blob_id = digest.hexdigest()
+    import base64
+
+    with httpx.Client(base_url=live.url, timeout=120) as http:
+        baseline = peak_rss_kib(live.process.pid)
+        created = http.post(
+            "/api/v1/uploads/",
+            headers={
+                **TUS,
+                "Upload-Length": str(size),
+                "Upload-Metadata": "sha256 " + base64.b64encode(blob_id.encode()).decode(),
+            },
+        )
+        assert created.status_code == 201
+
+        def body() -> Iterator[bytes]:
+            for _ in range(size // piece):
+                yield block
+
+        answer = http.patch(
+            created.headers["location"],
+            content=body(),
+            headers={
+                **TUS,
+                "Upload-Offset": "0",
+                "Content-Type": "application/offset+octet-stream",
+            },
+        )
+        assert answer.status_code == 204, answer.text
+        peak = peak_rss_kib(live.process.pid)
+    print(f"server peak RSS: {baseline} KiB before, {peak} KiB after a {size >> 20} MiB upload")
+    assert peak - baseline < 64 * 1024, (baseline, peak)
+    assert peak < 128 * 1024, peak

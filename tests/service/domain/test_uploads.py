@@ -1,0 +1,53 @@
+"""Upload and blob expiry (PROTOCOL.md §6): unreferenced blobs go, named ones stay."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+from collections.abc import Iterator
+from datetime import timedelta
+from typing import Any
+
+import pytest
+
+from testimony.crypto.encoding import b64u_decode
+from testimony.service.domain.clock import FixedClock
+from testimony.service.domain.setup import Server, open_server
+from testimony.service.settings import Settings
+from testimony.service.store import db
+from testimony.service.store.projections import rebuild_projections
+
+
+@pytest.fixture
+def server(initialised: Settings) -> Iterator[Server]:
+    opened = open_server(initialised.replace(unreferenced_blob_expiry_seconds=3600))
+    yield opened
+    opened.close()
+
+
+def test_unreferenced_blobs_expire_and_a_submissions_blobs_stay(
+    server: Server, vector: dict[str, Any], clock: FixedClock
+) -> None:
+    for blob_id, data in vector["blobs"].items():
+        server.uploads.put_blob(b64u_decode(data), blob_id)
+    server.intake.submit(vector["request"])
+    stray = os.urandom(100)
+    stray_id = hashlib.sha256(stray).hexdigest()
+    server.uploads.put_blob(stray, stray_id)
+    # The store's rebuild of the projections knows attachments, not header and body.
+    with db.writer_session(server.engine) as session:
+        rebuild_projections(session)
+    named = [
+        *vector["blobs"],
+        hashlib.sha256(b64u_decode(vector["request"]["header"])).hexdigest(),
+        hashlib.sha256(b64u_decode(vector["request"]["body"])).hexdigest(),
+    ]
+
+    clock.advance(timedelta(minutes=30))
+    server.uploads.expire()
+    assert server.blobs.exists(stray_id)
+
+    clock.advance(timedelta(hours=2))
+    server.uploads.expire()
+    assert not server.blobs.exists(stray_id)
+    assert all(server.blobs.exists(blob_id) for blob_id in named)
