@@ -22,8 +22,18 @@ $(STAMP): pyproject.toml
 
 install: $(STAMP)
 
+# A local instance on the embedded default (SQLite and blobs under $(DATA)).
+# The first run makes a demo intake key pair in $(KEYS): its private half
+# stays outside the data dir, as it must (in production it lives with the
+# reviewers, never on the server).
+KEYS ?= keys
 run: $(STAMP)
-	$(BIN)/testimony --help
+	@if [ ! -f $(DATA)/log-key ]; then \
+	  mkdir -p $(KEYS) && chmod 700 $(KEYS) && \
+	  $(BIN)/testimony intake-key new --private $(KEYS)/intake.seed --public $(KEYS)/intake.pub && \
+	  $(BIN)/testimony init --data-dir $(DATA) --intake-public-key $(KEYS)/intake.pub; \
+	fi
+	$(BIN)/testimony serve --data-dir $(DATA)
 
 test: $(STAMP)
 	$(BIN)/ruff check .
