@@ -12,7 +12,9 @@ DATA   ?= data
 TESTIMONY_TEST_POSTGRES_URL ?= postgresql+psycopg://postgres@127.0.0.1:5432/test
 export TESTIMONY_TEST_POSTGRES_URL
 
-.PHONY: install run test lint bench clean
+WEB    := service/web/js
+
+.PHONY: install run test browser-deps bench clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -35,7 +37,20 @@ run: $(STAMP)
 	fi
 	$(BIN)/testimony serve --data-dir $(DATA)
 
-test: $(STAMP)
+# The browser tests drive Debian's Chromium (never a downloaded browser) and
+# rebuild the sealing module from its pinned npm lockfile.
+browser-deps: $(WEB)/node_modules/.package-lock.json
+	@command -v chromium >/dev/null || { \
+	  if [ "$$(id -u)" = 0 ]; then \
+	    apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q chromium chromium-driver; \
+	  else \
+	    echo "the browser tests need Debian's chromium: sudo apt-get install chromium chromium-driver" >&2; exit 1; \
+	  fi; }
+
+$(WEB)/node_modules/.package-lock.json: $(WEB)/package-lock.json
+	cd $(WEB) && npm ci --no-audit --no-fund --loglevel=error
+
+test: $(STAMP) browser-deps
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	mkdir -p $(VENV)/mypy-root/testimony
