@@ -56,7 +56,7 @@ test: $(STAMP) browser-deps
 	mkdir -p $(VENV)/mypy-root/testimony
 	for d in crypto service forms migrations; do ln -sfn "$(CURDIR)/$$d" $(VENV)/mypy-root/testimony/$$d; done
 	$(BIN)/mypy
-	$(BIN)/pytest
+	$(BIN)/pytest --cov --cov-report=term
 
 bench: $(STAMP)
 	$(BIN)/python bench/run.py
