@@ -13,6 +13,10 @@ then a TOML file (``--config``); see ``testimony.service.settings``.
     testimony audit (--data-dir DIR | --database-url URL [--log-key KEY])
     testimony raw ID --data-dir DIR --out FOLDER
     testimony intake-key new --private FILE --public FILE
+    testimony seal --form FORM.json --intake-key KEY --out FILE.testimony [--answers A.json]
+                   [--attach FILE]... [--lang L] [--share-with WHO]... [--contact]
+    testimony upload FILE... --server URL [--log-key KEY]
+    testimony forms import FILE.xlsx --out FORM.json
 """
 
 from __future__ import annotations
@@ -40,6 +44,8 @@ intake_key_app = typer.Typer(
     no_args_is_help=True, help="Intake key pairs (for operators and tests)."
 )
 app.add_typer(intake_key_app, name="intake-key")
+forms_app = typer.Typer(no_args_is_help=True, help="Form definitions (PROTOCOL.md §5).")
+app.add_typer(forms_app, name="forms")
 
 
 def package_version() -> str:
@@ -270,6 +276,143 @@ def intake_key_new(
     with _one_line_errors():
         key_id = new_intake_key(private, public)
     typer.echo(f"intake key id: {key_id}")
+
+
+@contextlib.contextmanager
+def _courier_errors() -> Iterator[None]:
+    """The courier's errors as the one-line error and exit 1."""
+    from testimony.service.courier.errors import CourierError
+
+    try:
+        yield
+    except CourierError as exc:
+        raise fail(str(exc).splitlines()[0], exc.code) from None
+    except FileExistsError as exc:
+        raise fail(str(exc), "file-exists") from None
+
+
+@app.command()
+def seal(
+    form: Annotated[Path, typer.Option("--form", help="The saved form definition (JSON).")],
+    intake_key: Annotated[
+        Path, typer.Option("--intake-key", help="File holding the b64u S1 intake public key.")
+    ],
+    out: Annotated[Path, typer.Option("--out", help="The envelope to write (FILE.testimony).")],
+    answers: Annotated[
+        Path | None,
+        typer.Option("--answers", help='{"answers": {...}, "consent"?: {...}, "lang"?: "ru"}'),
+    ] = None,
+    attach: Annotated[
+        list[Path] | None, typer.Option("--attach", help="A file to attach (repeatable).")
+    ] = None,
+    lang: Annotated[str | None, typer.Option("--lang", help="The witness's language.")] = None,
+    share_with: Annotated[
+        list[str] | None,
+        typer.Option("--share-with", help="Consent: a recipient (repeatable), with --answers."),
+    ] = None,
+    contact: Annotated[
+        bool, typer.Option("--contact", help="Consent: reviewers may ask follow-up questions.")
+    ] = False,
+) -> None:
+    """Seal a testimony into an offline envelope (PROTOCOL.md §4), with no network."""
+    from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn
+
+    from testimony.crypto.hpke import key_id
+    from testimony.forms import Consent, load_form
+    from testimony.service.courier import prompt
+    from testimony.service.courier import seal as sealing
+
+    with _one_line_errors(), _courier_errors():
+        definition = load_form(form.read_bytes())
+        public = sealing.read_intake_key(intake_key)
+        files = list(attach or [])
+        typer.echo(f"intake key id: {key_id(public)} (check it with the organisation)")
+        if answers is not None:
+            given = sealing.read_answers_file(answers)
+            language = lang or given.lang or definition.languages[0]
+            consent = given.consent or Consent(
+                share_with=frozenset(share_with or ()), contact=contact
+            )
+            answer_values = given.answers
+        else:
+            language = lang or prompt.ask_language(definition, sys.stdin, sys.stdout)
+            sealing.check_language_and_files(definition, language, files)
+            try:
+                interview = prompt.interview(
+                    definition, language, stdin=sys.stdin, stdout=sys.stdout
+                )
+            except prompt.PromptAborted:
+                raise fail("the questionnaire was left; nothing was written", "aborted") from None
+            answer_values, consent = interview.answers, interview.consent
+        sealing.check_inputs(definition, language, answer_values, files)
+        total = sum(path.stat().st_size for path in files)
+        with Progress(
+            TextColumn("sealing"), BarColumn(), DownloadColumn(), transient=True, disable=not files
+        ) as progress:
+            task = progress.add_task("sealing", total=total)
+            sealed = sealing.seal_envelope(
+                form=definition,
+                intake_public_key=public,
+                lang=language,
+                answers=answer_values,
+                consent=consent,
+                attachments=files,
+                out=out,
+                progress=lambda count: progress.advance(task, count),
+            )
+    typer.echo(f"wrote {sealed.path} for intake key {sealed.intake_key_id}")
+    typer.echo("")
+    typer.echo(f"receipt code: {sealed.receipt_code.grouped}")
+    typer.echo(
+        "Write this code down now and keep it safe: it is shown only this once and "
+        "is stored nowhere. With it the witness can add to the testimony later."
+    )
+
+
+@app.command()
+def upload(
+    files: Annotated[list[Path], typer.Argument(metavar="FILE...", help="Envelopes to deliver.")],
+    server: Annotated[str, typer.Option("--server", help="The server's base URL.")],
+    log_key: Annotated[
+        str | None,
+        typer.Option(
+            "--log-key", help="The log verifier key to trust (default: pin on first use)."
+        ),
+    ] = None,
+) -> None:
+    """Deliver envelopes: upload, submit, verify and write FILE.receipt.json (one line each)."""
+    from testimony.service.courier.upload import Courier
+
+    failed = 0
+    with _courier_errors(), Courier(server, log_key=log_key) as courier:
+        for path in files:
+            delivery = courier.deliver(path)
+            if delivery.error is not None:
+                failed += 1
+                typer.echo(f"{path}: failed: {delivery.error} ({delivery.error.code})")
+            elif delivery.status == "already":
+                typer.echo(
+                    f"{path}: ok {delivery.receipt_id} (already delivered; receipt verified)"
+                )
+            else:
+                typer.echo(f"{path}: {delivery.status} {delivery.receipt_id}")
+    if failed:
+        raise fail(f"{failed} of {len(files)} envelopes were not delivered", "upload-failed")
+
+
+@forms_app.command("import")
+def forms_import(
+    source: Annotated[Path, typer.Argument(metavar="FILE.xlsx", help="The XLSForm.")],
+    out: Annotated[Path, typer.Option("--out", help="The form definition to write.")],
+) -> None:
+    """Convert an XLSForm into a PROTOCOL.md §5 definition; print what was not carried over."""
+    from testimony.forms.xlsform import run_import
+
+    with _one_line_errors(), _courier_errors():
+        warnings = run_import(source, out)
+    for line in warnings:
+        typer.echo(f"warning: {line}")
+    typer.echo(f"wrote {out}")
 
 
 def main() -> None:

@@ -1,0 +1,12 @@
+"""The courier's side of PROTOCOL.md §4: offline sealed envelopes.
+
+- ``envelope``: read and write the ``.testimony`` ZIP, strictly.
+- ``seal``: build an envelope with no network from a saved form definition
+  and intake public key (§3 steps 1 to 5, §7 witness keys).
+- ``prompt``: the interactive terminal questionnaire in the witness's language.
+- ``upload``: deliver envelopes to a server (§6 tus uploads, §8 proof of
+  work, §3 step 6) and verify each receipt (§10).
+- ``errors``: the one exception tree of this package.
+
+The guide for couriers is ``docs/courier.md``.
+"""
