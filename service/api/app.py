@@ -1,7 +1,8 @@
 """The intake server's FastAPI application (PROTOCOL.md §3, §5, §6, §8, §9, §10).
 
 ``create_app(settings)`` opens the data directory (``domain.setup.open_server``)
-and mounts one thin router per resource. The OpenAPI document is at
+and mounts one thin router per resource, and the witness pages
+(``testimony.service.web.pages``) under ``/`` and ``/static/``. The OpenAPI document is at
 ``/api/v1/openapi.json``; there is no interactive documentation page (it would
 load scripts from a CDN). Every answer carries the security headers of
 ``middleware.SecurityHeaders``, no answer sets a cookie, every error is a
@@ -19,6 +20,7 @@ from fastapi import FastAPI
 from testimony.service.domain.forms import FormsCatalogue
 from testimony.service.domain.setup import open_server
 from testimony.service.settings import Settings
+from testimony.service.web import pages
 
 from . import forms, health, log, pow, submissions, uploads
 from .errors import install_error_handlers
@@ -75,9 +77,10 @@ def create_app(settings: Settings) -> FastAPI:
     install_error_handlers(app)
     for module in (health, forms, pow, uploads, submissions, log):
         app.include_router(module.router)
+    app.include_router(pages.router)  # last: its `/{lang}/` paths must not shadow the API
     # Added inner first: the last added runs first (outermost).
     app.add_middleware(CatchUnexpected)
     app.add_middleware(uploads.MethodOverride)
-    app.add_middleware(SecurityHeaders)
+    app.add_middleware(SecurityHeaders, page_csp=pages.PAGE_CSP)
     app.add_middleware(ForgetClient)
     return app

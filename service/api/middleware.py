@@ -7,7 +7,9 @@ From the outside in:
   scope before anything else sees it, so no route, log line or error report
   can ever read it.
 - :class:`SecurityHeaders` puts the same headers on every answer: a strict
-  Content-Security-Policy (``default-src 'none'``), ``Referrer-Policy:
+  Content-Security-Policy (``default-src 'none'``; the witness pages, which
+  are every path outside ``/api/`` and ``/healthz``, get the page policy they
+  are given instead), ``Referrer-Policy:
   no-referrer``, ``X-Content-Type-Options: nosniff``, no framing, no caching;
   it removes any ``Server`` and ``Set-Cookie`` header.
 - :class:`CatchUnexpected` answers an unexpected exception with a 500 problem
@@ -23,7 +25,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from .errors import log_unexpected, problem_response
 
-__all__ = ["SECURITY_HEADERS", "CatchUnexpected", "ForgetClient", "SecurityHeaders"]
+__all__ = ["API_PREFIXES", "SECURITY_HEADERS", "CatchUnexpected", "ForgetClient", "SecurityHeaders"]
 
 SECURITY_HEADERS: tuple[tuple[bytes, bytes], ...] = (
     (
@@ -54,16 +56,35 @@ class ForgetClient:
         await self.app(scope, receive, send)
 
 
-class SecurityHeaders:
-    """Set :data:`SECURITY_HEADERS` on every response; remove Server and Set-Cookie."""
+API_PREFIXES = ("/api/", "/healthz")
+"""Paths that always get the API's policy, whatever ``page_csp`` says."""
 
-    def __init__(self, app: ASGIApp) -> None:
+
+class SecurityHeaders:
+    """Set :data:`SECURITY_HEADERS` on every response; remove Server and Set-Cookie.
+
+    With ``page_csp``, answers to paths outside :data:`API_PREFIXES` (the
+    witness pages and their scripts) carry that Content-Security-Policy
+    instead of the API's.
+    """
+
+    def __init__(self, app: ASGIApp, page_csp: str | None = None) -> None:
         self.app = app
+        self.page_headers = (
+            SECURITY_HEADERS
+            if page_csp is None
+            else tuple(
+                (name, page_csp.encode("ascii") if name == b"content-security-policy" else value)
+                for name, value in SECURITY_HEADERS
+            )
+        )
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
+        path: str = scope.get("path", "")
+        added = SECURITY_HEADERS if path.startswith(API_PREFIXES) else self.page_headers
 
         async def send_with_headers(message: Message) -> None:
             if message["type"] == "http.response.start":
@@ -72,7 +93,7 @@ class SecurityHeaders:
                     for name, value in message.get("headers", [])
                     if name.lower() not in _REMOVED
                 ]
-                headers.extend(SECURITY_HEADERS)
+                headers.extend(added)
                 message = {**message, "headers": headers}
             await send(message)
 

@@ -16,7 +16,7 @@ import pytest
 from tests.web.browser import REPO, STATIC
 
 JS = REPO / "service" / "web" / "js"
-BUNDLES = ["seal.js", "seal-worker.js"]
+BUNDLES = ["seal.js", "seal-worker.js", "witness-page.js", "page.js"]
 # URLs that appear in the bundles only inside licence comments and error text.
 DOCUMENTATION_URLS = {
     "https://www.npmjs.com/package/hash-wasm",

@@ -1,7 +1,10 @@
 // Builds the browser sealing module into service/web/static/ (ES modules):
 //   seal.js         the page's module (src/seal.js and what it imports)
 //   seal-worker.js  the Worker (src/seal-worker.js), loaded by seal.js
-//   integrity.json  SHA-384 subresource-integrity values of both files
+//   witness-page.js the form page's script (src/witness-page.js: the sealing
+//                   module, forms/static/validate.js and the page logic)
+//   page.js         the other witness pages' script (src/common-page.js)
+//   integrity.json  SHA-384 subresource-integrity values of every file
 // The build is reproducible: `npm ci && npm run build` writes the same bytes.
 // `node build.mjs --check` builds into a temporary folder and fails unless
 // the result equals what is in service/web/static/.
@@ -14,12 +17,17 @@ import { fileURLToPath } from "node:url";
 
 const here = dirname(fileURLToPath(import.meta.url));
 const staticDir = resolve(here, "../static");
-const outputs = ["seal.js", "seal-worker.js"];
+const outputs = ["seal.js", "seal-worker.js", "witness-page.js", "page.js"];
 
 async function bundle(outdir) {
   await build({
     absWorkingDir: here,
-    entryPoints: { seal: "src/seal.js", "seal-worker": "src/seal-worker.js" },
+    entryPoints: {
+      seal: "src/seal.js",
+      "seal-worker": "src/seal-worker.js",
+      "witness-page": "src/witness-page.js",
+      page: "src/common-page.js",
+    },
     outdir,
     bundle: true,
     format: "esm",

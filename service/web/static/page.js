@@ -1,0 +1,1 @@
+function o(e){try{document.title="",document.body.replaceChildren()}finally{window.location.replace(e)}}function l(e=document){for(let t of e.querySelectorAll("a[data-leave]"))t.addEventListener("click",n=>{n.preventDefault(),o(t.href)})}l();
