@@ -16,6 +16,7 @@ then a TOML file (``--config``); see ``testimony.service.settings``.
     testimony seal --form FORM.json --intake-key KEY --out FILE.testimony [--answers A.json]
                    [--attach FILE]... [--lang L] [--share-with WHO]... [--contact]
     testimony upload FILE... --server URL [--log-key KEY]
+    testimony offline-page --form FORM.json --intake-key KEY --out PAGE.html [--lang L]...
     testimony forms import FILE.xlsx --out FORM.json
 """
 
@@ -398,6 +399,31 @@ def upload(
                 typer.echo(f"{path}: {delivery.status} {delivery.receipt_id}")
     if failed:
         raise fail(f"{failed} of {len(files)} envelopes were not delivered", "upload-failed")
+
+
+@app.command("offline-page")
+def offline_page(
+    form: Annotated[Path, typer.Option("--form", help="The saved form definition (JSON).")],
+    intake_key: Annotated[
+        Path, typer.Option("--intake-key", help="File holding the b64u S1 intake public key.")
+    ],
+    out: Annotated[Path, typer.Option("--out", help="The page to write (PAGE.html).")],
+    lang: Annotated[
+        list[str] | None,
+        typer.Option("--lang", help="A language to offer, the first shown (repeatable)."),
+    ] = None,
+) -> None:
+    """Write the offline sealing page: one HTML file that seals envelopes from disk."""
+    from testimony.forms import load_form
+    from testimony.service.courier.seal import read_intake_key
+    from testimony.service.web.offline import offline_page as make_page
+
+    with _one_line_errors(), _courier_errors():
+        page = make_page(load_form(form.read_bytes()), read_intake_key(intake_key), lang)
+        if out.exists():
+            raise FileExistsError(f"{out} exists; choose another name")
+        out.write_bytes(page.html)
+    typer.echo(f"wrote {out} for intake key {page.intake_key_id} ({', '.join(page.languages)})")
 
 
 @forms_app.command("import")

@@ -8,6 +8,7 @@ in the page's script, ``js/src/witness-page.js``).
 | ``GET /{lang}/forms/{id}`` | a form (latest version) rendered in ``lang`` |
 | ``GET /{lang}/key`` | the intake key's fingerprint and how to check it |
 | ``GET /{lang}/offline`` | sealing without JavaScript or network (``testimony seal``) |
+| ``GET /{lang}/offline/{id}.html`` | the offline sealing page of a form, as a download |
 | ``GET /static/{name}`` | the built scripts and the style sheet |
 
 Pages are rendered on the server from the form definition; the only script
@@ -289,6 +290,8 @@ def offline_page(lang: str, request: Request) -> HTMLResponse:
     """How to seal without JavaScript or network: ``testimony seal`` and ``upload``."""
     if lang not in ui_strings().languages:
         raise _unknown_path()
+    from .offline import offline_strings
+
     summaries = request.app.state.forms.summaries()
     return _render(
         "offline.html",
@@ -297,4 +300,39 @@ def offline_page(lang: str, request: Request) -> HTMLResponse:
         example_form=summaries[0]["id"] if summaries else "FORM",
         server_hint=str(request.base_url).rstrip("/"),
         key_groups=_groups(hpke.key_id(_intake_key(request))),
+        o=offline_strings().for_language(lang),
+        offline_pages=[
+            {"href": f"/{lang}/offline/{form['id']}.html", "title": form["title"][lang]}
+            for form in summaries
+            if lang in form["title"]
+        ],
+    )
+
+
+@router.get("/{lang}/offline/{form_id}.html")
+def offline_page_download(lang: str, form_id: str, request: Request) -> Response:
+    """The offline sealing page of ``form_id`` (``offline.py``), ``lang`` first,
+    pinned to the server's intake key, as a download; 404 when either is unknown."""
+    from testimony.forms import load_form
+
+    from .offline import offline_page as make_offline_page
+
+    if lang not in ui_strings().languages:
+        raise _unknown_path()
+    try:
+        published = request.app.state.forms.latest(form_id)
+    except FormNotFound:
+        return not_found_page()
+    definition = load_form(published["definition"])
+    if lang not in definition.languages:
+        return not_found_page()
+    others = [code for code in definition.languages if code != lang]
+    offered = [lang, *[code for code in others if code in ui_strings().languages]]
+    page = make_offline_page(definition, _intake_key(request), offered)
+    return Response(
+        page.html,
+        media_type=HTML,
+        headers={
+            "Content-Disposition": f'attachment; filename="{definition.id}-offline-{lang}.html"'
+        },
     )

@@ -16,7 +16,14 @@ import pytest
 from tests.web.browser import REPO, STATIC
 
 JS = REPO / "service" / "web" / "js"
-BUNDLES = ["seal.js", "seal-worker.js", "witness-page.js", "page.js"]
+BUNDLES = [
+    "seal.js",
+    "seal-worker.js",
+    "witness-page.js",
+    "page.js",
+    "offline-page.js",
+    "offline-seal-worker.js",
+]
 # URLs that appear in the bundles only inside licence comments and error text.
 DOCUMENTATION_URLS = {
     "https://www.npmjs.com/package/hash-wasm",

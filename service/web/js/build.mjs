@@ -4,6 +4,11 @@
 //   witness-page.js the form page's script (src/witness-page.js: the sealing
 //                   module, forms/static/validate.js and the page logic)
 //   page.js         the other witness pages' script (src/common-page.js)
+//   offline-page.js the offline sealing page's script (src/offline-page.js),
+//                   inlined with offline-seal-worker.js by service/web/offline.py
+//   offline-seal-worker.js  src/seal-worker.js as a classic script (IIFE): a
+//                   page opened from file:// can start a Worker only from a
+//                   Blob URL, and only a classic one
 //   integrity.json  SHA-384 subresource-integrity values of every file
 // The build is reproducible: `npm ci && npm run build` writes the same bytes.
 // `node build.mjs --check` builds into a temporary folder and fails unless
@@ -17,7 +22,7 @@ import { fileURLToPath } from "node:url";
 
 const here = dirname(fileURLToPath(import.meta.url));
 const staticDir = resolve(here, "../static");
-const outputs = ["seal.js", "seal-worker.js", "witness-page.js", "page.js"];
+const outputs = ["seal.js", "seal-worker.js", "witness-page.js", "page.js", "offline-page.js", "offline-seal-worker.js"];
 
 async function bundle(outdir) {
   await build({
@@ -27,6 +32,7 @@ async function bundle(outdir) {
       "seal-worker": "src/seal-worker.js",
       "witness-page": "src/witness-page.js",
       page: "src/common-page.js",
+      "offline-page": "src/offline-page.js",
     },
     outdir,
     bundle: true,
@@ -37,6 +43,21 @@ async function bundle(outdir) {
     legalComments: "eof",
     charset: "utf8",
     // @hpke/common falls back to node:crypto on old Node.js only; never in a browser.
+    external: ["crypto"],
+    logLevel: "warning",
+    metafile: false,
+  });
+  await build({
+    absWorkingDir: here,
+    entryPoints: { "offline-seal-worker": "src/seal-worker.js" },
+    outdir,
+    bundle: true,
+    format: "iife",
+    platform: "browser",
+    target: ["es2022"],
+    minify: true,
+    legalComments: "eof",
+    charset: "utf8",
     external: ["crypto"],
     logLevel: "warning",
     metafile: false,

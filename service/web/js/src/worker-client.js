@@ -10,7 +10,8 @@ export function defaultWorkerUrl() {
 }
 
 /**
- * Run `op` with `args` in a new Worker. Resolves to its result; rejects with
+ * Run `op` with `args` in a new Worker (`workerUrl`: the module Worker's URL,
+ * or `{classic: url}` for a classic Worker built as `offline-seal-worker.js`). Resolves to its result; rejects with
  * a SealError carrying the Worker's error code, or with an "AbortError"
  * DOMException when `signal` aborts. `onProgress` receives progress messages.
  */
@@ -20,7 +21,12 @@ export function runInWorker(op, args, { workerUrl, onProgress, signal, transfer 
       reject(signal.reason ?? new DOMException("aborted", "AbortError"));
       return;
     }
-    const worker = new Worker(workerUrl ?? defaultWorkerUrl(), { type: "module", name: `seal-${op}` });
+    // `{classic: url}`: a classic Worker, for pages where a module Worker
+    // cannot load (a page opened from file:// starts it from a Blob URL).
+    const name = `seal-${op}`;
+    const worker = workerUrl?.classic
+      ? new Worker(workerUrl.classic, { name })
+      : new Worker(workerUrl ?? defaultWorkerUrl(), { type: "module", name });
     const finish = () => {
       worker.terminate();
       signal?.removeEventListener("abort", onAbort);
