@@ -86,7 +86,7 @@ class Settings:
     """How long a finished blob no entry names is kept."""
 
     batch_max_entries: int = 256
-    batch_max_wait_ms: float = 5.0
+    batch_max_wait_ms: float = 2.0
     max_log_entries_page: int = 1_000
     """Most entries one ``GET /api/v1/log/entries`` returns."""
 

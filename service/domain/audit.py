@@ -34,7 +34,6 @@ from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import select, tuple_
 from sqlalchemy.engine import Engine
 
 from testimony.crypto import canonical, merkle
@@ -43,9 +42,9 @@ from testimony.crypto.errors import CryptoError
 from testimony.crypto.rfc3339 import parse_time
 from testimony.service.settings import Settings
 from testimony.service.store import errors as store_errors
+from testimony.service.store.blob_index import BlobIndex
 from testimony.service.store.blobs import BlobStore, FilesystemBlobStore
 from testimony.service.store.log import LogStore, StoredCheckpoint
-from testimony.service.store.models import Blob, TreeNode
 
 from .clock import Granularity, unix_seconds
 from .log import read_signer_key
@@ -57,7 +56,6 @@ MAX_PER_CODE = 100
 """Findings of one kind reported one by one; beyond that, one summary line."""
 
 _CHUNK = 2_000
-_IN_CHUNK = 400
 
 
 @dataclass(frozen=True)
@@ -275,17 +273,7 @@ class _Auditor:
 
     def _compare_nodes(self, rebuilt: Mapping[merkle.NodeId, bytes]) -> None:
         ids = sorted(rebuilt)
-        stored: dict[merkle.NodeId, bytes] = {}
-        with self.engine.connect() as connection:
-            for start in range(0, len(ids), _IN_CHUNK):
-                part = ids[start : start + _IN_CHUNK]
-                rows = connection.execute(
-                    select(TreeNode.level, TreeNode.idx, TreeNode.hash).where(
-                        tuple_(TreeNode.level, TreeNode.idx).in_(part)
-                    )
-                )
-                for level, idx, node in rows:
-                    stored[(level, idx)] = bytes(node)
+        stored = self.log.stored_nodes(ids)
         for node_id in ids:
             level, idx = node_id
             if node_id not in stored:
@@ -444,19 +432,8 @@ class _Auditor:
     def _check_recorded_blobs(self) -> None:
         if self.blobs is None:
             return
-        after = ""
-        while True:
-            with self.engine.connect() as connection:
-                ids = list(
-                    connection.execute(
-                        select(Blob.id).where(Blob.id > after).order_by(Blob.id).limit(_CHUNK)
-                    ).scalars()
-                )
-            if not ids:
-                return
-            for blob_id in ids:
-                self._check_blob(blob_id, f"blob {blob_id} is recorded")
-            after = ids[-1]
+        for blob_id in BlobIndex(self.engine).iter_ids(chunk=_CHUNK):
+            self._check_blob(blob_id, f"blob {blob_id} is recorded")
 
 
 def audit(

@@ -8,40 +8,46 @@ every check holds:
    a 1168-byte header, exactly one of ``body`` and ``body_blob``, hex blob
    ids, a 32-byte witness key with a 1216-byte ``witness_box``), an inline
    body of at most 1 MiB, at most ``max_attachments`` attachments;
-3. the intake key is one the log names;
+3. the intake key is one an ``intake-key`` entry of the log names (the
+   store's ``intake_keys`` projection; ``docs/log-entries.md``);
 4. the same request seen before? Then its first receipt is answered again
    (below) — before the proof of work, which the first request spent;
-5. every named blob (attachments, ``body_blob``) is stored and verified;
+5. every named blob (attachments, ``body_blob``) is stored and verified; each
+   is claimed, so it cannot expire before the append marks it referenced;
 6. the proof of work (§8), which is then spent.
 
 Then the header and an inline body are stored as blobs (so ``testimony raw``
 and evidence bundles can hand out the exact ciphertexts the entry hashes), the
 entry is built with ``received`` floored to the granularity, and appended
 through the group-commit batcher; the receipt is answered once its batch is
-committed.
+committed. The log's ``submissions`` projection marks the header, body and
+attachment blobs referenced in the same transaction.
 
 **Idempotency.** ``received`` is in the entry, so the entry's bytes change
-from one hour to the next: a submission is identified by its content, the
-``submissions`` projection's unique (intake key, header hash, body hash). A
-repeat finds its first entry there, is rebuilt with that entry's
-``received``, and must give the same bytes (else :class:`SubmissionConflict`:
-the same ciphertext named with other attachments or witness keys). Its
-receipt is the first one, byte for byte: the checkpoint of the batch that
-appended it (the first checkpoint above its index) and the inclusion proof at
-that size. Two identical requests racing within one hour are one entry (the
-log deduplicates equal bytes); racing across an hour boundary, both may be
-appended, and both answer the first entry's receipt.
+from one hour to the next: a submission is identified by its content, its
+``SubmissionKey`` (intake key, header hash, body hash), unique in the
+``submissions`` projection. A repeat finds its first entry there (step 4), is
+rebuilt with that entry's ``received``, and must give the same bytes (else
+:class:`SubmissionConflict`: the same ciphertext named with other attachments
+or witness keys). Its receipt is the first one, byte for byte: the checkpoint
+of the batch that appended it (``LogStore.first_checkpoint_after``) and the
+inclusion proof at that size.
+
+Two identical requests racing past step 4 (in any process, even across an
+hour boundary so that their entries differ in ``received``) are caught by the
+append itself: the entry carries its key as a dedup key, which
+``LogStore.append_batch`` checks under the log's writer lock against the
+``submissions`` projection and the earlier items of its batch. The later
+request appends nothing and answers the first receipt (or
+:class:`SubmissionConflict`, as a repeat would).
 """
 
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
-
-from sqlalchemy import Connection, select, update
-from sqlalchemy.engine import Engine
 
 from testimony.crypto import submission
 from testimony.crypto.encoding import b64u_decode
@@ -50,8 +56,7 @@ from testimony.crypto.rfc3339 import parse_time
 from testimony.service.store import errors as store_errors
 from testimony.service.store.batching import AppendBatcher
 from testimony.service.store.log import LogStore
-from testimony.service.store.models import Blob, Checkpoint, Submission
-from testimony.service.store.projections import AppendedEntry
+from testimony.service.store.projections import IntakeKeyTable, SubmissionKey, SubmissionTable
 
 from .clock import Clock, Granularity
 from .errors import (
@@ -71,7 +76,6 @@ from .uploads import BlobState, Uploads
 __all__ = [
     "MAX_INLINE_BODY",
     "REQUEST_MEMBERS",
-    "CiphertextBlobsProjection",
     "Intake",
     "Submitted",
 ]
@@ -92,64 +96,50 @@ class Submitted:
     appended: bool
 
 
-class CiphertextBlobsProjection:
-    """Marks a submission's header and body blobs referenced, so they never expire.
-
-    (``SubmissionProjection`` marks the attachments.) Deterministic in the
-    entries alone, like every projection.
-    """
-
-    def reset(self, connection: Connection) -> None:
-        """Nothing of its own to forget (``SubmissionProjection`` clears the flags)."""
-
-    def project(self, connection: Connection, entries: Sequence[AppendedEntry]) -> None:
-        """Set ``referenced`` on the header and body blobs of submission entries."""
-        ids: set[str] = set()
-        for item in entries:
-            try:
-                value = json.loads(item.entry)
-            except (UnicodeDecodeError, ValueError):
-                continue
-            if isinstance(value, dict) and value.get("type") == "submission":
-                ids.update(
-                    v for v in (value.get("header"), value.get("body")) if isinstance(v, str)
-                )
-        if ids:
-            connection.execute(update(Blob).where(Blob.id.in_(sorted(ids))).values(referenced=True))
-
-
 class Intake:
     """Accepts submissions and answers their receipts (see the module docstring)."""
 
     def __init__(
         self,
         *,
-        engine: Engine,
         log: LogStore,
         batcher: AppendBatcher,
         uploads: Uploads,
         proof_of_work: ProofOfWork,
         spent: SpentChallenges,
-        intake_keys: Mapping[str, bytes],
+        intake_keys: IntakeKeyTable,
+        submissions: SubmissionTable,
         clock: Clock,
         granularity: Granularity,
         max_attachments: int,
     ) -> None:
-        self._engine = engine
         self._log = log
         self._batcher = batcher
         self._uploads = uploads
         self._pow = proof_of_work
         self._spent = spent
-        self._intake_keys = dict(intake_keys)
+        self._intake_keys = intake_keys
+        self._known_keys: set[str] = set()
+        self._submissions = submissions
         self._clock = clock
         self._granularity = granularity
         self._max_attachments = max_attachments
 
     @property
     def intake_keys(self) -> Mapping[str, bytes]:
-        """The intake keys submissions may be sealed to: key id -> S1 public key."""
-        return dict(self._intake_keys)
+        """The intake keys submissions may be sealed to: key id -> S1 public key,
+        in the order the log introduced them (the newest last)."""
+        return {key.key_id: key.public_key for key in self._intake_keys.all()}
+
+    def _is_intake_key(self, key_id: str) -> bool:
+        # Keys are only ever added to the log, so a key once found stays known;
+        # a key added by another process is found on its first use here.
+        if key_id in self._known_keys:
+            return True
+        if self._intake_keys.get(key_id) is None:
+            return False
+        self._known_keys.add(key_id)
+        return True
 
     def submit(self, request: object) -> Submitted:
         """Check a §3 step 6 request, append its entry, and return its receipt.
@@ -173,7 +163,7 @@ class Intake:
         if isinstance(attachments, list) and len(attachments) > self._max_attachments:
             raise RequestTooLarge(f"a submission names at most {self._max_attachments} attachments")
 
-        # 2. Lengths and encodings (the entry is built again below, at append time).
+        # 2. Lengths and encodings, by building the entry.
         received = self._granularity.floor(self._clock.now())
         try:
             entry = submission.submission_entry(content, received)
@@ -186,62 +176,45 @@ class Intake:
             raise BodyTooLarge()
 
         # 3. A known intake key.
-        if fields["intake_key"] not in self._intake_keys:
+        if not self._is_intake_key(fields["intake_key"]):
             raise UnknownIntakeKey()
 
         # 4. Seen before?
-        first = self._find(fields["intake_key"], fields["header"], fields["body"])
+        key = SubmissionKey(fields["intake_key"], fields["header"], fields["body"])
+        first = self._submissions.first_index(key)
         if first is not None:
             return Submitted(self._repeat(first, content), appended=False)
 
-        # 5. Every named blob is complete.
+        # 5. Every named blob is complete (and claimed).
         named = list(fields["attachments"])
         if body is None:
             named.append(fields["body"])
+        states = self._uploads.claim_blobs(named)
         for blob_id in named:
-            state = self._uploads.blob_state(blob_id)
-            if state == BlobState.INCOMPLETE:
+            if states[blob_id] == BlobState.INCOMPLETE:
                 raise IncompleteBlob(f"blob {blob_id} is not completely uploaded")
-            if state != BlobState.COMPLETE:
+            if states[blob_id] != BlobState.COMPLETE:
                 raise UnknownBlob(f"blob {blob_id} was not uploaded")
 
         # 6. Proof of work, spent last.
         self._pow.check(request.get("pow"), self._spent)
 
         # Keep the exact ciphertexts the entry hashes.
-        self._uploads.put_blob(header, fields["header"])
+        ciphertexts = {fields["header"]: header}
         if body is not None:
-            self._uploads.put_blob(body, fields["body"])
+            ciphertexts[fields["body"]] = body
+        self._uploads.put_blobs(ciphertexts)
 
         try:
-            appended = self._batcher.submit(entry)
+            appended = self._batcher.submit(entry, dedup_key=key)
         except store_errors.BatcherClosed:
             raise Unavailable("the server is shutting down") from None
-        first = self._find(fields["intake_key"], fields["header"], fields["body"])
-        if not appended.appended or (first is not None and first != appended.index):
+        if not appended.appended:
             # Logged meanwhile by an identical request: answer the first receipt.
-            return Submitted(self.receipt(first if first is not None else appended.index), False)
+            return Submitted(self._repeat(appended.index, content), appended=False)
         return Submitted(
-            Receipt(
-                entry=entry,
-                index=appended.index,
-                checkpoint=appended.checkpoint.note,
-                size=appended.inclusion.size,
-                path=tuple(appended.inclusion.path),
-            ),
-            appended=True,
+            Receipt.proved(entry, appended.checkpoint.note, appended.inclusion), appended=True
         )
-
-    def _find(self, intake_key: str, header_hash: str, body_hash: str) -> int | None:
-        with self._engine.connect() as connection:
-            index = connection.execute(
-                select(Submission.idx).where(
-                    Submission.intake_key == intake_key,
-                    Submission.header_sha256 == header_hash,
-                    Submission.body_sha256 == body_hash,
-                )
-            ).scalar_one_or_none()
-        return None if index is None else int(index)
 
     def _repeat(self, index: int, content: Mapping[str, Any]) -> Receipt:
         stored = self._log.entry(index)
@@ -258,21 +231,9 @@ class Intake:
         happen in an honest store: a batch commits with its checkpoint).
         """
         entry = self._log.entry(index)
-        with self._engine.connect() as connection:
-            size = connection.execute(
-                select(Checkpoint.size)
-                .where(Checkpoint.size > index)
-                .order_by(Checkpoint.size)
-                .limit(1)
-            ).scalar_one_or_none()
-        if size is None:
+        checkpoint = self._log.first_checkpoint_after(index)
+        if checkpoint is None:
             raise Unavailable("no checkpoint covers this entry yet")
-        checkpoint = self._log.checkpoint(int(size))
-        proof = self._log.inclusion_proof(index, int(size))
-        return Receipt(
-            entry=entry,
-            index=index,
-            checkpoint=checkpoint.note,
-            size=proof.size,
-            path=tuple(proof.path),
+        return Receipt.proved(
+            entry, checkpoint.note, self._log.inclusion_proof(index, checkpoint.size)
         )

@@ -16,7 +16,9 @@ witnesses seal to::
 
 It is written by ``testimony init``, before any reviewer exists, so unlike the
 other non-submission entries it has no ``actor`` and no ``signature``: the
-log key vouches for it through every checkpoint that covers it.
+log key vouches for it through every checkpoint that covers it. The store's
+``intake_keys`` projection holds every key such an entry names; a submission
+may be sealed to any of them.
 """
 
 from __future__ import annotations
@@ -31,10 +33,11 @@ from typing import Any
 from testimony.crypto import canonical, hpke, merkle, note
 from testimony.crypto import checkpoint as checkpoints
 from testimony.crypto.encoding import b64u_decode, b64u_encode, hex_decode
-from testimony.crypto.errors import CryptoError, MalformedInput
+from testimony.crypto.errors import MalformedInput
 from testimony.crypto.rfc3339 import format_time
 from testimony.service.store import errors as store_errors
 from testimony.service.store.log import LogStore
+from testimony.service.store.projections import IntakeKeyTable
 
 from .clock import Clock, Granularity
 from .errors import (
@@ -153,24 +156,18 @@ def parse_intake_key_entry(entry: bytes) -> tuple[str, bytes] | None:
 
 
 def load_intake_keys(log: LogStore) -> dict[str, bytes]:
-    """The intake keys the log names: key id -> S1 public key.
+    """The intake keys the log names: key id -> S1 public key, oldest first.
 
-    Reads the first entry, which ``testimony init`` writes. Raises
-    :class:`NotInitialised` if the log is empty or does not start with an
-    intake-key entry.
+    Reads the store's ``intake_keys`` projection, which holds the key of
+    every intake-key entry (the first is written by ``testimony init``).
+    Raises :class:`NotInitialised` if the log is empty or names no intake key.
     """
-    try:
-        first = log.entry(0)
-    except store_errors.EntryNotFound:
-        raise NotInitialised("the log is empty (run `testimony init`)") from None
-    try:
-        parsed = parse_intake_key_entry(first)
-    except CryptoError:
-        parsed = None
-    if parsed is None:
-        raise NotInitialised("the log does not start with an intake-key entry")
-    key_id, public = parsed
-    return {key_id: public}
+    keys = IntakeKeyTable(log.engine).all()
+    if not keys:
+        if log.size() == 0:
+            raise NotInitialised("the log is empty (run `testimony init`)")
+        raise NotInitialised("the log names no intake key")
+    return {key.key_id: key.public_key for key in keys}
 
 
 # --- reading the log (§9 HTTP) ---------------------------------------------------------

@@ -29,14 +29,11 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, Protocol
 
-from sqlalchemy import delete, insert
 from sqlalchemy.engine import Engine
-from sqlalchemy.exc import IntegrityError
 
 from testimony.crypto.encoding import b64u_decode, b64u_encode, sha256
 from testimony.crypto.errors import MalformedInput
-from testimony.service.store import db
-from testimony.service.store.models import PowUsed
+from testimony.service.store.pow_ledger import PowLedger
 
 from .clock import Clock, Granularity, unix_seconds
 from .errors import (
@@ -228,7 +225,7 @@ def solve(challenge: str, bits: int) -> str:
 
 
 class StoredSpentChallenges:
-    """:class:`SpentChallenges` in the store's ``pow_used`` table.
+    """:class:`SpentChallenges` in the store's ``pow_used`` table (``store.PowLedger``).
 
     Rows are removed once past their (rounded-up) expiry; a challenge past its
     expiry is refused as expired before this table is asked, so forgetting it
@@ -236,17 +233,9 @@ class StoredSpentChallenges:
     """
 
     def __init__(self, engine: Engine, *, clock: Clock) -> None:
-        self._sessions = db.session_factory(engine)
+        self._ledger = PowLedger(engine)
         self._clock = clock
 
     def spend(self, digest: bytes, expires: int) -> bool:
         """Record ``digest`` as spent; ``False`` if it already was."""
-        try:
-            with self._sessions.begin() as session:
-                session.execute(
-                    delete(PowUsed).where(PowUsed.expires <= unix_seconds(self._clock.now()))
-                )
-                session.execute(insert(PowUsed).values(digest=digest, expires=expires))
-        except IntegrityError:
-            return False
-        return True
+        return self._ledger.spend(digest, expires=expires, now=unix_seconds(self._clock.now()))

@@ -33,6 +33,20 @@ class Receipt:
     size: int
     path: tuple[bytes, ...]
 
+    @classmethod
+    def proved(cls, entry: bytes, checkpoint: str, proof: merkle.InclusionProof) -> Receipt:
+        """The receipt of ``entry``, proved by ``proof`` under the signed ``checkpoint`` note.
+
+        ``proof.size`` must be the checkpoint's size; the receipt's index is ``proof.index``.
+        """
+        return cls(
+            entry=entry,
+            index=proof.index,
+            checkpoint=checkpoint,
+            size=proof.size,
+            path=tuple(proof.path),
+        )
+
     @property
     def id(self) -> str:
         """The entry's id, ``hex(H(0x00 || entry))``."""

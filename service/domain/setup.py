@@ -30,13 +30,15 @@ from testimony.crypto.errors import CryptoError, MalformedInput
 from testimony.service.settings import Settings
 from testimony.service.store import db
 from testimony.service.store.batching import AppendBatcher
+from testimony.service.store.blob_index import BlobIndex
 from testimony.service.store.blobs import FilesystemBlobStore
 from testimony.service.store.log import LogStore
-from testimony.service.store.projections import DEFAULT_PROJECTIONS
+from testimony.service.store.projections import IntakeKeyTable, SubmissionTable
+from testimony.service.store.upload_table import UploadTable
 
 from .clock import Granularity
 from .errors import AlreadyInitialised, BadKeyFile, BadSettings, NotInitialised
-from .intake import CiphertextBlobsProjection, Intake
+from .intake import Intake
 from .log import LogSigner, LogView, intake_key_entry, load_intake_keys, read_signer_key
 from .pow import SECRET_LENGTH, ProofOfWork, StoredSpentChallenges
 from .uploads import UploadLimits, Uploads
@@ -208,7 +210,7 @@ def init_data_dir(
     granularity = Granularity(settings.time_granularity_minutes)
     with open_engine(settings) as engine:
         db.upgrade(engine)
-        log = LogStore(engine, projections=(*DEFAULT_PROJECTIONS, CiphertextBlobsProjection()))
+        log = LogStore(engine)
         if log.size() != 0:
             raise AlreadyInitialised("the database already holds a log")
         private_key = signing.private_key_from_seed(random_bytes(32))
@@ -284,13 +286,14 @@ def open_server(settings: Settings) -> Server:
         raise BadSettings(str(exc)) from None
     try:
         db.upgrade(engine)
-        log = LogStore(engine, projections=(*DEFAULT_PROJECTIONS, CiphertextBlobsProjection()))
-        intake_keys = load_intake_keys(log)
+        log = LogStore(engine)
+        load_intake_keys(log)  # NotInitialised unless the log names an intake key
         blobs = FilesystemBlobStore(settings.blobs_dir)
         blobs.sweep_temporary()
         uploads = Uploads(
-            engine=engine,
             blobs=blobs,
+            blob_index=BlobIndex(engine),
+            upload_table=UploadTable(engine),
             clock=settings.clock,
             granularity=granularity,
             limits=UploadLimits(
@@ -318,13 +321,13 @@ def open_server(settings: Settings) -> Server:
         engine.dispose()
         raise
     intake = Intake(
-        engine=engine,
         log=log,
         batcher=batcher,
         uploads=uploads,
         proof_of_work=proof_of_work,
         spent=StoredSpentChallenges(engine, clock=settings.clock),
-        intake_keys=intake_keys,
+        intake_keys=IntakeKeyTable(engine),
+        submissions=SubmissionTable(engine),
         clock=settings.clock,
         granularity=granularity,
         max_attachments=settings.max_attachments,

@@ -15,9 +15,18 @@ An unfinished upload expires ``upload_expiry_seconds`` after it was created
 (rounded up to the time granularity, so no precise time is kept, §9); then it
 answers :class:`UploadExpired` until :meth:`Uploads.expire` removes it. A
 finished blob that no log entry names expires after
-``unreferenced_blob_expiry_seconds``. Upload ids are random tokens; nothing
-about the client is kept, and only the ``sha256`` member of the tus metadata
-is read (any other member is ignored, never stored).
+``unreferenced_blob_expiry_seconds``, counted from when it was last recorded
+or claimed; a blob a submission entry names (header, body, attachment) is
+marked referenced by the log's ``submissions`` projection and never expires.
+A submission *claims* the blobs it names before it appends
+(:meth:`Uploads.claim_blobs`), so that expiry cannot delete one between the
+check and the append (``store.blob_index`` settles that race). Upload ids are
+random tokens; nothing about the client is kept, and only the ``sha256``
+member of the tus metadata is read (any other member is ignored, never stored).
+
+The tables are reached through ``store.UploadTable`` and ``store.BlobIndex``;
+the quota check of :meth:`Uploads.create` runs under a lock of its own (on
+PostgreSQL not the log's, so uploads and appends never wait for each other).
 """
 
 from __future__ import annotations
@@ -27,18 +36,14 @@ import binascii
 import contextlib
 import re
 import secrets
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
-from sqlalchemy import delete, func, insert, or_, select, update
-from sqlalchemy.engine import Engine
-from sqlalchemy.exc import IntegrityError
-
-from testimony.service.store import db
 from testimony.service.store import errors as store_errors
+from testimony.service.store.blob_index import BlobIndex
 from testimony.service.store.blobs import BlobStore
-from testimony.service.store.models import Blob, Submission, Upload
+from testimony.service.store.upload_table import StoredUpload, UploadTable
 
 from .clock import Clock, Granularity, unix_seconds
 from .errors import (
@@ -129,7 +134,7 @@ def _check_upload_id(upload_id: str) -> None:
 
 
 class Uploads:
-    """Resumable uploads into a :class:`BlobStore`, with their database rows.
+    """Resumable uploads into a :class:`BlobStore`, with their rows in the store.
 
     Every method is synchronous (call it from a worker thread in an async
     server). Several processes may share one database and blob directory.
@@ -138,18 +143,19 @@ class Uploads:
     def __init__(
         self,
         *,
-        engine: Engine,
         blobs: BlobStore,
+        blob_index: BlobIndex,
+        upload_table: UploadTable,
         clock: Clock,
         granularity: Granularity,
         limits: UploadLimits,
     ) -> None:
-        self._engine = engine
         self._blobs = blobs
+        self._index = blob_index
+        self._table = upload_table
         self._clock = clock
         self._granularity = granularity
         self._limits = limits
-        self._sessions = db.session_factory(engine)
 
     @property
     def limits(self) -> UploadLimits:
@@ -183,40 +189,37 @@ class Uploads:
         now = self._now()
         floored = self._granularity.floor_seconds(now)
         expires = self._granularity.ceil_seconds(now + self._limits.upload_expiry_seconds)
-        upload_id = secrets.token_urlsafe(24)
-        with db.writer_session(self._engine) as session:
-            count, declared = session.execute(
-                select(func.count(), func.coalesce(func.sum(Upload.length), 0))
-                .select_from(Upload)
-                .where(Upload.offset < Upload.length, Upload.expires > now)
-            ).one()
-            if count + 1 > self._limits.max_unfinished_uploads:
-                raise UploadQuotaExceeded()
-            if declared + length > self._limits.max_unfinished_bytes:
-                raise UploadQuotaExceeded()
-            self._blobs.begin_partial(upload_id, mtime=floored)
-            try:
-                session.add(
-                    Upload(id=upload_id, length=length, offset=0, sha256=blob_id, expires=expires)
-                )
-                session.flush()
-            except BaseException:
-                self._blobs.discard_partial(upload_id)
-                raise
-        state = UploadState(upload_id, length, 0, datetime.fromtimestamp(expires, UTC))
+        upload = StoredUpload(
+            id=secrets.token_urlsafe(24), length=length, offset=0, sha256=blob_id, expires=expires
+        )
+        # The row first, under the quota lock; the file after, so no fsync
+        # runs while the lock is held. Nobody knows the id before this returns.
+        try:
+            self._table.insert_within_quota(
+                upload,
+                now=now,
+                max_unfinished=self._limits.max_unfinished_uploads,
+                max_unfinished_bytes=self._limits.max_unfinished_bytes,
+            )
+        except store_errors.UploadQuotaExceeded:
+            raise UploadQuotaExceeded() from None
+        try:
+            self._blobs.begin_partial(upload.id, mtime=floored)
+        except BaseException:
+            self._table.delete(upload.id)
+            raise
         if length == 0:
-            return self._finish(self._row(upload_id), floored)
-        return state
+            return self._finish(upload, floored)
+        return self._state(upload)
 
-    def _row(self, upload_id: str) -> Upload:
+    def _row(self, upload_id: str) -> StoredUpload:
         _check_upload_id(upload_id)
-        with self._sessions() as session:
-            row = session.get(Upload, upload_id)
+        row = self._table.get(upload_id)
         if row is None:
             raise UploadNotFound()
         return row
 
-    def _state(self, row: Upload, offset: int | None = None) -> UploadState:
+    def _state(self, row: StoredUpload, offset: int | None = None) -> UploadState:
         return UploadState(
             row.id,
             row.length,
@@ -231,7 +234,7 @@ class Uploads:
         :class:`UploadExpired` for an unfinished upload past its expiry.
         """
         row = self._row(upload_id)
-        if row.offset == row.length:
+        if row.finished:
             return self._state(row)
         if row.expires <= self._now():
             raise UploadExpired()
@@ -255,7 +258,7 @@ class Uploads:
         bytes do not hash to the declared id (the upload is then removed).
         """
         row = self._row(upload_id)
-        if row.offset == row.length:
+        if row.finished:
             if offset != row.length:
                 raise UploadOffsetMismatch(f"the upload is complete at offset {row.length}")
             for chunk in chunks:
@@ -296,71 +299,69 @@ class Uploads:
                 offset = self._blobs.partial_size(upload_id)
         except store_errors.UploadNotFound:
             return
-        with self._sessions.begin() as session:
-            session.execute(update(Upload).where(Upload.id == upload_id).values(offset=offset))
+        self._table.set_offset(upload_id, offset)
 
-    def _finish(self, row: Upload, floored: int) -> UploadState:
+    def _finish(self, row: StoredUpload, floored: int) -> UploadState:
         try:
             self._blobs.finish_partial(row.id, row.sha256, mtime=floored)
         except store_errors.BlobHashMismatch:
-            with self._sessions.begin() as session:
-                session.execute(delete(Upload).where(Upload.id == row.id))
+            self._table.delete(row.id)
             raise UploadHashMismatch() from None
         except store_errors.UploadBusy:
             raise UploadBusy() from None
         except store_errors.UploadNotFound:
             raise UploadNotFound() from None
-        self.record_blob(row.sha256, row.length)
-        with self._sessions.begin() as session:
-            session.execute(update(Upload).where(Upload.id == row.id).values(offset=row.length))
+        self._index.record({row.sha256: row.length}, created=floored)
+        self._table.set_offset(row.id, row.length)
         return self._state(row, row.length)
 
     def terminate(self, upload_id: str) -> None:
         """Remove an upload (tus termination). Raises :class:`UploadNotFound`."""
         row = self._row(upload_id)
-        with self._sessions.begin() as session:
-            session.execute(delete(Upload).where(Upload.id == row.id))
-        if row.offset != row.length:
+        self._table.delete(row.id)
+        if not row.finished:
             self._blobs.discard_partial(upload_id)
 
     # --- blobs ---------------------------------------------------------------------
 
-    def record_blob(self, blob_id: str, size: int) -> None:
-        """Record a verified blob's metadata (created now, floored; not yet referenced)."""
-        try:
-            with self._sessions.begin() as session:
-                session.execute(
-                    insert(Blob).values(
-                        id=blob_id, size=size, created=self._floored_now(), referenced=False
-                    )
-                )
-        except IntegrityError:
-            pass  # already recorded
+    def put_blobs(self, blobs: Mapping[str, bytes]) -> None:
+        """Store each ``blobs[id]`` (a header or an inline body) as blob ``id`` and record them.
+
+        Raises ``BlobHashMismatch`` from the store if some bytes do not hash
+        to their id (the blobs before it are kept, unreferenced).
+        """
+        floored = self._floored_now()
+        for blob_id, data in blobs.items():
+            if not self._blobs.exists(blob_id):
+                self._blobs.put([data], expected_id=blob_id, mtime=floored)
+        self._index.record({k: len(v) for k, v in blobs.items()}, created=floored)
 
     def put_blob(self, data: bytes, blob_id: str) -> None:
-        """Store ``data`` (a header or an inline body) as blob ``blob_id`` and record it.
+        """:meth:`put_blobs` of one blob."""
+        self.put_blobs({blob_id: data})
 
-        Raises ``BlobHashMismatch`` from the store if ``data`` does not hash to it.
+    def claim_blobs(self, blob_ids: Sequence[str]) -> dict[str, str]:
+        """:class:`BlobState` of each of ``blob_ids``: complete, still uploading, or unknown.
+
+        A complete blob is recorded and stored; it is claimed, so it does not
+        expire before the submission naming it is appended (its expiry starts
+        again now).
         """
-        if not self._blobs.exists(blob_id):
-            self._blobs.put([data], expected_id=blob_id, mtime=self._floored_now())
-        self.record_blob(blob_id, len(data))
+        claimed = self._index.claim(blob_ids, now=self._floored_now())
+        now = self._now()
+        states: dict[str, str] = {}
+        for blob_id in blob_ids:
+            if blob_id in claimed and self._blobs.exists(blob_id):
+                states[blob_id] = BlobState.COMPLETE
+            elif self._table.is_uploading(blob_id, now=now):
+                states[blob_id] = BlobState.INCOMPLETE
+            else:
+                states[blob_id] = BlobState.UNKNOWN
+        return states
 
     def blob_state(self, blob_id: str) -> str:
-        """:class:`BlobState` of ``blob_id``: complete, still uploading, or unknown."""
-        if self._blobs.exists(blob_id):
-            return BlobState.COMPLETE
-        with self._sessions() as session:
-            pending = session.execute(
-                select(Upload.id)
-                .where(
-                    Upload.sha256 == blob_id,
-                    Upload.offset < Upload.length,
-                    Upload.expires > self._now(),
-                )
-                .limit(1)
-            ).first()
-        return BlobState.INCOMPLETE if pending is not None else BlobState.UNKNOWN
+        """:meth:`claim_blobs` of one blob."""
+        return self.claim_blobs([blob_id])[blob_id]
 
     # --- expiry ----------------------------------------------------------------------
 
@@ -368,47 +369,17 @@ class Uploads:
         """Remove expired uploads and unreferenced blobs past their time; returns how many."""
         now = self._now()
         removed = 0
-        with self._sessions() as session:
-            expired = list(
-                session.execute(
-                    select(Upload.id, Upload.offset, Upload.length).where(Upload.expires <= now)
-                )
-            )
-            # `created` is floored: count it from the end of its granule.
-            blob_cutoff = (
-                now - self._limits.unreferenced_blob_expiry_seconds - self._granularity.seconds
-            )
-            stale_blobs = list(
-                session.execute(
-                    select(Blob.id).where(Blob.referenced.is_(False), Blob.created <= blob_cutoff)
-                ).scalars()
-            )
-        for upload_id, offset, length in expired:
-            if offset != length:
-                self._blobs.discard_partial(upload_id)
-            with self._sessions.begin() as session:
-                session.execute(delete(Upload).where(Upload.id == upload_id))
+        for upload in self._table.expired(now):
+            if not upload.finished:
+                self._blobs.discard_partial(upload.id)
+            self._table.delete(upload.id)
             removed += 1
-        for blob_id in stale_blobs:
-            with self._sessions.begin() as session:
-                # A submission's header or body is never unreferenced, whatever
-                # the flag says (a projection rebuild that does not know them
-                # clears it): mark it again and keep it.
-                named = session.execute(
-                    select(Submission.id)
-                    .where(
-                        or_(Submission.header_sha256 == blob_id, Submission.body_sha256 == blob_id)
-                    )
-                    .limit(1)
-                ).first()
-                if named is not None:
-                    session.execute(update(Blob).where(Blob.id == blob_id).values(referenced=True))
-                    continue
-                result = session.execute(
-                    delete(Blob).where(Blob.id == blob_id, Blob.referenced.is_(False))
-                )
-                deleted = getattr(result, "rowcount", 0)
-            if deleted:
+        # `created` is floored: count it from the end of its granule.
+        cutoff = now - self._limits.unreferenced_blob_expiry_seconds - self._granularity.seconds
+        for blob_id in self._index.unreferenced_since(cutoff):
+            # Only the row's deleter deletes the bytes: a blob claimed or
+            # referenced meanwhile keeps its row, and so its bytes.
+            if self._index.delete_unreferenced(blob_id, cutoff=cutoff):
                 self._blobs.delete(blob_id)
                 removed += 1
         return removed

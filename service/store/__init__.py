@@ -5,17 +5,27 @@ No HTTP and no domain rules here: the domain decides what an entry says and
 signs checkpoints with a key this package never holds; nothing stored here
 identifies a client.
 
-- ``db``: engines (SQLite in WAL with synchronous=FULL; PostgreSQL), ``upgrade``.
+The domain reaches the tables only through the classes here; it imports no
+model.
+
+- ``db``: engines (SQLite in WAL with synchronous=FULL; PostgreSQL), ``upgrade``,
+  writer transactions and their locks.
 - ``models``: the tables. ``migrations/`` creates them with the append-only triggers.
-- ``log``: :class:`LogStore`, appends in one transaction and O(log n) proofs.
+- ``log``: :class:`LogStore`, appends in one transaction (deduplicated by leaf
+  hash and by content key) and O(log n) proofs.
 - ``batching``: :class:`AppendBatcher`, group commit of single appends.
 - ``blobs``: :class:`BlobStore` and :class:`FilesystemBlobStore`.
-- ``projections``: tables derived from the log, and ``rebuild_projections``.
+- ``blob_index``: :class:`BlobIndex`, the ``blobs`` rows (recorded, referenced, expiry).
+- ``upload_table``: :class:`UploadTable`, pending uploads and their quota.
+- ``pow_ledger``: :class:`PowLedger`, spent proof-of-work challenges.
+- ``projections``: tables derived from the log (``submissions``,
+  ``intake_keys``), their reads, and ``rebuild_projections``.
 """
 
 from __future__ import annotations
 
 from .batching import AppendBatcher, AppendReceipt
+from .blob_index import BlobIndex
 from .blobs import BlobStore, FilesystemBlobStore
 from .db import create_engine, session_factory, upgrade, writer_session
 from .errors import (
@@ -31,10 +41,19 @@ from .errors import (
     UploadExists,
     UploadNotFound,
     UploadOffsetMismatch,
+    UploadQuotaExceeded,
     UploadTooLarge,
 )
 from .log import AppendedBatch, LogStore, Signer, StoredCheckpoint, StoredEntry
-from .projections import rebuild_projections
+from .pow_ledger import PowLedger
+from .projections import (
+    IntakeKeyTable,
+    StoredIntakeKey,
+    SubmissionKey,
+    SubmissionTable,
+    rebuild_projections,
+)
+from .upload_table import StoredUpload, UploadTable
 
 __all__ = [
     "AppendBatcher",
@@ -42,22 +61,31 @@ __all__ = [
     "AppendedBatch",
     "BatcherClosed",
     "BlobHashMismatch",
+    "BlobIndex",
     "BlobNotFound",
     "BlobStore",
     "CheckpointNotFound",
     "EntryNotFound",
     "FilesystemBlobStore",
+    "IntakeKeyTable",
     "LogStore",
     "NotFound",
+    "PowLedger",
     "Signer",
     "SizeOutOfRange",
     "StoreError",
     "StoredCheckpoint",
     "StoredEntry",
+    "StoredIntakeKey",
+    "StoredUpload",
+    "SubmissionKey",
+    "SubmissionTable",
     "UploadBusy",
     "UploadExists",
     "UploadNotFound",
     "UploadOffsetMismatch",
+    "UploadQuotaExceeded",
+    "UploadTable",
     "UploadTooLarge",
     "create_engine",
     "rebuild_projections",

@@ -4,11 +4,24 @@ A receipt carries a signed checkpoint and an inclusion proof, so each append
 costs a transaction, a tree update, a signature and (SQLite) an fsync. The
 :class:`AppendBatcher` spreads that cost: callers — request handlers on
 threads or on an asyncio loop — hand it one entry each and wait; one worker
-thread takes up to ``max_batch`` waiting entries, or whatever arrived within
-``max_delay`` of the first, appends them with one
-``LogStore.append_batch`` (one transaction, one checkpoint) and answers every
-waiter once the batch is committed. If the append fails, that batch's waiters
-get the exception and the worker moves on.
+thread appends them with ``LogStore.append_batch`` (one transaction, one
+checkpoint) and answers every waiter once the batch is committed. If the
+append fails, that batch's waiters get the exception and the worker moves on.
+
+Batches form as in classic group commit: the worker takes everything queued
+at that moment (up to ``max_batch``) and commits it at once, so a request
+that arrives alone is committed without waiting for company; requests that
+arrive while a commit runs form the next batch. One refinement: after a batch
+of ``n > 1`` entries, the worker lingers up to ``max_delay`` until ``n``
+entries are queued. Without it, ``k`` clients that each wait for their
+receipt split into two alternating half batches (those answered by one commit
+queue again only after the worker has taken the others), which halves the
+entries per commit; with it, they come back together. A lone client (``n =
+1``) never waits, and when clients leave, the worker waits ``max_delay``
+once and then expects the smaller batch.
+
+An entry may carry a dedup key (``LogStore.append_batch``): a duplicate by
+content, in the same batch or logged before, resolves to the first entry.
 """
 
 from __future__ import annotations
@@ -18,6 +31,7 @@ import concurrent.futures
 import queue
 import threading
 import time
+from collections.abc import Hashable
 from dataclasses import dataclass
 
 from testimony.crypto import merkle
@@ -32,9 +46,10 @@ __all__ = ["AppendBatcher", "AppendReceipt"]
 class AppendReceipt:
     """What a waiter gets once its entry is committed.
 
-    ``index`` and ``entry_id`` name the entry (its first occurrence if it was
-    already logged, then ``appended`` is False); ``inclusion`` proves it in the
-    tree of ``checkpoint.size`` entries.
+    ``index`` and ``entry_id`` name the entry (its first occurrence if it, or
+    an entry with its dedup key, was already logged: then ``appended`` is
+    False and the entry named may differ from the one submitted);
+    ``inclusion`` proves it in the tree of ``checkpoint.size`` entries.
     """
 
     index: int
@@ -47,18 +62,21 @@ class AppendReceipt:
 @dataclass
 class _Request:
     entry: bytes
+    dedup_key: Hashable | None
     future: concurrent.futures.Future[AppendReceipt]
 
 
-_STOP = object()
+_STOP: None = None
+"""Queued by :meth:`AppendBatcher.close`: the worker commits what precedes it and stops."""
 
 
 class AppendBatcher:
     """Collects single appends into batches committed by one worker thread.
 
     Use as a context manager, or call :meth:`close`. ``max_batch`` bounds the
-    entries per transaction, ``max_delay`` (seconds) how long the first entry
-    of a batch waits for company.
+    entries per transaction; ``max_delay`` (seconds) is the longest the worker
+    lingers for a batch as large as the previous one (see the module
+    docstring); ``max_delay = 0`` never lingers.
     """
 
     def __init__(
@@ -67,7 +85,7 @@ class AppendBatcher:
         sign: Signer,
         *,
         max_batch: int = 256,
-        max_delay: float = 0.005,
+        max_delay: float = 0.002,
     ) -> None:
         if max_batch < 1:
             raise ValueError("max_batch must be at least 1")
@@ -77,7 +95,7 @@ class AppendBatcher:
         self._sign = sign
         self._max_batch = max_batch
         self._max_delay = max_delay
-        self._queue: queue.SimpleQueue[_Request | object] = queue.SimpleQueue()
+        self._queue: queue.SimpleQueue[_Request | None] = queue.SimpleQueue()
         self._lock = threading.Lock()
         self._closed = False
         self._batches = 0
@@ -89,8 +107,10 @@ class AppendBatcher:
         """How many batches the worker has handed to ``append_batch`` so far."""
         return self._batches
 
-    def submit_future(self, entry: bytes) -> concurrent.futures.Future[AppendReceipt]:
-        """Queue ``entry`` and return the future of its receipt.
+    def submit_future(
+        self, entry: bytes, *, dedup_key: Hashable | None = None
+    ) -> concurrent.futures.Future[AppendReceipt]:
+        """Queue ``entry`` (with its optional dedup key) and return the future of its receipt.
 
         Raises ``BatcherClosed`` once :meth:`close` has been called and
         ``TypeError`` if ``entry`` is not ``bytes``. Cancelling the future
@@ -102,21 +122,26 @@ class AppendBatcher:
         with self._lock:
             if self._closed:
                 raise BatcherClosed()
-            self._queue.put(_Request(entry, future))
+            self._queue.put(_Request(entry, dedup_key, future))
         return future
 
-    def submit(self, entry: bytes, timeout: float | None = None) -> AppendReceipt:
+    def submit(
+        self, entry: bytes, timeout: float | None = None, *, dedup_key: Hashable | None = None
+    ) -> AppendReceipt:
         """Append ``entry`` with the next batch and block until it is committed.
 
-        Raises ``BatcherClosed`` if the batcher is closed, whatever the batch's
-        append raised, and ``TimeoutError`` after ``timeout`` seconds (the entry
-        may still be appended later).
+        ``dedup_key`` is passed to ``LogStore.append_batch``. Raises
+        ``BatcherClosed`` if the batcher is closed, whatever the batch's append
+        raised, and ``TimeoutError`` after ``timeout`` seconds (the entry may
+        still be appended later).
         """
-        return self.submit_future(entry).result(timeout)
+        return self.submit_future(entry, dedup_key=dedup_key).result(timeout)
 
-    async def submit_async(self, entry: bytes) -> AppendReceipt:
+    async def submit_async(
+        self, entry: bytes, *, dedup_key: Hashable | None = None
+    ) -> AppendReceipt:
         """:meth:`submit` for asyncio: awaits the commit without blocking the loop."""
-        return await asyncio.wrap_future(self.submit_future(entry))
+        return await asyncio.wrap_future(self.submit_future(entry, dedup_key=dedup_key))
 
     def close(self, timeout: float | None = None) -> None:
         """Stop taking entries, commit every entry already queued, stop the worker.
@@ -141,29 +166,34 @@ class AppendBatcher:
     # --- worker -------------------------------------------------------------------
 
     def _run(self) -> None:
-        stopping = False
-        while not stopping:
+        expected = 1  # entries in the previous batch
+        while True:
             first = self._queue.get()
-            if first is _STOP:
+            if first is None:  # close()
                 return
             batch = [first]
+            stopping = False
+            linger = expected > 1 and self._max_delay > 0
             deadline = time.monotonic() + self._max_delay
             while len(batch) < self._max_batch:
                 try:
                     item = self._queue.get_nowait()
                 except queue.Empty:
                     remaining = deadline - time.monotonic()
-                    if remaining <= 0:
+                    if not linger or len(batch) >= expected or remaining <= 0:
                         break
                     try:
                         item = self._queue.get(timeout=remaining)
                     except queue.Empty:
                         break
-                if item is _STOP:
+                if item is None:  # close(): commit what came before it, then stop
                     stopping = True
                     break
                 batch.append(item)
-            self._commit([r for r in batch if isinstance(r, _Request)])
+            self._commit(batch)
+            if stopping:
+                return
+            expected = len(batch)
 
     def _commit(self, requests: list[_Request]) -> None:
         # A future cancelled while queued is dropped; the others can no longer be.
@@ -172,7 +202,9 @@ class AppendBatcher:
             return
         self._batches += 1
         try:
-            result: AppendedBatch = self._log.append_batch([r.entry for r in live], self._sign)
+            result: AppendedBatch = self._log.append_batch(
+                [r.entry for r in live], self._sign, dedup_keys=[r.dedup_key for r in live]
+            )
         except BaseException as exc:  # every waiter of this batch learns why
             for request in live:
                 request.future.set_exception(exc)

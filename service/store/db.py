@@ -11,7 +11,11 @@ off and this module emits ``BEGIN`` itself, so that a writer can ask for
 ``BEGIN IMMEDIATE`` (see :func:`writer_connection`).
 
 **PostgreSQL** (``postgresql+psycopg://...``): the default READ COMMITTED
-isolation; log appends serialise on a transaction-scoped advisory lock.
+isolation; log appends serialise on a transaction-scoped advisory lock
+(:data:`LOG_WRITER_LOCK`), and work that must serialise without holding up
+appends takes its own key (:data:`UPLOAD_QUOTA_LOCK` for the unfinished-upload
+quota). SQLite has one write lock for the whole database, so there every
+writer of :func:`writer_connection` takes that one.
 
 :func:`upgrade` runs the Alembic migrations in ``testimony.migrations`` to head
 without any ``alembic.ini``.
@@ -35,12 +39,14 @@ __all__ = [
     "LOG_WRITER_LOCK",
     "MIGRATION_LOCK",
     "SQLITE_BUSY_TIMEOUT_MS",
+    "UPLOAD_QUOTA_LOCK",
     "create_engine",
     "downgrade",
     "is_sqlite",
     "lock_log_writer",
     "read_engine",
     "session_factory",
+    "take_advisory_lock",
     "upgrade",
     "writer_connection",
     "writer_session",
@@ -54,6 +60,12 @@ LOG_WRITER_LOCK = 0x7465_7374_6C6F_6701
 
 MIGRATION_LOCK = 0x7465_7374_6D69_6701
 """PostgreSQL advisory lock key held (per transaction) while migrations run."""
+
+UPLOAD_QUOTA_LOCK = 0x7465_7374_7570_6C01
+"""PostgreSQL advisory lock key held (per transaction) while an upload is
+created, so that two creations cannot both pass the unfinished-upload quota.
+Distinct from :data:`LOG_WRITER_LOCK`: creating an upload never waits for an
+append, nor an append for it."""
 
 _WRITER_OPTION = "testimony_writer"
 
@@ -124,13 +136,14 @@ def is_sqlite(bind: Engine | Connection) -> bool:
 
 
 @contextlib.contextmanager
-def writer_connection(engine: Engine) -> Iterator[Connection]:
-    """A connection inside a transaction that holds the log's writer lock.
+def writer_connection(engine: Engine, *, lock_key: int = LOG_WRITER_LOCK) -> Iterator[Connection]:
+    """A connection inside a transaction that holds a writer lock (by default the log's).
 
     SQLite: the transaction starts with ``BEGIN IMMEDIATE`` (the database's
-    single write lock, waited for up to the busy timeout). PostgreSQL: READ
-    COMMITTED, and ``pg_advisory_xact_lock(LOG_WRITER_LOCK)`` is taken first,
-    so each later statement sees every append committed before the lock was
+    single write lock, waited for up to the busy timeout), whatever
+    ``lock_key`` says. PostgreSQL: READ COMMITTED, and
+    ``pg_advisory_xact_lock(lock_key)`` is taken first, so each later
+    statement sees every change committed under that lock before it was
     granted. Commits when the block ends, rolls back if it raises.
     """
     with engine.connect() as connection:
@@ -138,20 +151,24 @@ def writer_connection(engine: Engine) -> Iterator[Connection]:
         if not is_sqlite(connection):
             connection.execution_options(isolation_level="READ COMMITTED")
         with connection.begin():
-            lock_log_writer(connection)
+            take_advisory_lock(connection, lock_key)
             yield connection
 
 
-def lock_log_writer(connection: Connection) -> None:
-    """Take the log's writer lock in ``connection``'s transaction (PostgreSQL).
+def take_advisory_lock(connection: Connection, key: int) -> None:
+    """Take advisory lock ``key`` in ``connection``'s transaction (PostgreSQL).
 
-    On SQLite the lock is the ``BEGIN IMMEDIATE`` that :func:`writer_connection`
-    issued, and this does nothing.
+    Held until the transaction ends. On SQLite the lock is the database's
+    write lock, taken by the ``BEGIN IMMEDIATE`` of :func:`writer_connection`,
+    and this does nothing.
     """
     if not is_sqlite(connection):
-        connection.execute(
-            sqlalchemy.text("SELECT pg_advisory_xact_lock(:key)"), {"key": LOG_WRITER_LOCK}
-        )
+        connection.execute(sqlalchemy.text("SELECT pg_advisory_xact_lock(:key)"), {"key": key})
+
+
+def lock_log_writer(connection: Connection) -> None:
+    """Take the log's writer lock in ``connection``'s transaction (see :func:`take_advisory_lock`)."""
+    take_advisory_lock(connection, LOG_WRITER_LOCK)
 
 
 def session_factory(engine: Engine) -> sessionmaker[Session]:
@@ -160,13 +177,13 @@ def session_factory(engine: Engine) -> sessionmaker[Session]:
 
 
 @contextlib.contextmanager
-def writer_session(engine: Engine) -> Iterator[Session]:
-    """A session inside :func:`writer_connection`: holds the log's writer lock.
+def writer_session(engine: Engine, *, lock_key: int = LOG_WRITER_LOCK) -> Iterator[Session]:
+    """A session inside :func:`writer_connection`: holds a writer lock (the log's by default).
 
     Use it for work that must not interleave with appends, such as
     ``rebuild_projections``. Commits when the block ends, rolls back if it raises.
     """
-    with writer_connection(engine) as connection:
+    with writer_connection(engine, lock_key=lock_key) as connection:
         session = Session(bind=connection, join_transaction_mode="rollback_only")
         try:
             yield session

@@ -18,6 +18,7 @@ stable ``code`` the domain and the API translate.
     ├── UploadTooLarge             a partial upload would grow past its limit
     ├── UploadBusy                 another writer holds the partial upload
     ├── UploadExists               a partial upload with that id already exists
+    ├── UploadQuotaExceeded        the unfinished uploads are at their quota
     └── BatcherClosed              the append batcher no longer takes entries
 
 Refusals by the database's own append-only triggers are not translated here:
@@ -101,6 +102,12 @@ class UploadExists(StoreError):
     """A partial upload with this id already exists."""
 
     code = "upload-exists"
+
+
+class UploadQuotaExceeded(StoreError):
+    """The unfinished uploads are at their quota; the upload was not created."""
+
+    code = "upload-quota-exceeded"
 
 
 class BatcherClosed(StoreError):

@@ -8,21 +8,26 @@ An append (:meth:`LogStore.append_batch`) is one transaction:
 
 1. take the writer lock (SQLite ``BEGIN IMMEDIATE``; PostgreSQL
    ``pg_advisory_xact_lock``), read the size;
-2. insert the entries not already present, at the next indexes;
-3. ``merkle.append`` reads the right frontier and returns the new nodes,
+2. drop the duplicates: an entry already logged (same leaf hash), or one whose
+   dedup key the dedup index (by default the ``submissions`` projection) or an
+   earlier item of the batch already holds, resolves to that entry's index;
+3. insert the other entries at the next indexes;
+4. ``merkle.append`` reads the right frontier and returns the new nodes,
    which are inserted;
-4. run the projections on the new entries;
-5. ``sign(new_size, root)`` returns the checkpoint note, which is inserted;
-6. commit.
+5. run the projections on the new entries;
+6. ``sign(new_size, root)`` returns the checkpoint note, which is inserted;
+7. commit.
 
-Nothing of a batch is visible, and no receipt can be built, before step 6.
-The log signing key is not here: the caller's ``sign`` holds it.
+Nothing of a batch is visible, and no receipt can be built, before step 7.
+Step 2 runs under the writer lock, so two appends of the same content can
+never both be logged, whichever process makes them. The log signing key is
+not here: the caller's ``sign`` holds it.
 """
 
 from __future__ import annotations
 
 import functools
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Hashable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 
 from sqlalchemy import Connection, Engine, TextClause, func, insert, select, text
@@ -33,7 +38,13 @@ from testimony.crypto.errors import TreeSizeError
 from . import db
 from .errors import CheckpointNotFound, EntryNotFound, SizeOutOfRange
 from .models import Checkpoint, LogEntry, TreeNode
-from .projections import DEFAULT_PROJECTIONS, AppendedEntry, Projection
+from .projections import (
+    DEFAULT_DEDUP_INDEX,
+    DEFAULT_PROJECTIONS,
+    AppendedEntry,
+    DedupIndex,
+    Projection,
+)
 
 __all__ = [
     "AppendedBatch",
@@ -71,9 +82,11 @@ class AppendedBatch:
     """The outcome of :meth:`LogStore.append_batch`, one item per entry given.
 
     ``indexes[i]`` and ``ids[i]`` belong to ``entries[i]``; ``appended[i]`` is
-    False when that entry was already in the log (or earlier in the batch) and
-    its first index is returned. ``checkpoint`` is the note signed over
-    ``(size, root)``, and ``inclusion[i]`` proves ``ids[i]`` at ``size``.
+    False when that entry, or one with its dedup key, was already in the log
+    (or earlier in the batch): ``indexes[i]`` and ``ids[i]`` then name that
+    first entry, whose bytes may differ from ``entries[i]``. ``checkpoint`` is
+    the note signed over ``(size, root)``, and ``inclusion[i]`` proves
+    ``ids[i]`` at ``size``.
     """
 
     indexes: tuple[int, ...]
@@ -120,11 +133,16 @@ class LogStore:
     """
 
     def __init__(
-        self, engine: Engine, *, projections: Sequence[Projection] = DEFAULT_PROJECTIONS
+        self,
+        engine: Engine,
+        *,
+        projections: Sequence[Projection] = DEFAULT_PROJECTIONS,
+        dedup_index: DedupIndex | None = DEFAULT_DEDUP_INDEX,
     ) -> None:
         self._engine = engine
         self._reads = db.read_engine(engine)
         self._projections = tuple(projections)
+        self._dedup_index = dedup_index
 
     @property
     def engine(self) -> Engine:
@@ -133,35 +151,67 @@ class LogStore:
 
     # --- append -----------------------------------------------------------------
 
-    def append_batch(self, entries: Sequence[bytes], sign: Signer) -> AppendedBatch:
+    def append_batch(
+        self,
+        entries: Sequence[bytes],
+        sign: Signer,
+        *,
+        dedup_keys: Sequence[Hashable | None] | None = None,
+    ) -> AppendedBatch:
         """Append ``entries`` in one transaction and sign one checkpoint over them.
 
         Entries already in the log (same leaf hash) are not appended again; they
-        get their existing index. If every entry was present, no new checkpoint
-        is signed and the latest one is returned. ``sign(size, root)`` is called
-        once, inside the transaction, with the writer lock held.
+        get their existing index. ``dedup_keys[i]``, if given and not None, is
+        a content key of ``entries[i]`` (for a submission, its
+        ``projections.SubmissionKey``): if the dedup index finds it logged, or
+        an earlier item of this batch has it, the entry is not appended and
+        gets the index of that first entry. The check runs under the writer
+        lock, in the append's transaction. If no entry is new, no checkpoint
+        is signed and the latest one is returned. ``sign(size, root)`` is
+        called once, inside the transaction, with the writer lock held.
 
-        Raises ``ValueError`` for an empty batch, ``MalformedInput`` if an entry
-        is not ``bytes``, whatever ``sign`` or a projection raises, and the
-        database's errors; in every case nothing of the batch is kept.
+        Raises ``ValueError`` for an empty batch, for ``dedup_keys`` of another
+        length than ``entries``, or for dedup keys on a log without a dedup
+        index; ``MalformedInput`` if an entry is not ``bytes``, whatever
+        ``sign`` or a projection raises, and the database's errors; in every
+        case nothing of the batch is kept.
         """
         if not entries:
             raise ValueError("an append batch needs at least one entry")
+        if dedup_keys is None:
+            keys: Sequence[Hashable | None] = [None] * len(entries)
+        elif len(dedup_keys) != len(entries):
+            raise ValueError("one dedup key (or None) per entry")
+        else:
+            keys = dedup_keys
+        wanted_keys = {key for key in keys if key is not None}
+        if wanted_keys and self._dedup_index is None:
+            raise ValueError("this log has no dedup index for dedup keys")
         ids = [merkle.leaf_hash(entry) for entry in entries]
         with db.writer_connection(self._engine) as connection:
             size = _size(connection)
             first_index = _indexes_of(connection, ids)
+            by_key: dict[Hashable, int] = {}
+            if wanted_keys and self._dedup_index is not None:
+                by_key.update(self._dedup_index.find(connection, wanted_keys))
             new_entries: list[AppendedEntry] = []
             indexes: list[int] = []
             appended: list[bool] = []
-            for entry, entry_id in zip(entries, ids, strict=True):
+            for position, (entry, entry_id, key) in enumerate(zip(entries, ids, keys, strict=True)):
                 existing = first_index.get(entry_id)
+                if existing is None and key is not None:
+                    existing = by_key.get(key)
+                    if existing is not None:
+                        # A duplicate by content: name the first entry by its own id.
+                        ids[position] = _id_at(connection, existing, new_entries, size)
                 if existing is not None:
                     indexes.append(existing)
                     appended.append(False)
                     continue
                 index = size + len(new_entries)
                 first_index[entry_id] = index
+                if key is not None:
+                    by_key[key] = index
                 new_entries.append(AppendedEntry(idx=index, entry_id=entry_id, entry=entry))
                 indexes.append(index)
                 appended.append(True)
@@ -241,6 +291,22 @@ class LogStore:
             raise CheckpointNotFound(f"no checkpoint at size {size}")
         return StoredCheckpoint(size=size, note=note)
 
+    def first_checkpoint_after(self, index: int) -> StoredCheckpoint | None:
+        """The first checkpoint that covers entry ``index`` (the smallest size above it).
+
+        That is the checkpoint of the batch that appended the entry, so with
+        an inclusion proof at its size it rebuilds the entry's original
+        receipt (PROTOCOL.md §10). None if no checkpoint covers ``index``.
+        """
+        with self._reads.connect() as connection:
+            row = connection.execute(
+                select(Checkpoint.size, Checkpoint.note)
+                .where(Checkpoint.size > index)
+                .order_by(Checkpoint.size)
+                .limit(1)
+            ).one_or_none()
+        return None if row is None else StoredCheckpoint(size=int(row.size), note=row.note)
+
     def iter_checkpoints(self, *, chunk: int = 1_000) -> Iterator[StoredCheckpoint]:
         """Every checkpoint ever signed, in increasing size (for ``testimony audit``)."""
         after = -1
@@ -318,6 +384,21 @@ class LogStore:
             for idx, entry_id, entry in rows:
                 yield StoredEntry(idx=idx, entry_id=bytes(entry_id), entry=bytes(entry))
             after = rows[-1][0]
+
+    def stored_nodes(self, ids: Sequence[merkle.NodeId]) -> dict[merkle.NodeId, bytes]:
+        """The stored subtree hashes among ``ids`` (for ``testimony audit``).
+
+        A node that is not stored is absent from the answer.
+        """
+        wanted = sorted(set(ids))
+        found: dict[merkle.NodeId, bytes] = {}
+        with self._reads.connect() as connection:
+            for start in range(0, len(wanted), _IN_CHUNK):
+                for level, idx, node in _select_nodes(
+                    connection, wanted[start : start + _IN_CHUNK]
+                ):
+                    found[(level, idx)] = node
+        return found
 
     def root(self, size: int) -> bytes:
         """The root of the tree of the first ``size`` entries, from the stored nodes.
@@ -414,6 +495,16 @@ def _index_of(connection: Connection, entry_id: bytes) -> int:
     if index is None:
         raise EntryNotFound("no log entry with that id")
     return int(index)
+
+
+def _id_at(connection: Connection, index: int, batch: Sequence[AppendedEntry], size: int) -> bytes:
+    """The leaf hash of the entry at ``index``: logged before (< ``size``) or in ``batch``."""
+    if index >= size:
+        return batch[index - size].entry_id
+    entry_id = connection.execute(
+        select(LogEntry.entry_id).where(LogEntry.idx == index)
+    ).scalar_one()
+    return bytes(entry_id)
 
 
 def _indexes_of(connection: Connection, ids: Sequence[bytes]) -> dict[bytes, int]:

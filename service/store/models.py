@@ -4,8 +4,9 @@ Log tables — ``log_entries``, ``tree_nodes``, ``checkpoints`` — are append-o
 the migrations (``testimony.migrations``) install triggers that refuse UPDATE,
 DELETE and TRUNCATE on them, and any insert that is not the next index. The
 other tables hold short-lived working state (``blobs``, ``uploads``,
-``pow_used``) or projections of the log (``submissions``), which
-:func:`testimony.service.store.projections.rebuild_projections` recomputes.
+``pow_used``) or projections of the log (``submissions``, ``intake_keys``),
+which :func:`testimony.service.store.projections.rebuild_projections`
+recomputes. The ``referenced`` flag of ``blobs`` is projected too.
 
 No table has a row timestamp. The only times stored are expiry bounds, as
 whole Unix seconds that the caller has already floored (PROTOCOL.md §9): a
@@ -38,6 +39,7 @@ __all__ = [
     "Base",
     "Blob",
     "Checkpoint",
+    "IntakeKey",
     "LogEntry",
     "PowUsed",
     "Submission",
@@ -133,6 +135,7 @@ class Blob(Base):
     size: Mapped[int] = mapped_column(BigInteger)
     created: Mapped[int] = mapped_column(BigInteger)
     referenced: Mapped[bool] = mapped_column(Boolean, default=False)
+    """Set by ``SubmissionProjection`` for a submission's header, body and attachments."""
 
     __table_args__ = (
         CheckConstraint("length(id) = 64", name="id_is_hex_sha256"),
@@ -145,8 +148,9 @@ class Upload(Base):
     """A pending resumable upload (tus, §6): only what resuming and expiry need.
 
     ``id`` is an opaque random token; ``sha256`` the hex id the finished blob
-    must have; ``expires`` a floored time (whole Unix seconds, at least to the
-    minute). No client data.
+    must have (indexed: a submission asks whether a blob it names is still
+    uploading); ``expires`` a floored time (whole Unix seconds, at least to
+    the minute). No client data.
     """
 
     __tablename__ = "uploads"
@@ -154,7 +158,7 @@ class Upload(Base):
     id: Mapped[str] = mapped_column(String(64), primary_key=True)
     length: Mapped[int] = mapped_column(BigInteger)
     offset: Mapped[int] = mapped_column(BigInteger, default=0)
-    sha256: Mapped[str] = mapped_column(String(64))
+    sha256: Mapped[str] = mapped_column(String(64), index=True)
     expires: Mapped[int] = mapped_column(BigInteger, index=True)
 
     __table_args__ = (
@@ -194,3 +198,23 @@ class Submission(Base):
     witness_box_sha256: Mapped[str | None] = mapped_column(String(64))
 
     __table_args__ = (UniqueConstraint("intake_key", "header_sha256", "body_sha256"),)
+
+
+class IntakeKey(Base):
+    """Projection of the ``intake-key`` log entries (``docs/log-entries.md``).
+
+    One row per intake key a submission may be sealed to: its key id (§1),
+    its S1 public key and the index of the entry that first named it.
+    """
+
+    __tablename__ = "intake_keys"
+
+    key_id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    """``hex(H(public key))[:32]``."""
+    public_key: Mapped[bytes] = mapped_column(LargeBinary(1216))
+    idx: Mapped[int] = mapped_column(ForeignKey("log_entries.idx"), unique=True)
+
+    __table_args__ = (
+        CheckConstraint("length(key_id) = 32", name="key_id_is_32_hex"),
+        CheckConstraint("length(public_key) = 1216", name="public_key_is_s1"),
+    )

@@ -6,32 +6,56 @@ a projection row exists exactly when its entry does; :func:`rebuild_projections`
 empties the tables and replays the whole log through the same code, so a
 projection is never a second source of truth.
 
+- :class:`SubmissionProjection`: ``submissions`` (one row per distinct
+  content, the first entry winning) and the ``referenced`` flag of every blob a
+  submission names: header, body and attachments, so none of them expires.
+  It is also the log's dedup index (:class:`DedupIndex`): an append item
+  carrying a :class:`SubmissionKey` resolves to the entry that first logged it.
+- :class:`IntakeKeyProjection`: ``intake_keys``, from ``intake-key`` entries
+  (``docs/log-entries.md``).
+
+:class:`SubmissionTable` and :class:`IntakeKeyTable` are the reads the domain
+needs from them.
+
 Projections copy fields out of entries; they do not judge them. Which entries
 are acceptable is decided by the domain before it appends.
 """
 
 from __future__ import annotations
 
+import functools
 import json
-from collections.abc import Sequence
+from collections.abc import Collection, Hashable, Sequence
 from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import Any, NamedTuple, Protocol
 
-from sqlalchemy import Connection, delete, insert, select, tuple_, update
+from sqlalchemy import Connection, Engine, TextClause, delete, insert, select, text, update
 from sqlalchemy.orm import Session
 
+from testimony.crypto import hpke
+from testimony.crypto.encoding import b64u_decode
+from testimony.crypto.errors import MalformedInput
+
 from . import db
-from .models import Blob, LogEntry, Submission
+from .models import Blob, IntakeKey, LogEntry, Submission
 
 __all__ = [
+    "DEFAULT_DEDUP_INDEX",
     "DEFAULT_PROJECTIONS",
     "AppendedEntry",
+    "DedupIndex",
+    "IntakeKeyProjection",
+    "IntakeKeyTable",
     "Projection",
+    "StoredIntakeKey",
+    "SubmissionKey",
     "SubmissionProjection",
+    "SubmissionTable",
     "rebuild_projections",
 ]
 
 _REBUILD_CHUNK = 5_000
+_IN_CHUNK = 300  # content keys per IN (...) list: 3 parameters each
 
 
 @dataclass(frozen=True)
@@ -55,6 +79,25 @@ class Projection(Protocol):
         ...
 
 
+class DedupIndex(Protocol):
+    """Finds logged entries by a content key (``LogStore.append_batch``'s dedup hook)."""
+
+    def find(self, connection: Connection, keys: Collection[Hashable]) -> dict[Hashable, int]:
+        """The index of the entry that first logged each of ``keys`` that is logged.
+
+        Keys of a kind this index does not know are not found.
+        """
+        ...
+
+
+class SubmissionKey(NamedTuple):
+    """What identifies a submission (PROTOCOL.md §3: "identified by its content")."""
+
+    intake_key: str
+    header_sha256: str
+    body_sha256: str
+
+
 def _parse(entry: AppendedEntry) -> dict[str, Any] | None:
     try:
         value = json.loads(entry.entry)
@@ -68,16 +111,49 @@ def _text_field(obj: dict[str, Any], name: str, idx: int, *, nullable: bool = Fa
     if value is None and nullable:
         return None
     if not isinstance(value, str):
-        raise ValueError(f"submission entry at index {idx} has no text field {name!r}")
+        raise ValueError(f"{obj.get('type')} entry at index {idx} has no text field {name!r}")
     return value
+
+
+@functools.lru_cache(maxsize=64)
+def _select_submissions_sql(count: int) -> TextClause:
+    # An OR of equalities on the unique key rather than "(a, b, c) IN (...)":
+    # SQLite answers a row-value IN list with a full scan of the table, an OR
+    # with one index seek per key (PostgreSQL with a BitmapOr of index scans).
+    where = " OR ".join(
+        f"(intake_key = :k{n} AND header_sha256 = :h{n} AND body_sha256 = :b{n})"
+        for n in range(count)
+    )
+    # Only integers and fixed text are interpolated; values are bound parameters.
+    columns = "intake_key, header_sha256, body_sha256, idx"
+    return text(f"SELECT {columns} FROM submissions WHERE {where}")  # noqa: S608
+
+
+def _submission_indexes(
+    connection: Connection, keys: Collection[SubmissionKey]
+) -> dict[SubmissionKey, int]:
+    wanted = sorted(set(keys))
+    found: dict[SubmissionKey, int] = {}
+    for start in range(0, len(wanted), _IN_CHUNK):
+        part = wanted[start : start + _IN_CHUNK]
+        params: dict[str, str] = {}
+        for n, key in enumerate(part):
+            params[f"k{n}"], params[f"h{n}"], params[f"b{n}"] = key
+        for intake_key, header, body, idx in connection.execute(
+            _select_submissions_sql(len(part)), params
+        ):
+            found[SubmissionKey(intake_key, header, body)] = int(idx)
+    return found
 
 
 class SubmissionProjection:
     """``submissions`` rows from ``submission`` entries; marks their blobs referenced.
 
-    The first entry with a given (intake_key, header, body) wins: a later entry
-    with the same content (the same request logged again in another hour) gets
-    no row, so the unique key always leads back to the first receipt.
+    Every blob a submission entry names is marked: the header, the body and
+    each attachment. The first entry with a given :class:`SubmissionKey` wins:
+    a later entry with the same content (logged again in another hour, before
+    appends were deduplicated by content) gets no row, so the key always leads
+    back to the first receipt.
     """
 
     def reset(self, connection: Connection) -> None:
@@ -86,7 +162,7 @@ class SubmissionProjection:
         connection.execute(update(Blob).values(referenced=False))
 
     def project(self, connection: Connection, entries: Sequence[AppendedEntry]) -> None:
-        """Insert the rows of the ``submission`` entries among ``entries``.
+        """Insert the rows of the ``submission`` entries among ``entries``; mark their blobs.
 
         Raises ``ValueError`` if a submission entry lacks a field the table needs.
         """
@@ -96,33 +172,28 @@ class SubmissionProjection:
             obj = _parse(item)
             if obj is None or obj.get("type") != "submission":
                 continue
-            rows.append(
-                {
-                    "id": item.entry_id.hex(),
-                    "idx": item.idx,
-                    "intake_key": _text_field(obj, "intake_key", item.idx),
-                    "header_sha256": _text_field(obj, "header", item.idx),
-                    "body_sha256": _text_field(obj, "body", item.idx),
-                    "witness": _text_field(obj, "witness", item.idx, nullable=True),
-                    "witness_box_sha256": _text_field(obj, "witness_box", item.idx, nullable=True),
-                }
-            )
+            row: dict[str, Any] = {
+                "id": item.entry_id.hex(),
+                "idx": item.idx,
+                "intake_key": _text_field(obj, "intake_key", item.idx),
+                "header_sha256": _text_field(obj, "header", item.idx),
+                "body_sha256": _text_field(obj, "body", item.idx),
+                "witness": _text_field(obj, "witness", item.idx, nullable=True),
+                "witness_box_sha256": _text_field(obj, "witness_box", item.idx, nullable=True),
+            }
+            rows.append(row)
             attachments = obj.get("attachments") or []
             if not isinstance(attachments, list):
                 raise ValueError(f"submission entry at index {item.idx} has bad attachments")
+            blob_ids.update((row["header_sha256"], row["body_sha256"]))
             blob_ids.update(blob for blob in attachments if isinstance(blob, str))
         if not rows:
             return
 
-        def content_key(row: dict[str, Any]) -> tuple[str, str, str]:
-            return (row["intake_key"], row["header_sha256"], row["body_sha256"])
+        def content_key(row: dict[str, Any]) -> SubmissionKey:
+            return SubmissionKey(row["intake_key"], row["header_sha256"], row["body_sha256"])
 
-        columns = (Submission.intake_key, Submission.header_sha256, Submission.body_sha256)
-        wanted = sorted({content_key(row) for row in rows})
-        seen = {
-            (key[0], key[1], key[2])
-            for key in connection.execute(select(*columns).where(tuple_(*columns).in_(wanted)))
-        }
+        seen = set(_submission_indexes(connection, [content_key(row) for row in rows]))
         fresh: list[dict[str, Any]] = []
         for row in rows:
             key = content_key(row)
@@ -131,14 +202,133 @@ class SubmissionProjection:
                 fresh.append(row)
         if fresh:
             connection.execute(insert(Submission), fresh)
-        if blob_ids:
+        ordered = sorted(blob_ids)
+        for start in range(0, len(ordered), _IN_CHUNK):
             connection.execute(
-                update(Blob).where(Blob.id.in_(sorted(blob_ids))).values(referenced=True)
+                update(Blob)
+                .where(Blob.id.in_(ordered[start : start + _IN_CHUNK]))
+                .values(referenced=True)
             )
 
+    def find(self, connection: Connection, keys: Collection[Hashable]) -> dict[Hashable, int]:
+        """The index of the first entry of each :class:`SubmissionKey` among ``keys``.
 
-DEFAULT_PROJECTIONS: tuple[Projection, ...] = (SubmissionProjection(),)
+        Other keys are not found.
+        """
+        wanted = [key for key in keys if isinstance(key, SubmissionKey)]
+        found: dict[Hashable, int] = {}
+        if wanted:
+            for key, index in _submission_indexes(connection, wanted).items():
+                found[key] = index
+        return found
+
+
+class IntakeKeyProjection:
+    """``intake_keys`` rows from ``intake-key`` entries (``docs/log-entries.md``).
+
+    The first entry naming a key id wins; a later one naming it again adds no row.
+    """
+
+    def reset(self, connection: Connection) -> None:
+        """Delete every intake-key row."""
+        connection.execute(delete(IntakeKey))
+
+    def project(self, connection: Connection, entries: Sequence[AppendedEntry]) -> None:
+        """Insert a row for each key an ``intake-key`` entry among ``entries`` names first.
+
+        Raises ``ValueError`` for an intake-key entry whose ``key`` is not the
+        b64u S1 public key that ``key_id`` names (PROTOCOL.md §1).
+        """
+        rows: dict[str, dict[str, Any]] = {}
+        for item in entries:
+            obj = _parse(item)
+            if obj is None or obj.get("type") != "intake-key":
+                continue
+            key_text = _text_field(obj, "key", item.idx)
+            key_id = _text_field(obj, "key_id", item.idx)
+            try:
+                public = b64u_decode(key_text or "")
+                matches = hpke.key_id(public) == key_id
+            except MalformedInput:
+                matches = False
+            if not matches or key_id is None:
+                raise ValueError(
+                    f"intake-key entry at index {item.idx}: `key` is not the S1 key `key_id` names"
+                )
+            rows.setdefault(key_id, {"key_id": key_id, "public_key": public, "idx": item.idx})
+        if not rows:
+            return
+        known = set(
+            connection.execute(
+                select(IntakeKey.key_id).where(IntakeKey.key_id.in_(sorted(rows)))
+            ).scalars()
+        )
+        fresh = [row for key_id, row in rows.items() if key_id not in known]
+        if fresh:
+            connection.execute(insert(IntakeKey), fresh)
+
+
+_SUBMISSIONS = SubmissionProjection()
+
+DEFAULT_PROJECTIONS: tuple[Projection, ...] = (_SUBMISSIONS, IntakeKeyProjection())
 """The projections ``LogStore`` maintains unless told otherwise."""
+
+DEFAULT_DEDUP_INDEX: DedupIndex = _SUBMISSIONS
+"""The dedup index ``LogStore`` asks unless told otherwise: the submissions."""
+
+
+# --- reads ---------------------------------------------------------------------------
+
+
+class SubmissionTable:
+    """Reads of the ``submissions`` projection."""
+
+    def __init__(self, engine: Engine) -> None:
+        self._reads = db.read_engine(engine)
+
+    def first_index(self, key: SubmissionKey) -> int | None:
+        """The index of the entry that first logged a submission with ``key``, or None."""
+        with self._reads.connect() as connection:
+            return _submission_indexes(connection, [key]).get(key)
+
+
+@dataclass(frozen=True)
+class StoredIntakeKey:
+    """An intake key the log names: key id, S1 public key, index of its entry."""
+
+    key_id: str
+    public_key: bytes
+    idx: int
+
+
+class IntakeKeyTable:
+    """Reads of the ``intake_keys`` projection."""
+
+    def __init__(self, engine: Engine) -> None:
+        self._reads = db.read_engine(engine)
+
+    def get(self, key_id: str) -> StoredIntakeKey | None:
+        """The intake key with id ``key_id``, or None if no entry names it."""
+        with self._reads.connect() as connection:
+            row = connection.execute(
+                select(IntakeKey.public_key, IntakeKey.idx).where(IntakeKey.key_id == key_id)
+            ).one_or_none()
+        if row is None:
+            return None
+        return StoredIntakeKey(key_id=key_id, public_key=bytes(row.public_key), idx=int(row.idx))
+
+    def all(self) -> list[StoredIntakeKey]:
+        """Every intake key, in the order the log introduced them."""
+        with self._reads.connect() as connection:
+            rows = connection.execute(
+                select(IntakeKey.key_id, IntakeKey.public_key, IntakeKey.idx).order_by(
+                    IntakeKey.idx
+                )
+            ).all()
+        return [
+            StoredIntakeKey(key_id=row.key_id, public_key=bytes(row.public_key), idx=int(row.idx))
+            for row in rows
+        ]
 
 
 def rebuild_projections(

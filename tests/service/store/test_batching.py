@@ -1,5 +1,7 @@
 """service/store/batching.py: concurrent callers are grouped into batches, and
-every waiter gets a receipt whose proof verifies against its checkpoint."""
+every waiter gets a receipt whose proof verifies against its checkpoint; a
+lone request is committed at once (group commit), and after a batch of n the
+worker lingers for n."""
 
 from __future__ import annotations
 
@@ -160,3 +162,51 @@ def test_duplicates_in_flight_get_the_same_index(log: LogStore) -> None:
     assert {r.index for r in receipts} == {0}
     assert sum(r.appended for r in receipts) == 1
     assert log.size() == 1
+
+
+def _held_first_batch(batcher: AppendBatcher, sign: GatedSigner, later: int) -> None:
+    """Commit a batch of one entry, then one of ``later`` entries queued meanwhile."""
+    first = batcher.submit_future(b"first")
+    assert sign.entered.wait(DEADLINE)
+    queued = [batcher.submit_future(f"queued {i}".encode()) for i in range(later)]
+    sign.release()
+    assert first.result(DEADLINE).checkpoint.size == 1
+    assert {f.result(DEADLINE).checkpoint.size for f in queued} == {1 + later}
+
+
+def test_a_lone_request_is_committed_without_waiting_for_company(log: LogStore) -> None:
+    # Were max_delay waited out, these would time out.
+    with AppendBatcher(log, stand_in_sign, max_delay=3600) as batcher:
+        for i in range(3):
+            receipt = batcher.submit(f"alone {i}".encode(), timeout=DEADLINE)
+            assert (receipt.index, receipt.checkpoint.size) == (i, i + 1)
+        assert batcher.batches == 3
+
+
+def test_requests_arriving_during_a_commit_form_the_next_batch(log: LogStore) -> None:
+    sign = GatedSigner()
+    with AppendBatcher(log, sign, max_delay=0) as batcher:
+        _held_first_batch(batcher, sign, later=5)
+        assert batcher.batches == 2
+
+
+def test_after_a_batch_of_n_the_worker_lingers_for_n(log: LogStore) -> None:
+    sign = GatedSigner()
+    with AppendBatcher(log, sign, max_delay=3600) as batcher:
+        _held_first_batch(batcher, sign, later=3)
+        lone = batcher.submit_future(b"lone")
+        second = batcher.submit_future(b"second")
+        assert not lone.done()  # the worker waits for a third (the last batch had 3)
+        third = batcher.submit_future(b"third")
+        receipts = [f.result(DEADLINE) for f in (lone, second, third)]
+        assert {r.checkpoint.size for r in receipts} == {7}
+        assert batcher.batches == 3
+
+
+def test_close_ends_a_linger_and_commits_what_it_holds(log: LogStore) -> None:
+    sign = GatedSigner()
+    batcher = AppendBatcher(log, sign, max_delay=3600)
+    _held_first_batch(batcher, sign, later=3)
+    lone = batcher.submit_future(b"lone")
+    batcher.close(DEADLINE)
+    assert lone.result(0).index == 4

@@ -140,6 +140,28 @@ def test_reads(log: LogStore) -> None:
     assert log.checkpoint(3).size == 3
 
 
+def test_the_first_checkpoint_after_an_entry_is_its_batchs(log: LogStore) -> None:
+    """What rebuilds an entry's original receipt (PROTOCOL.md §10)."""
+    assert log.first_checkpoint_after(0) is None
+    batches = [[b"a"], [b"b", b"c", b"d"], [b"e", b"f"]]
+    checkpoints = [log.append_batch(batch, stand_in_sign).checkpoint for batch in batches]
+    expected = [checkpoints[0]] + [checkpoints[1]] * 3 + [checkpoints[2]] * 2
+    assert [log.first_checkpoint_after(i) for i in range(6)] == expected
+    assert log.first_checkpoint_after(-1) == checkpoints[0]
+    assert log.first_checkpoint_after(6) is None
+
+
+def test_stored_nodes_answers_those_stored(log: LogStore) -> None:
+    leaves = log.append_batch([bytes([n]) for n in range(5)], stand_in_sign).ids
+    found = log.stored_nodes([(0, 4), (1, 0), (2, 0), (0, 5), (1, 2), (2, 0)])
+    assert found == {
+        (0, 4): leaves[4],
+        (1, 0): merkle.node_hash(leaves[0], leaves[1]),
+        (2, 0): merkle.root(list(leaves[:4])),
+    }
+    assert log.stored_nodes([]) == {}
+
+
 def test_reads_of_what_is_not_there(log: LogStore) -> None:
     assert log.size() == 0
     assert log.latest_checkpoint() is None

@@ -12,9 +12,17 @@ from sqlalchemy import inspect, text
 from sqlalchemy.engine import Engine
 from sqlalchemy.exc import IntegrityError
 
+from testimony.crypto import canonical, hpke
+from testimony.crypto.encoding import b64u_encode
 from testimony.service.store import db
+from testimony.service.store.blob_index import BlobIndex
 from testimony.service.store.log import LogStore
 from testimony.service.store.models import Base
+from testimony.service.store.projections import (
+    IntakeKeyTable,
+    StoredIntakeKey,
+    SubmissionProjection,
+)
 
 from .support import stand_in_sign, submission_entry
 
@@ -26,6 +34,7 @@ TABLES = {
     "uploads",
     "pow_used",
     "submissions",
+    "intake_keys",
 }
 
 
@@ -148,5 +157,103 @@ def test_migration_fails_atomically_on_a_conflicting_table(database_url: str) ->
         with pytest.raises(sqlalchemy.exc.DatabaseError):
             db.upgrade(engine)
         assert set(inspect(engine).get_table_names()) == {"submissions"}
+    finally:
+        engine.dispose()
+
+
+def _intake_key_entry(seed: int, received: str = "2024-01-01T10:00:00Z") -> bytes:
+    public = hpke.public_key(bytes([seed]) * 32)
+    return canonical.dumps(
+        {
+            "type": "intake-key",
+            "v": 1,
+            "key": b64u_encode(public),
+            "key_id": hpke.key_id(public),
+            "received": received,
+        }
+    )
+
+
+def _indexes(engine: Engine) -> set[str]:
+    return {index["name"] for index in inspect(engine).get_indexes("uploads") if index["name"]}
+
+
+def test_upgrade_from_0001_with_data_fills_intake_keys_and_marks_ciphertexts(
+    database_url: str,
+) -> None:
+    engine = db.create_engine(database_url)
+    try:
+        db.upgrade(engine, "0001")
+        # A log as 0001's code left it: the submissions projection only.
+        log = LogStore(engine, projections=(SubmissionProjection(),), dedup_index=None)
+        entries = [
+            _intake_key_entry(1),
+            submission_entry(1, attachments=["a" * 64]),
+            submission_entry(3),
+            _intake_key_entry(2),
+            _intake_key_entry(1, received="2024-01-02T10:00:00Z"),  # names key 1 again
+        ]
+        log.append_batch(entries[:3], stand_in_sign)
+        log.append_batch(entries[3:], stand_in_sign)
+        blobs = {name: f"{n:064x}" for name, n in [("body", 1), ("header", 2), ("other", 7)]}
+        with engine.begin() as connection:
+            for blob_id in [*blobs.values(), "a" * 64]:
+                connection.execute(
+                    text(
+                        "INSERT INTO blobs (id, size, created, referenced) "
+                        "VALUES (:id, 1, 0, false)"
+                    ),
+                    {"id": blob_id},
+                )
+            connection.execute(
+                text(
+                    'INSERT INTO uploads (id, length, "offset", sha256, expires) '
+                    "VALUES ('u1', 10, 0, :h, 60)"
+                ),
+                {"h": "1" * 64},
+            )
+        assert "ix_uploads_sha256" not in _indexes(engine)
+
+        db.upgrade(engine)
+
+        first, second = (hpke.public_key(bytes([seed]) * 32) for seed in (1, 2))
+        assert IntakeKeyTable(engine).all() == [
+            StoredIntakeKey(key_id=hpke.key_id(first), public_key=first, idx=0),
+            StoredIntakeKey(key_id=hpke.key_id(second), public_key=second, idx=3),
+        ]
+        index = BlobIndex(engine)
+        # A header or body whose flag a rebuild under 0001 had cleared is referenced again.
+        assert index.is_referenced(blobs["header"]) is True
+        assert index.is_referenced(blobs["body"]) is True
+        assert index.is_referenced(blobs["other"]) is False
+        assert index.is_referenced("a" * 64) is False  # 0001's flags are kept otherwise
+        assert "ix_uploads_sha256" in _indexes(engine)
+        assert LogStore(engine).size() == 5
+        with engine.connect() as connection:
+            context = MigrationContext.configure(connection, opts={"compare_type": True})
+            assert compare_metadata(context, Base.metadata) == []
+
+        # And back: 0002's table and index go, everything else stays.
+        db.downgrade(engine, "0001")
+        assert "intake_keys" not in inspect(engine).get_table_names()
+        assert "ix_uploads_sha256" not in _indexes(engine)
+        assert LogStore(engine, projections=(), dedup_index=None).size() == 5
+        db.upgrade(engine)
+        assert len(IntakeKeyTable(engine).all()) == 2
+    finally:
+        engine.dispose()
+
+
+def test_upgrade_refuses_a_log_with_a_malformed_intake_key_entry(database_url: str) -> None:
+    engine = db.create_engine(database_url)
+    try:
+        db.upgrade(engine, "0001")
+        bad = canonical.dumps(
+            {"type": "intake-key", "v": 1, "key": "AAAA", "key_id": "00" * 16, "received": "x"}
+        )
+        LogStore(engine, projections=(), dedup_index=None).append_batch([bad], stand_in_sign)
+        with pytest.raises(ValueError, match="intake-key entry at index 0"):
+            db.upgrade(engine)
+        assert "intake_keys" not in inspect(engine).get_table_names()
     finally:
         engine.dispose()

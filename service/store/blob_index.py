@@ -1,0 +1,143 @@
+"""The ``blobs`` table: which verified blobs exist and whether the log names them
+(PROTOCOL.md §6: "unreferenced blobs expire"; times as §9 says).
+
+A row is written once a blob's bytes are stored and verified (``BlobStore``);
+its ``referenced`` flag is set by ``projections.SubmissionProjection`` when a
+submission entry names the blob, and never cleared except by a rebuild of the
+projections, which sets it again from the log. ``created`` is a floored time
+(whole Unix seconds) from which an unreferenced blob's expiry is counted;
+recording or claiming a blob again moves it forward, so a blob a submission
+is about to name cannot expire under it.
+
+The race between a submission naming a blob and expiry deleting it is settled
+row by row: :meth:`BlobIndex.claim` moves ``created`` forward only if the row
+exists, and :meth:`BlobIndex.delete_unreferenced` deletes only a row that is
+still unreferenced *and* still older than the cutoff. Whichever commits first
+wins; a blob claimed is not deleted, and a blob deleted is not claimed.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Collection, Iterator, Mapping
+from typing import Any
+
+from sqlalchemy import Connection, Engine, delete, select, update
+from sqlalchemy.dialects import postgresql, sqlite
+
+from . import db
+from .models import Blob
+
+__all__ = ["BlobIndex"]
+
+_IN_CHUNK = 500
+
+
+def _upsert(connection: Connection, blob_id: str, size: int, created: int) -> None:
+    values: dict[str, Any] = {"id": blob_id, "size": size, "created": created, "referenced": False}
+    if db.is_sqlite(connection):
+        sqlite_insert = sqlite.insert(Blob).values(**values)
+        statement: Any = sqlite_insert.on_conflict_do_update(
+            index_elements=[Blob.id],
+            set_={"created": sqlite_insert.excluded.created},
+            where=Blob.referenced.is_(False) & (Blob.created < sqlite_insert.excluded.created),
+        )
+    else:
+        pg_insert = postgresql.insert(Blob).values(**values)
+        statement = pg_insert.on_conflict_do_update(
+            index_elements=[Blob.id],
+            set_={"created": pg_insert.excluded.created},
+            where=Blob.referenced.is_(False) & (Blob.created < pg_insert.excluded.created),
+        )
+    connection.execute(statement)
+
+
+class BlobIndex:
+    """The ``blobs`` rows: record, claim, expire, list (see the module docstring)."""
+
+    def __init__(self, engine: Engine) -> None:
+        self._engine = engine
+        self._reads = db.read_engine(engine)
+
+    def record(self, sizes: Mapping[str, int], *, created: int) -> None:
+        """Record verified blobs (id -> size in bytes), unreferenced, at floored ``created``.
+
+        One transaction. A blob recorded already keeps its row, except that an
+        unreferenced row's ``created`` moves forward to ``created`` (never back).
+        """
+        if not sizes:
+            return
+        with self._engine.begin() as connection:
+            for blob_id, size in sorted(sizes.items()):
+                _upsert(connection, blob_id, size, created)
+
+    def claim(self, blob_ids: Collection[str], *, now: int) -> set[str]:
+        """Which of ``blob_ids`` are recorded; unreferenced ones get ``created = now``.
+
+        A submission claims the blobs it names before it appends, so that
+        expiry leaves them alone until the append has marked them referenced.
+        ``now`` is a floored time.
+        """
+        wanted = sorted(set(blob_ids))
+        recorded: set[str] = set()
+        if not wanted:
+            return recorded
+        with self._engine.begin() as connection:
+            for start in range(0, len(wanted), _IN_CHUNK):
+                part = wanted[start : start + _IN_CHUNK]
+                connection.execute(
+                    update(Blob)
+                    .where(Blob.id.in_(part), Blob.referenced.is_(False), Blob.created < now)
+                    .values(created=now)
+                )
+                recorded.update(
+                    connection.execute(select(Blob.id).where(Blob.id.in_(part))).scalars()
+                )
+        return recorded
+
+    def is_referenced(self, blob_id: str) -> bool | None:
+        """Whether a log entry names recorded blob ``blob_id``; None if it is not recorded."""
+        with self._reads.connect() as connection:
+            referenced = connection.execute(
+                select(Blob.referenced).where(Blob.id == blob_id)
+            ).scalar_one_or_none()
+        return None if referenced is None else bool(referenced)
+
+    def unreferenced_since(self, cutoff: int) -> list[str]:
+        """Ids of the unreferenced blobs whose ``created`` is at most ``cutoff``."""
+        with self._reads.connect() as connection:
+            return list(
+                connection.execute(
+                    select(Blob.id)
+                    .where(Blob.referenced.is_(False), Blob.created <= cutoff)
+                    .order_by(Blob.id)
+                ).scalars()
+            )
+
+    def delete_unreferenced(self, blob_id: str, *, cutoff: int) -> bool:
+        """Delete the row of ``blob_id`` if it is still unreferenced and created by ``cutoff``.
+
+        Returns whether a row was deleted; only then may the caller delete the
+        blob's bytes.
+        """
+        with self._engine.begin() as connection:
+            result = connection.execute(
+                delete(Blob).where(
+                    Blob.id == blob_id, Blob.referenced.is_(False), Blob.created <= cutoff
+                )
+            )
+        return bool(getattr(result, "rowcount", 0))
+
+    def iter_ids(self, *, chunk: int = 2_000) -> Iterator[str]:
+        """Every recorded blob id, in order (for ``testimony audit``)."""
+        after = ""
+        while True:
+            with self._reads.connect() as connection:
+                ids = list(
+                    connection.execute(
+                        select(Blob.id).where(Blob.id > after).order_by(Blob.id).limit(chunk)
+                    ).scalars()
+                )
+            if not ids:
+                return
+            yield from ids
+            after = ids[-1]
