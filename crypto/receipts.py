@@ -27,9 +27,9 @@ from datetime import UTC, datetime
 from typing import Any
 
 from . import checkpoint as _checkpoint
-from . import merkle
+from . import followup, merkle
 from .encoding import b64u_decode, hex_decode
-from .errors import MalformedInput, ProofError, ReceiptError
+from .errors import MalformedInput, ProofError, ReceiptError, SignatureError
 from .submission import submission_entry
 
 __all__ = ["VerifiedReceipt", "verify_receipt"]
@@ -46,14 +46,44 @@ class VerifiedReceipt:
     checkpoint: _checkpoint.Checkpoint
 
 
-def _request_entry_fields(request: Mapping[str, Any]) -> dict[str, Any]:
-    """What the §9 entry must say of a §3 step 6 request (all but ``received``).
+_UNCOMPARED = ("received",)
+_UNCOMPARED_FOLLOWUP = ("received", "signature")
+"""Entry members a request does not fix."""
 
-    The entry is built by the same ``submission_entry`` the server uses, at a
-    placeholder time that is then dropped, so the rule exists once.
+
+def _uncompared(request: Mapping[str, Any]) -> tuple[str, ...]:
+    return _UNCOMPARED_FOLLOWUP if "parent" in request else _UNCOMPARED
+
+
+def _request_entry_fields(
+    request: Mapping[str, Any], entry_object: Mapping[str, Any]
+) -> dict[str, Any]:
+    """What the §9 entry must say of a request (all but ``received``).
+
+    The entry is built by the same ``submission_entry`` (or, for a follow-up,
+    a request with ``parent``, ``followup_entry``) the server uses, at a
+    placeholder time that is then dropped, so the rule exists once. A
+    follow-up's entry names the parent's witness key: the request's signature
+    must verify with the key the entry names. The entry's ``signature`` is
+    not compared: a repeat sent with a fresh proof of work carries another
+    signature and is answered the first receipt.
     """
-    entry = json.loads(submission_entry(request, datetime(2000, 1, 1, tzinfo=UTC)))
-    del entry["received"]
+    placeholder = datetime(2000, 1, 1, tzinfo=UTC)
+    if "parent" in request:
+        witness_text = entry_object.get("witness")
+        if not isinstance(witness_text, str):
+            raise ReceiptError("the entry does not name what was submitted")
+        try:
+            witness = b64u_decode(witness_text)
+            followup.verify_followup(witness, request)
+        except (MalformedInput, SignatureError) as exc:
+            raise ReceiptError("the entry does not name what was submitted") from exc
+        built = followup.followup_entry(request, witness=witness, received=placeholder)
+    else:
+        built = submission_entry(request, placeholder)
+    entry = json.loads(built)
+    for name in _uncompared(request):
+        entry.pop(name, None)
     return dict(entry)
 
 
@@ -74,7 +104,9 @@ def verify_receipt(
 
     ``origin`` is the expected checkpoint origin (by default the key's name).
     With ``request`` (the JSON the client sent), the entry must name exactly
-    that request's intake key, header, body, attachments and witness keys.
+    that request's intake key, header, body, attachments and witness keys; for
+    a follow-up (a request with ``parent``), its parent, and a witness key
+    its signature verifies with.
     """
     if not isinstance(receipt, Mapping):
         raise ReceiptError("the receipt is not a JSON object")
@@ -104,8 +136,8 @@ def verify_receipt(
 
     # 2. The entry names what was sent.
     if request is not None:
-        expected = _request_entry_fields(request)
-        named = {k: v for k, v in entry_object.items() if k != "received"}
+        expected = _request_entry_fields(request, entry_object)
+        named = {k: v for k, v in entry_object.items() if k not in _uncompared(request)}
         if named != expected:
             raise ReceiptError("the entry does not name what was submitted")
 

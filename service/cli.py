@@ -401,6 +401,55 @@ def upload(
         raise fail(f"{failed} of {len(files)} envelopes were not delivered", "upload-failed")
 
 
+def _read_receipt_code() -> str:
+    """The receipt code, asked on the terminal without echo (or read from piped stdin)."""
+    import getpass
+
+    if sys.stdin.isatty():
+        return getpass.getpass("receipt code: ")
+    return sys.stdin.readline().strip()
+
+
+@app.command()
+def followup(
+    server: Annotated[str, typer.Option("--server", help="The server's base URL.")],
+    parent: Annotated[str, typer.Option("--parent", help="The submission id (hex) to add to.")],
+    text: Annotated[str, typer.Option("--text", help="What to add.")] = "",
+    attach: Annotated[
+        list[Path] | None, typer.Option("--attach", help="A file to attach (repeatable).")
+    ] = None,
+    log_key: Annotated[
+        str | None, typer.Option("--log-key", help="The log verifier key to trust.")
+    ] = None,
+) -> None:
+    """Add to a testimony with its receipt code (PROTOCOL.md §7); asks for the code."""
+    from testimony.service.courier.followup import send_followup
+
+    code = _read_receipt_code()
+    with _one_line_errors(), _courier_errors():
+        logged = send_followup(
+            server, code, parent=parent, text=text, files=list(attach or []), log_key=log_key
+        )
+    typer.echo(f"follow-up logged: {logged['id']} (receipt verified)")
+
+
+@app.command()
+def replies(
+    server: Annotated[str, typer.Option("--server", help="The server's base URL.")],
+) -> None:
+    """Read reviewers' replies with a receipt code (PROTOCOL.md §7); asks for the code."""
+    from testimony.service.courier.followup import fetch_replies
+
+    code = _read_receipt_code()
+    with _one_line_errors(), _courier_errors():
+        opened = fetch_replies(server, code)
+    if not opened:
+        typer.echo("no replies yet")
+    for reply in opened:
+        typer.echo(f"reply {reply.id} to {reply.parent}:")
+        typer.echo(str(reply.message.get("text", "")))
+
+
 @app.command("offline-page")
 def offline_page(
     form: Annotated[Path, typer.Option("--form", help="The saved form definition (JSON).")],

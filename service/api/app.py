@@ -1,4 +1,4 @@
-"""The intake server's FastAPI application (PROTOCOL.md §3, §5, §6, §8, §9, §10).
+"""The intake server's FastAPI application (PROTOCOL.md §3, §5, §6, §7, §8, §9, §10).
 
 ``create_app(settings)`` opens the data directory (``domain.setup.open_server``)
 and mounts one thin router per resource, and the witness pages
@@ -22,7 +22,7 @@ from testimony.service.domain.setup import open_server
 from testimony.service.settings import Settings
 from testimony.service.web import pages
 
-from . import forms, health, log, pow, submissions, uploads
+from . import followups, forms, health, log, pow, replies, submissions, uploads
 from .errors import install_error_handlers
 from .middleware import CatchUnexpected, ForgetClient, SecurityHeaders
 
@@ -75,7 +75,7 @@ def create_app(settings: Settings) -> FastAPI:
     app.state.server = server
     app.state.forms = catalogue
     install_error_handlers(app)
-    for module in (health, forms, pow, uploads, submissions, log):
+    for module in (health, forms, pow, uploads, submissions, followups, replies, log):
         app.include_router(module.router)
     app.include_router(pages.router)  # last: its `/{lang}/` paths must not shadow the API
     # Added inner first: the last added runs first (outermost).

@@ -45,6 +45,18 @@ STATUS: dict[str, int] = {
     errors.SubmissionConflict.code: 409,
     errors.BadTreeRange.code: 400,
     errors.MalformedUpload.code: 400,
+    errors.MalformedFollowup.code: 422,
+    errors.UnknownParent.code: 422,
+    errors.ParentWithoutWitness.code: 422,
+    errors.FollowupConflict.code: 409,
+    errors.MalformedRepliesRequest.code: 422,
+    # the witness key
+    errors.WitnessAuthError.code: 403,
+    errors.FollowupSignatureInvalid.code: 403,
+    errors.RepliesSignatureInvalid.code: 403,
+    errors.ReplyChallengeInvalid.code: 403,
+    errors.ReplyChallengeExpired.code: 403,
+    errors.ReplyChallengeReused.code: 403,
     # proof of work
     errors.ProofOfWorkError.code: 403,
     errors.ProofOfWorkRequired.code: 403,

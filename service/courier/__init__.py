@@ -6,6 +6,7 @@
 - ``prompt``: the interactive terminal questionnaire in the witness's language.
 - ``upload``: deliver envelopes to a server (§6 tus uploads, §8 proof of
   work, §3 step 6) and verify each receipt (§10).
+- ``followup``: the witness back with a receipt code (§7): follow-ups and replies.
 - ``errors``: the one exception tree of this package.
 
 The guide for couriers is ``docs/courier.md``.

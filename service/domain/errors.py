@@ -1,4 +1,4 @@
-"""Every error the intake domain raises on purpose (PROTOCOL.md §3, §6, §8, §9).
+"""Every error the intake domain raises on purpose (PROTOCOL.md §3, §6, §7, §8, §9).
 
 A message says what is wrong with a request in terms the client can act on; it
 never repeats a key, a ciphertext, a receipt or anything about the client.
@@ -18,7 +18,18 @@ code to one HTTP status and an RFC 9457 problem document, and the CLI prints
     │   ├── IncompleteBlob               incomplete-blob
     │   ├── SubmissionConflict           submission-conflict
     │   ├── BadTreeRange                 bad-tree-range
-    │   └── MalformedUpload              malformed-upload
+    │   ├── MalformedUpload              malformed-upload
+    │   ├── MalformedFollowup            malformed-followup
+    │   ├── UnknownParent                unknown-parent
+    │   ├── ParentWithoutWitness         parent-without-witness
+    │   ├── FollowupConflict             followup-conflict
+    │   └── MalformedRepliesRequest      malformed-replies-request
+    ├── WitnessAuthError                 witness-auth-error
+    │   ├── FollowupSignatureInvalid     followup-signature-invalid
+    │   ├── RepliesSignatureInvalid      replies-signature-invalid
+    │   ├── ReplyChallengeInvalid        reply-challenge-invalid
+    │   ├── ReplyChallengeExpired        reply-challenge-expired
+    │   └── ReplyChallengeReused         reply-challenge-reused
     ├── ProofOfWorkError                 pow-error
     │   ├── ProofOfWorkRequired          pow-required
     │   ├── ProofOfWorkInvalid           pow-invalid
@@ -61,21 +72,30 @@ __all__ = [
     "BodyTooLarge",
     "DomainError",
     "EntryNotFound",
+    "FollowupConflict",
+    "FollowupSignatureInvalid",
     "FormNotFound",
     "IncompleteBlob",
     "InvalidRequest",
+    "MalformedFollowup",
     "MalformedJSON",
+    "MalformedRepliesRequest",
     "MalformedSubmission",
     "MalformedUpload",
     "NotFound",
     "NotInitialised",
     "OutputExists",
+    "ParentWithoutWitness",
     "ProofOfWorkError",
     "ProofOfWorkExpired",
     "ProofOfWorkInsufficient",
     "ProofOfWorkInvalid",
     "ProofOfWorkRequired",
     "ProofOfWorkReused",
+    "RepliesSignatureInvalid",
+    "ReplyChallengeExpired",
+    "ReplyChallengeInvalid",
+    "ReplyChallengeReused",
     "RequestTooLarge",
     "SetupError",
     "StoredBlobCorrupt",
@@ -85,6 +105,7 @@ __all__ = [
     "Unavailable",
     "UnknownBlob",
     "UnknownIntakeKey",
+    "UnknownParent",
     "UnsupportedMediaType",
     "UploadBusy",
     "UploadExpired",
@@ -93,6 +114,7 @@ __all__ = [
     "UploadNotFound",
     "UploadOffsetMismatch",
     "UploadQuotaExceeded",
+    "WitnessAuthError",
 ]
 
 
@@ -171,6 +193,75 @@ class MalformedUpload(InvalidRequest):
     """The upload request lacks a required tus header or has a malformed one."""
 
     code = "malformed-upload"
+
+
+class MalformedFollowup(InvalidRequest):
+    """The follow-up does not have the structure of PROTOCOL.md §7."""
+
+    code = "malformed-followup"
+
+
+class UnknownParent(InvalidRequest):
+    """The follow-up or reply names a parent that is not a logged submission."""
+
+    code = "unknown-parent"
+
+
+class ParentWithoutWitness(InvalidRequest):
+    """The parent submission carries no witness key, so nothing can follow it up."""
+
+    code = "parent-without-witness"
+
+
+class FollowupConflict(InvalidRequest):
+    """A follow-up with this parent, header and body was logged with other attachments."""
+
+    code = "followup-conflict"
+
+
+class MalformedRepliesRequest(InvalidRequest):
+    """The replies request is not {witness, challenge, signature} (see docs/followups.md)."""
+
+    code = "malformed-replies-request"
+
+
+# --- the witness key does not authenticate the request ----------------------------
+
+
+class WitnessAuthError(DomainError):
+    """The request is not authenticated by the witness key."""
+
+    code = "witness-auth-error"
+
+
+class FollowupSignatureInvalid(WitnessAuthError):
+    """The follow-up's signature does not verify with the parent's witness key."""
+
+    code = "followup-signature-invalid"
+
+
+class RepliesSignatureInvalid(WitnessAuthError):
+    """The replies request's signature does not verify with the witness key it names."""
+
+    code = "replies-signature-invalid"
+
+
+class ReplyChallengeInvalid(WitnessAuthError):
+    """The replies challenge was not issued by this server."""
+
+    code = "reply-challenge-invalid"
+
+
+class ReplyChallengeExpired(WitnessAuthError):
+    """The replies challenge has expired; fetch a new one."""
+
+    code = "reply-challenge-expired"
+
+
+class ReplyChallengeReused(WitnessAuthError):
+    """The replies challenge was used before; fetch a new one."""
+
+    code = "reply-challenge-reused"
 
 
 # --- proof of work (§8) --------------------------------------------------------

@@ -141,6 +141,10 @@ class Intake:
         self._known_keys.add(key_id)
         return True
 
+    def is_intake_key(self, key_id: object) -> bool:
+        """Whether ``key_id`` names an intake key of the log (submissions and follow-ups)."""
+        return isinstance(key_id, str) and self._is_intake_key(key_id)
+
     def submit(self, request: object) -> Submitted:
         """Check a §3 step 6 request, append its entry, and return its receipt.
 

@@ -33,14 +33,21 @@ from testimony.service.store.batching import AppendBatcher
 from testimony.service.store.blob_index import BlobIndex
 from testimony.service.store.blobs import FilesystemBlobStore
 from testimony.service.store.log import LogStore
-from testimony.service.store.projections import IntakeKeyTable, SubmissionTable
+from testimony.service.store.projections import (
+    FollowupTable,
+    IntakeKeyTable,
+    ReplyTable,
+    SubmissionTable,
+)
 from testimony.service.store.upload_table import UploadTable
 
 from .clock import Granularity
 from .errors import AlreadyInitialised, BadKeyFile, BadSettings, NotInitialised
+from .followups import Followups
 from .intake import Intake
 from .log import LogSigner, LogView, intake_key_entry, load_intake_keys, read_signer_key
 from .pow import SECRET_LENGTH, ProofOfWork, StoredSpentChallenges
+from .replies import Replies
 from .uploads import UploadLimits, Uploads
 
 __all__ = [
@@ -256,6 +263,8 @@ class Server:
     uploads: Uploads
     proof_of_work: ProofOfWork
     intake: Intake
+    followups: Followups
+    replies: Replies
     log_view: LogView
 
     def close(self) -> None:
@@ -320,17 +329,43 @@ def open_server(settings: Settings) -> Server:
     except BaseException:
         engine.dispose()
         raise
+    spent = StoredSpentChallenges(engine, clock=settings.clock)
+    submissions = SubmissionTable(engine)
     intake = Intake(
         log=log,
         batcher=batcher,
         uploads=uploads,
         proof_of_work=proof_of_work,
-        spent=StoredSpentChallenges(engine, clock=settings.clock),
+        spent=spent,
         intake_keys=IntakeKeyTable(engine),
-        submissions=SubmissionTable(engine),
+        submissions=submissions,
         clock=settings.clock,
         granularity=granularity,
         max_attachments=settings.max_attachments,
+    )
+    followups = Followups(
+        log=log,
+        batcher=batcher,
+        uploads=uploads,
+        intake=intake,
+        proof_of_work=proof_of_work,
+        spent=spent,
+        submissions=submissions,
+        followups=FollowupTable(engine),
+        clock=settings.clock,
+        granularity=granularity,
+        max_attachments=settings.max_attachments,
+    )
+    # The replies challenge is MACed with the proof-of-work secret under its
+    # own label (domain/replies.py), so neither challenge passes for the other.
+    replies = Replies(
+        secret=secret,
+        spent=spent,
+        submissions=submissions,
+        replies=ReplyTable(engine),
+        blobs=blobs,
+        clock=settings.clock,
+        granularity=granularity,
     )
     return Server(
         settings=settings,
@@ -342,6 +377,8 @@ def open_server(settings: Settings) -> Server:
         uploads=uploads,
         proof_of_work=proof_of_work,
         intake=intake,
+        followups=followups,
+        replies=replies,
         log_view=LogView(log, signer, max_entries_page=settings.max_log_entries_page),
     )
 

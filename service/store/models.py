@@ -4,7 +4,8 @@ Log tables — ``log_entries``, ``tree_nodes``, ``checkpoints`` — are append-o
 the migrations (``testimony.migrations``) install triggers that refuse UPDATE,
 DELETE and TRUNCATE on them, and any insert that is not the next index. The
 other tables hold short-lived working state (``blobs``, ``uploads``,
-``pow_used``) or projections of the log (``submissions``, ``intake_keys``),
+``pow_used``) or projections of the log (``submissions``, ``intake_keys``,
+``followups``, ``replies``),
 which :func:`testimony.service.store.projections.rebuild_projections`
 recomputes. The ``referenced`` flag of ``blobs`` is projected too.
 
@@ -39,9 +40,11 @@ __all__ = [
     "Base",
     "Blob",
     "Checkpoint",
+    "Followup",
     "IntakeKey",
     "LogEntry",
     "PowUsed",
+    "Reply",
     "Submission",
     "TreeNode",
     "Upload",
@@ -193,8 +196,9 @@ class Submission(Base):
     intake_key: Mapped[str] = mapped_column(String(64))
     header_sha256: Mapped[str] = mapped_column(String(64))
     body_sha256: Mapped[str] = mapped_column(String(64))
-    witness: Mapped[str | None] = mapped_column(String(64))
-    """The witness's Ed25519 public key, b64u (a pseudonym), or NULL."""
+    witness: Mapped[str | None] = mapped_column(String(64), index=True)
+    """The witness's Ed25519 public key, b64u (a pseudonym), or NULL; indexed
+    (a witness fetching replies names it)."""
     witness_box_sha256: Mapped[str | None] = mapped_column(String(64))
 
     __table_args__ = (UniqueConstraint("intake_key", "header_sha256", "body_sha256"),)
@@ -218,3 +222,36 @@ class IntakeKey(Base):
         CheckConstraint("length(key_id) = 32", name="key_id_is_32_hex"),
         CheckConstraint("length(public_key) = 1216", name="public_key_is_s1"),
     )
+
+
+class Followup(Base):
+    """Projection of a ``followup`` log entry (PROTOCOL.md §7; ``docs/log-entries.md``).
+
+    The unique key (parent, intake_key, header_sha256, body_sha256) identifies
+    a follow-up by its content, so a repeated request finds its first entry.
+    """
+
+    __tablename__ = "followups"
+
+    id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    """``hex(leaf hash)`` of the entry."""
+    idx: Mapped[int] = mapped_column(ForeignKey("log_entries.idx"), unique=True)
+    parent: Mapped[str] = mapped_column(String(64))
+    intake_key: Mapped[str] = mapped_column(String(64))
+    header_sha256: Mapped[str] = mapped_column(String(64))
+    body_sha256: Mapped[str] = mapped_column(String(64))
+
+    __table_args__ = (UniqueConstraint("parent", "intake_key", "header_sha256", "body_sha256"),)
+
+
+class Reply(Base):
+    """Projection of a ``reply`` log entry (PROTOCOL.md §7): a sealed reply to a submission."""
+
+    __tablename__ = "replies"
+
+    id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    """``hex(leaf hash)`` of the entry."""
+    idx: Mapped[int] = mapped_column(ForeignKey("log_entries.idx"), unique=True)
+    parent: Mapped[str] = mapped_column(String(64), index=True)
+    sealed_sha256: Mapped[str] = mapped_column(String(64))
+    """The blob holding the sealed reply."""

@@ -13,9 +13,15 @@ projection is never a second source of truth.
   carrying a :class:`SubmissionKey` resolves to the entry that first logged it.
 - :class:`IntakeKeyProjection`: ``intake_keys``, from ``intake-key`` entries
   (``docs/log-entries.md``).
+- :class:`FollowupProjection`: ``followups`` (one row per distinct content,
+  the first entry winning) from ``followup`` entries, and the ``referenced``
+  flag of their header, body and attachment blobs; the dedup index of
+  :class:`FollowupKey`.
+- :class:`ReplyProjection`: ``replies`` from ``reply`` entries, and the
+  ``referenced`` flag of each sealed reply's blob.
 
-:class:`SubmissionTable` and :class:`IntakeKeyTable` are the reads the domain
-needs from them.
+:class:`SubmissionTable`, :class:`IntakeKeyTable`, :class:`FollowupTable` and
+:class:`ReplyTable` are the reads the domain needs from them.
 
 Projections copy fields out of entries; they do not judge them. Which entries
 are acceptable is decided by the domain before it appends.
@@ -37,17 +43,25 @@ from testimony.crypto.encoding import b64u_decode
 from testimony.crypto.errors import MalformedInput
 
 from . import db
-from .models import Blob, IntakeKey, LogEntry, Submission
+from .models import Blob, Followup, IntakeKey, LogEntry, Reply, Submission
 
 __all__ = [
     "DEFAULT_DEDUP_INDEX",
     "DEFAULT_PROJECTIONS",
     "AppendedEntry",
     "DedupIndex",
+    "DedupIndexes",
+    "FollowupKey",
+    "FollowupProjection",
+    "FollowupTable",
     "IntakeKeyProjection",
     "IntakeKeyTable",
     "Projection",
+    "ReplyProjection",
+    "ReplyTable",
     "StoredIntakeKey",
+    "StoredReply",
+    "StoredSubmission",
     "SubmissionKey",
     "SubmissionProjection",
     "SubmissionTable",
@@ -268,13 +282,152 @@ class IntakeKeyProjection:
             connection.execute(insert(IntakeKey), fresh)
 
 
-_SUBMISSIONS = SubmissionProjection()
+class FollowupKey(NamedTuple):
+    """What identifies a follow-up: its parent and the content a submission is known by."""
 
-DEFAULT_PROJECTIONS: tuple[Projection, ...] = (_SUBMISSIONS, IntakeKeyProjection())
+    parent: str
+    intake_key: str
+    header_sha256: str
+    body_sha256: str
+
+
+def _mark_referenced(connection: Connection, blob_ids: Collection[str]) -> None:
+    ordered = sorted(blob_ids)
+    for start in range(0, len(ordered), _IN_CHUNK):
+        connection.execute(
+            update(Blob)
+            .where(Blob.id.in_(ordered[start : start + _IN_CHUNK]))
+            .values(referenced=True)
+        )
+
+
+def _followup_indexes(
+    connection: Connection, keys: Collection[FollowupKey]
+) -> dict[FollowupKey, int]:
+    found: dict[FollowupKey, int] = {}
+    # Follow-ups are few per request; one indexed lookup per key.
+    for key in sorted(set(keys)):
+        idx = connection.execute(
+            select(Followup.idx).where(
+                Followup.parent == key.parent,
+                Followup.intake_key == key.intake_key,
+                Followup.header_sha256 == key.header_sha256,
+                Followup.body_sha256 == key.body_sha256,
+            )
+        ).scalar_one_or_none()
+        if idx is not None:
+            found[key] = int(idx)
+    return found
+
+
+class FollowupProjection:
+    """``followups`` rows from ``followup`` entries; marks their blobs referenced.
+
+    The first entry with a given :class:`FollowupKey` wins, as for submissions.
+    """
+
+    def reset(self, connection: Connection) -> None:
+        """Delete every follow-up row (``SubmissionProjection.reset`` clears the flags)."""
+        connection.execute(delete(Followup))
+
+    def project(self, connection: Connection, entries: Sequence[AppendedEntry]) -> None:
+        """Insert the rows of the ``followup`` entries among ``entries``; mark their blobs.
+
+        Raises ``ValueError`` if a follow-up entry lacks a field the table needs.
+        """
+        rows: dict[FollowupKey, dict[str, Any]] = {}
+        blob_ids: set[str] = set()
+        for item in entries:
+            obj = _parse(item)
+            if obj is None or obj.get("type") != "followup":
+                continue
+            key = FollowupKey(
+                str(_text_field(obj, "parent", item.idx)),
+                str(_text_field(obj, "intake_key", item.idx)),
+                str(_text_field(obj, "header", item.idx)),
+                str(_text_field(obj, "body", item.idx)),
+            )
+            rows.setdefault(key, {"id": item.entry_id.hex(), "idx": item.idx, **key._asdict()})
+            attachments = obj.get("attachments") or []
+            if not isinstance(attachments, list):
+                raise ValueError(f"followup entry at index {item.idx} has bad attachments")
+            blob_ids.update((key.header_sha256, key.body_sha256))
+            blob_ids.update(blob for blob in attachments if isinstance(blob, str))
+        if not rows:
+            return
+        known = _followup_indexes(connection, list(rows))
+        fresh = [row for key, row in rows.items() if key not in known]
+        if fresh:
+            connection.execute(insert(Followup), fresh)
+        _mark_referenced(connection, blob_ids)
+
+    def find(self, connection: Connection, keys: Collection[Hashable]) -> dict[Hashable, int]:
+        """The index of the first entry of each :class:`FollowupKey` among ``keys``."""
+        wanted = [key for key in keys if isinstance(key, FollowupKey)]
+        found: dict[Hashable, int] = {}
+        if wanted:
+            for key, index in _followup_indexes(connection, wanted).items():
+                found[key] = index
+        return found
+
+
+class ReplyProjection:
+    """``replies`` rows from ``reply`` entries; marks each sealed reply's blob referenced."""
+
+    def reset(self, connection: Connection) -> None:
+        """Delete every reply row (``SubmissionProjection.reset`` clears the flags)."""
+        connection.execute(delete(Reply))
+
+    def project(self, connection: Connection, entries: Sequence[AppendedEntry]) -> None:
+        """Insert a row per ``reply`` entry among ``entries``; mark its blob.
+
+        Raises ``ValueError`` if a reply entry lacks ``parent`` or ``sealed``.
+        """
+        rows: list[dict[str, Any]] = []
+        for item in entries:
+            obj = _parse(item)
+            if obj is None or obj.get("type") != "reply":
+                continue
+            rows.append(
+                {
+                    "id": item.entry_id.hex(),
+                    "idx": item.idx,
+                    "parent": _text_field(obj, "parent", item.idx),
+                    "sealed_sha256": _text_field(obj, "sealed", item.idx),
+                }
+            )
+        if rows:
+            connection.execute(insert(Reply), rows)
+            _mark_referenced(connection, {str(row["sealed_sha256"]) for row in rows})
+
+
+class DedupIndexes:
+    """Several dedup indexes as one: each finds the keys of its own kind."""
+
+    def __init__(self, *indexes: DedupIndex) -> None:
+        self._indexes = indexes
+
+    def find(self, connection: Connection, keys: Collection[Hashable]) -> dict[Hashable, int]:
+        """The union of what each index finds."""
+        found: dict[Hashable, int] = {}
+        for index in self._indexes:
+            found.update(index.find(connection, keys))
+        return found
+
+
+_SUBMISSIONS = SubmissionProjection()
+_FOLLOWUPS = FollowupProjection()
+
+DEFAULT_PROJECTIONS: tuple[Projection, ...] = (
+    _SUBMISSIONS,
+    IntakeKeyProjection(),
+    _FOLLOWUPS,
+    ReplyProjection(),
+)
 """The projections ``LogStore`` maintains unless told otherwise."""
 
-DEFAULT_DEDUP_INDEX: DedupIndex = _SUBMISSIONS
-"""The dedup index ``LogStore`` asks unless told otherwise: the submissions."""
+DEFAULT_DEDUP_INDEX: DedupIndex = DedupIndexes(_SUBMISSIONS, _FOLLOWUPS)
+"""The dedup index ``LogStore`` asks unless told otherwise: submissions and follow-ups."""
 
 
 # --- reads ---------------------------------------------------------------------------
@@ -290,6 +443,80 @@ class SubmissionTable:
         """The index of the entry that first logged a submission with ``key``, or None."""
         with self._reads.connect() as connection:
             return _submission_indexes(connection, [key]).get(key)
+
+    def by_id(self, submission_id: str) -> StoredSubmission | None:
+        """The submission whose entry id is ``submission_id`` (hex), or None."""
+        with self._reads.connect() as connection:
+            row = connection.execute(
+                select(Submission.idx, Submission.witness).where(Submission.id == submission_id)
+            ).one_or_none()
+        if row is None:
+            return None
+        return StoredSubmission(id=submission_id, idx=int(row.idx), witness=row.witness)
+
+    def ids_of_witness(self, witness: str) -> list[str]:
+        """The ids of the submissions carrying witness key ``witness`` (b64u), in log order."""
+        with self._reads.connect() as connection:
+            return list(
+                connection.execute(
+                    select(Submission.id)
+                    .where(Submission.witness == witness)
+                    .order_by(Submission.idx)
+                ).scalars()
+            )
+
+
+@dataclass(frozen=True)
+class StoredSubmission:
+    """A logged submission: its id, index and witness key (b64u, or None)."""
+
+    id: str
+    idx: int
+    witness: str | None
+
+
+class FollowupTable:
+    """Reads of the ``followups`` projection."""
+
+    def __init__(self, engine: Engine) -> None:
+        self._reads = db.read_engine(engine)
+
+    def first_index(self, key: FollowupKey) -> int | None:
+        """The index of the entry that first logged a follow-up with ``key``, or None."""
+        with self._reads.connect() as connection:
+            return _followup_indexes(connection, [key]).get(key)
+
+
+@dataclass(frozen=True)
+class StoredReply:
+    """A logged reply: its entry id, its parent submission and the blob of its sealed bytes."""
+
+    id: str
+    parent: str
+    sealed_sha256: str
+
+
+class ReplyTable:
+    """Reads of the ``replies`` projection."""
+
+    def __init__(self, engine: Engine) -> None:
+        self._reads = db.read_engine(engine)
+
+    def of_parents(self, parents: Sequence[str]) -> list[StoredReply]:
+        """The replies to any of ``parents`` (submission ids), in log order."""
+        found: list[tuple[int, StoredReply]] = []
+        with self._reads.connect() as connection:
+            for start in range(0, len(parents), _IN_CHUNK):
+                rows = connection.execute(
+                    select(Reply.idx, Reply.id, Reply.parent, Reply.sealed_sha256).where(
+                        Reply.parent.in_(list(parents[start : start + _IN_CHUNK]))
+                    )
+                )
+                found.extend(
+                    (int(row.idx), StoredReply(row.id, row.parent, row.sealed_sha256))
+                    for row in rows
+                )
+        return [reply for _, reply in sorted(found, key=lambda pair: pair[0])]
 
 
 @dataclass(frozen=True)

@@ -1,0 +1,229 @@
+"""Follow-ups and replies (PROTOCOL.md §7), and their log entries (§9).
+
+A witness who kept the receipt code (``testimony.crypto.receipt``) comes back
+with the keys it derives: the Ed25519 ``witness`` key signs, the S1 box seed
+opens replies.
+
+**Follow-up.** A new header and body sealed to the intake key exactly as in §3
+(the body is a follow-up manifest, :func:`followup_manifest`), sent with the
+members of §3 step 6 except the witness keys, plus ``parent`` (the submission
+id, hex) and ``signature``: b64u Ed25519 by the witness key over JCS of the
+request without ``signature`` (``pow`` included, as §7 says)::
+
+    {"intake_key", "header", "body" | "body_blob", "attachments", "parent",
+     "pow"?, "signature"}
+
+Its log entry (proposed in ``docs/log-entries.md``) names what a submission
+entry names, the parent, the parent's witness key that verified the request,
+and the request's signature::
+
+    {"type": "followup", "v": 1, "parent": "<submission id>", "intake_key",
+     "header": "<hex H>", "body": "<hex H>", "attachments": ["<hex>", sorted],
+     "witness": "<b64u>", "signature": "<b64u>", "received"}
+
+**Reply.** ``Seal_S1(witness_box, info = "testimony/v1 reply", JCS(message))``;
+its entry ``{"type": "reply", "v": 1, "parent", "sealed": "<hex H(sealed)>",
+"received"}``. A witness fetches replies by signing
+``JCS({"challenge": <b64u>, "witness": <b64u>})`` (:func:`replies_request`).
+
+>>> import json
+>>> from datetime import datetime, timezone
+>>> from testimony.crypto import hpke, receipt, submission
+>>> keys = receipt.derive("1234-5678-9012-3456-7890")
+>>> sealed = submission.seal_submission(hpke.public_key(bytes(32)), followup_manifest("more"))
+>>> request = sign_followup(keys, followup_request(sealed, parent="ab" * 32, attachments=[]))
+>>> verify_followup(keys.witness, request)
+>>> received = datetime(2026, 1, 1, tzinfo=timezone.utc)
+>>> logged = json.loads(followup_entry(request, witness=keys.witness, received=received))
+>>> logged["type"], logged["parent"] == "ab" * 32, logged["witness"] == keys.witness_b64u
+('followup', True, True)
+>>> open_reply(keys.box_seed, seal_reply(keys.witness_box, {"v": 1, "text": "when?"}))
+{'text': 'when?', 'v': 1}
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping, Sequence
+from datetime import UTC, datetime
+from typing import Any
+
+from . import canonical, hpke, signing
+from .encoding import b64u_decode, b64u_encode, hex_decode, sha256
+from .errors import MalformedInput
+from .receipt import WitnessKeys
+from .rfc3339 import format_time
+from .submission import SealedSubmission, submission_entry
+
+__all__ = [
+    "FOLLOWUP_MEMBERS",
+    "followup_entry",
+    "followup_manifest",
+    "followup_request",
+    "open_reply",
+    "replies_request",
+    "reply_entry",
+    "seal_reply",
+    "sign_followup",
+    "verify_followup",
+    "verify_replies_request",
+]
+
+FOLLOWUP_TYPE = "followup"
+REPLY_TYPE = "reply"
+VERSION = 1
+
+FOLLOWUP_MEMBERS = frozenset(
+    {"intake_key", "header", "body", "body_blob", "attachments", "parent", "pow", "signature"}
+)
+"""The members a follow-up request may have (§7; ``pow`` and ``body_blob`` as in §3)."""
+
+_SEALED_MEMBERS = ("intake_key", "header", "body", "body_blob", "attachments")
+_PLACEHOLDER_TIME = datetime(2000, 1, 1, tzinfo=UTC)
+
+
+def followup_manifest(text: str, attachments: Sequence[Mapping[str, Any]] = ()) -> dict[str, Any]:
+    """The manifest sealed in a follow-up's body: ``{"v": 1, "text", "attachments"}``.
+
+    ``attachments`` are descriptors as in a §3 manifest
+    (``SealedAttachment.descriptor``).
+    """
+    if not isinstance(text, str):
+        raise MalformedInput("a follow-up's text is a string")
+    return {"v": VERSION, "text": text, "attachments": [dict(a) for a in attachments]}
+
+
+def followup_request(
+    sealed: SealedSubmission, *, parent: str, attachments: Sequence[str]
+) -> dict[str, Any]:
+    """The unsigned follow-up request for a sealed header and body (no ``pow`` yet)."""
+    request = sealed.request(attachments=attachments)
+    del request["witness"], request["witness_box"]
+    return {**request, "parent": parent}
+
+
+def sign_followup(keys: WitnessKeys, request: Mapping[str, Any]) -> dict[str, Any]:
+    """``request`` with its ``signature`` by the witness key (add ``pow`` before)."""
+    return signing.sign_json(keys.signing_key, request)
+
+
+def verify_followup(witness: bytes, request: Mapping[str, Any]) -> None:
+    """Check a follow-up's ``signature`` with the witness public key.
+
+    Raises :class:`SignatureError` if it does not verify (or is missing),
+    :class:`MalformedInput` if ``witness`` is not a 32-byte key.
+    """
+    signing.verify_json(witness, request)
+
+
+def _parent(value: object) -> str:
+    if not isinstance(value, str):
+        raise MalformedInput("`parent` is a submission id (64 lowercase hex)")
+    hex_decode(value, 32)
+    return value
+
+
+def followup_entry(request: Mapping[str, Any], *, witness: bytes, received: datetime) -> bytes:
+    """The JCS bytes of the ``followup`` entry for a follow-up request.
+
+    ``witness`` is the parent submission's witness key (the one the signature
+    was checked with); ``received`` must already be floored (§9). Checks
+    structure only (as ``submission_entry`` does, plus ``parent`` and a
+    64-byte ``signature``); raises :class:`MalformedInput`. It does not verify
+    the signature (:func:`verify_followup`).
+    """
+    if not isinstance(request, Mapping):
+        raise MalformedInput("the request is a JSON object")
+    unknown = sorted(set(request) - FOLLOWUP_MEMBERS)
+    if unknown:
+        raise MalformedInput(f"a follow-up has no member `{unknown[0]}`")
+    sealed = {k: request[k] for k in _SEALED_MEMBERS if k in request}
+    base = json.loads(submission_entry(sealed, _PLACEHOLDER_TIME))
+    signature = request.get("signature")
+    if not isinstance(signature, str) or len(b64u_decode(signature)) != 64:
+        raise MalformedInput("`signature` is a b64u 64-byte Ed25519 signature")
+    if not isinstance(witness, bytes) or len(witness) != 32:
+        raise MalformedInput("the witness key is 32 bytes")
+    entry = {
+        "type": FOLLOWUP_TYPE,
+        "v": VERSION,
+        "parent": _parent(request.get("parent")),
+        "intake_key": base["intake_key"],
+        "header": base["header"],
+        "body": base["body"],
+        "attachments": base["attachments"],
+        "witness": b64u_encode(witness),
+        "signature": signature,
+        "received": format_time(received),
+    }
+    return canonical.dumps(entry)
+
+
+# --- replies ------------------------------------------------------------------------
+
+
+def seal_reply(witness_box: bytes, message: Mapping[str, Any]) -> bytes:
+    """``Seal_S1(witness_box, "testimony/v1 reply", JCS(message))`` (§7)."""
+    return hpke.seal(witness_box, hpke.INFO_REPLY, canonical.dumps(dict(message)))
+
+
+def open_reply(box_seed: bytes, sealed: bytes) -> dict[str, Any]:
+    """Open a reply with the witness's S1 seed to its message object.
+
+    Raises :class:`~testimony.crypto.errors.HPKEOpenError` if it does not open
+    (another witness's reply, altered bytes), :class:`MalformedInput` if the
+    plaintext is not a JSON object.
+    """
+    plaintext = hpke.open(box_seed, hpke.INFO_REPLY, sealed)
+    try:
+        message = json.loads(plaintext.decode("utf-8"))
+    except (UnicodeDecodeError, ValueError) as exc:
+        raise MalformedInput("the reply is not JSON") from exc
+    if not isinstance(message, dict):
+        raise MalformedInput("the reply is not a JSON object")
+    return message
+
+
+def reply_entry(parent: str, sealed: bytes, received: datetime) -> bytes:
+    """The JCS bytes of a ``reply`` entry: ``{"type", "v", "parent", "sealed", "received"}``.
+
+    ``sealed`` is kept as a blob; the entry names its hash. Raises
+    :class:`MalformedInput` for a parent that is not a 64-hex id.
+    """
+    if not isinstance(sealed, bytes) or len(sealed) <= hpke.ENC_LENGTH:
+        raise MalformedInput("a sealed reply is longer than an S1 encapsulation")
+    entry = {
+        "type": REPLY_TYPE,
+        "v": VERSION,
+        "parent": _parent(parent),
+        "sealed": sha256(sealed).hex(),
+        "received": format_time(received),
+    }
+    return canonical.dumps(entry)
+
+
+def replies_request(keys: WitnessKeys, challenge: str) -> dict[str, str]:
+    """``{"witness", "challenge", "signature"}``: the signature is Ed25519 by the
+    witness key over ``JCS({"challenge": challenge, "witness": b64u(witness)})``."""
+    return signing.sign_json(
+        keys.signing_key, {"challenge": challenge, "witness": keys.witness_b64u}
+    )
+
+
+def verify_replies_request(request: object) -> bytes:
+    """Check a replies request's signature; return the witness public key.
+
+    Raises :class:`MalformedInput` for a request that is not exactly
+    ``{"witness", "challenge", "signature"}`` with a 32-byte witness key, and
+    :class:`SignatureError` if the signature does not verify.
+    """
+    if not isinstance(request, Mapping) or set(request) != {"witness", "challenge", "signature"}:
+        raise MalformedInput("a replies request is {witness, challenge, signature}")
+    witness_text, challenge = request["witness"], request["challenge"]
+    if not isinstance(witness_text, str) or not isinstance(challenge, str):
+        raise MalformedInput("`witness` and `challenge` are b64u strings")
+    witness = b64u_decode(witness_text)
+    if len(witness) != 32:
+        raise MalformedInput("`witness` is a 32-byte Ed25519 public key")
+    signing.verify_json(witness, request)
+    return witness

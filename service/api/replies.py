@@ -1,0 +1,43 @@
+"""``GET /api/v1/replies/challenge`` and ``POST /api/v1/replies`` (PROTOCOL.md §7).
+
+A witness fetches reviewers' sealed replies after signing a fresh challenge
+with its witness key; the exchange is defined in ``domain/replies.py`` and
+``docs/followups.md``.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, Request
+from starlette.concurrency import run_in_threadpool
+
+from testimony.service.domain.setup import Server
+
+from .deps import get_server
+from .schemas import Problem
+from .submissions import read_json
+
+router = APIRouter(prefix="/api/v1", tags=["replies"])
+
+
+@router.get("/replies/challenge")
+def get_replies_challenge(server: Annotated[Server, Depends(get_server)]) -> dict[str, str]:
+    """A fresh challenge to sign: ``{"challenge", "expires"}``, accepted once."""
+    return server.replies.challenge()
+
+
+@router.post(
+    "/replies",
+    responses={
+        403: {"model": Problem, "description": "bad signature; challenge invalid, expired, used"},
+        422: {"model": Problem, "description": "not {witness, challenge, signature}"},
+    },
+)
+async def fetch_replies(
+    request: Request, server: Annotated[Server, Depends(get_server)]
+) -> dict[str, Any]:
+    """The sealed replies to every submission of the signing witness key."""
+    data = await read_json(request, server.settings.max_request_bytes)
+    replies = await run_in_threadpool(server.replies.fetch, data)
+    return {"replies": replies}

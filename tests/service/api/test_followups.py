@@ -1,0 +1,242 @@
+"""POST /api/v1/followups and the replies exchange (PROTOCOL.md §7, §9, §10), over the
+real store (SQLite and PostgreSQL)."""
+
+from __future__ import annotations
+
+import json
+from datetime import timedelta
+from typing import Any
+
+import pytest
+
+from testimony.crypto import followup, hpke, receipt, submission
+from testimony.crypto.encoding import b64u_decode, b64u_encode
+from testimony.crypto.receipts import verify_receipt
+from testimony.service.domain.clock import FixedClock
+from tests.service.api.witness_client import WitnessClient
+from tests.service.intake_support import TestClient, assert_problem, log_size
+
+ORIGIN = "test.invalid/log"
+ALICE = receipt.derive("1111-2222-3333-4444-5555")
+BOB = receipt.derive("9999-8888-7777-6666-5555")
+
+
+def log_key(client: TestClient) -> str:
+    return str(client.get("/api/v1/log/key").text.strip())
+
+
+def submit(client: TestClient, intake_public: bytes, keys: receipt.WitnessKeys | None) -> str:
+    """A submission (with ``keys``' witness keys, or none); returns its id."""
+    me = WitnessClient(client, log_key=log_key(client), origin=ORIGIN)
+    sealed = me.seal(intake_public, {}, {"q": "what I saw"})
+    if keys is not None:
+        sealed.request["witness"] = keys.witness_b64u
+        sealed.request["witness_box"] = keys.witness_box_b64u
+    return str(me.submit(sealed)["id"])
+
+
+def followup_request(
+    client: TestClient,
+    intake_public: bytes,
+    parent: str,
+    keys: receipt.WitnessKeys,
+    *,
+    text: str = "I remembered more",
+    files: dict[str, bytes] | None = None,
+) -> dict[str, Any]:
+    me = WitnessClient(client, log_key=log_key(client), origin=ORIGIN)
+    sealed_files = [
+        submission.seal_attachment(data, name=name, media_type="image/jpeg")
+        for name, data in (files or {}).items()
+    ]
+    for attachment in sealed_files:
+        me.upload(attachment.ciphertext)
+    manifest = followup.followup_manifest(text, [a.descriptor for a in sealed_files])
+    sealed = submission.seal_submission(intake_public, manifest)
+    request = followup.followup_request(
+        sealed, parent=parent, attachments=[a.blob for a in sealed_files]
+    )
+    return followup.sign_followup(keys, request)
+
+
+def test_a_followup_is_logged_and_its_receipt_verifies(
+    client: TestClient, intake_public: bytes
+) -> None:
+    parent = submit(client, intake_public, ALICE)
+    request = followup_request(client, intake_public, parent, ALICE, files={"p.jpg": b"\xff" * 999})
+    answer = client.post("/api/v1/followups", json=request)
+    assert answer.status_code == 201, answer.text
+    logged = answer.json()
+    verified = verify_receipt(logged, log_key(client), origin=ORIGIN, request=request)
+    entry = verified.entry_object
+    assert entry["type"] == "followup"
+    assert entry["parent"] == parent
+    assert entry["witness"] == ALICE.witness_b64u
+    assert entry["signature"] == request["signature"]
+    assert entry["received"] == "2026-11-25T12:00:00Z"
+    # The request can be rebuilt from the entry and the kept ciphertexts.
+    blobs = client.app.state.server.blobs
+    header = b"".join(blobs.read(entry["header"]))
+    assert b64u_encode(header) == request["header"]
+    assert b"".join(blobs.read(entry["body"])) == b64u_decode(request["body"])
+    # A receipt for someone else's request does not verify as ours.
+    other = followup_request(client, intake_public, parent, ALICE, text="other")
+    with pytest.raises(Exception, match="does not name"):
+        verify_receipt(logged, log_key(client), origin=ORIGIN, request=other)
+
+
+def test_a_repeat_appends_once_and_answers_the_same_receipt(
+    client: TestClient, intake_public: bytes, clock: FixedClock
+) -> None:
+    parent = submit(client, intake_public, ALICE)
+    request = followup_request(client, intake_public, parent, ALICE)
+    first = client.post("/api/v1/followups", json=request)
+    size = log_size(client)
+    clock.advance(timedelta(hours=3))
+    again = client.post("/api/v1/followups", json=request)
+    assert again.status_code == 201
+    assert again.content == first.content
+    # Signed anew over another proof of work (ignored: it is off here): the
+    # signature differs, the content does not, so the first receipt answers.
+    resigned = followup.sign_followup(ALICE, {**request, "pow": {"challenge": "AA", "nonce": "AA"}})
+    assert resigned["signature"] != request["signature"]
+    assert client.post("/api/v1/followups", json=resigned).content == first.content
+    verify_receipt(first.json(), log_key(client), origin=ORIGIN, request=resigned)
+    assert log_size(client) == size
+
+
+def _flip(text: str) -> str:
+    raw = bytearray(b64u_decode(text))
+    raw[0] ^= 1
+    return b64u_encode(bytes(raw))
+
+
+@pytest.mark.parametrize(
+    ("case", "status", "code"),
+    [
+        ("flipped-signature", 403, "followup-signature-invalid"),
+        ("wrong-key", 403, "followup-signature-invalid"),
+        ("altered-after-signing", 403, "followup-signature-invalid"),
+        ("unknown-parent", 422, "unknown-parent"),
+        ("parent-without-witness", 422, "parent-without-witness"),
+        ("no-signature", 422, "malformed-followup"),
+        ("witness-member", 422, "malformed-followup"),
+    ],
+)
+def test_a_bad_followup_is_refused_and_appends_nothing(
+    client: TestClient, intake_public: bytes, case: str, status: int, code: str
+) -> None:
+    parent = submit(client, intake_public, ALICE)
+    bare = submit(client, intake_public, None)
+    request = followup_request(client, intake_public, parent, ALICE)
+    if case == "flipped-signature":
+        request["signature"] = _flip(request["signature"])
+    elif case == "wrong-key":
+        request = followup.sign_followup(BOB, request)
+    elif case == "altered-after-signing":
+        request["attachments"] = []  # equal value, so alter the parent-bound header
+        request["header"] = _flip(request["header"])
+    elif case == "unknown-parent":
+        request = followup.sign_followup(ALICE, {**request, "parent": "ab" * 32})
+    elif case == "parent-without-witness":
+        request = followup.sign_followup(ALICE, {**request, "parent": bare})
+    elif case == "no-signature":
+        del request["signature"]
+    elif case == "witness-member":
+        request = followup.sign_followup(ALICE, {**request, "witness": ALICE.witness_b64u})
+    size = log_size(client)
+    assert_problem(client.post("/api/v1/followups", json=request), status, code)
+    assert log_size(client) == size
+
+
+def fetch(client: TestClient, keys: receipt.WitnessKeys) -> Any:
+    challenge = client.get("/api/v1/replies/challenge").json()
+    assert set(challenge) == {"challenge", "expires"}
+    return client.post(
+        "/api/v1/replies", json=followup.replies_request(keys, challenge["challenge"])
+    )
+
+
+def test_replies_reach_only_their_witness(client: TestClient, intake_public: bytes) -> None:
+    server = client.app.state.server
+    alice_first = submit(client, intake_public, ALICE)
+    alice_second = submit(client, intake_public, ALICE)
+    bob_first = submit(client, intake_public, BOB)
+    assert fetch(client, ALICE).json() == {"replies": []}
+    logged = []
+    for parent, keys, text in [
+        (alice_first, ALICE, "When did it start?"),
+        (bob_first, BOB, "Who else saw it?"),
+        (alice_second, ALICE, "Can you name the street?"),
+    ]:
+        sealed = followup.seal_reply(keys.witness_box, {"v": 1, "text": text})
+        reply = server.followups.post_reply(parent, sealed)
+        verify_receipt(reply.to_json(), log_key(client), origin=ORIGIN)
+        logged.append((reply.id, parent, text))
+
+    answer = fetch(client, ALICE)
+    assert answer.status_code == 200, answer.text
+    replies = answer.json()["replies"]
+    assert [(r["id"], r["parent"]) for r in replies] == [(i, p) for i, p, _ in logged[::2]]
+    texts = [followup.open_reply(ALICE.box_seed, b64u_decode(r["sealed"]))["text"] for r in replies]
+    assert texts == ["When did it start?", "Can you name the street?"]
+    bob = fetch(client, BOB).json()["replies"]
+    assert [r["parent"] for r in bob] == [bob_first]
+    assert json.dumps(bob).find(alice_first) == -1
+
+
+def test_a_reply_needs_a_parent_with_a_witness_key(
+    client: TestClient, intake_public: bytes
+) -> None:
+    from testimony.service.domain.errors import ParentWithoutWitness, UnknownParent
+
+    server = client.app.state.server
+    bare = submit(client, intake_public, None)
+    sealed = followup.seal_reply(ALICE.witness_box, {"v": 1, "text": "?"})
+    size = log_size(client)
+    with pytest.raises(UnknownParent):
+        server.followups.post_reply("cd" * 32, sealed)
+    with pytest.raises(ParentWithoutWitness):
+        server.followups.post_reply(bare, sealed)
+    assert log_size(client) == size
+
+
+def test_a_challenge_is_accepted_once_fresh_and_signed_by_the_key_it_names(
+    client: TestClient, intake_public: bytes, clock: FixedClock
+) -> None:
+    submit(client, intake_public, ALICE)
+    challenge = client.get("/api/v1/replies/challenge").json()["challenge"]
+    signed = followup.replies_request(ALICE, challenge)
+    # Signed by another key than the one named.
+    forged = {**followup.replies_request(BOB, challenge), "witness": ALICE.witness_b64u}
+    assert_problem(client.post("/api/v1/replies", json=forged), 403, "replies-signature-invalid")
+    assert client.post("/api/v1/replies", json=signed).status_code == 200
+    assert_problem(client.post("/api/v1/replies", json=signed), 403, "reply-challenge-reused")
+    # A proof-of-work challenge is not a replies challenge.
+    pow_challenge = client.get("/api/v1/pow").json()["challenge"]
+    assert_problem(
+        client.post("/api/v1/replies", json=followup.replies_request(ALICE, pow_challenge)),
+        403,
+        "reply-challenge-invalid",
+    )
+    stale = client.get("/api/v1/replies/challenge").json()["challenge"]
+    clock.advance(timedelta(minutes=6))
+    assert_problem(
+        client.post("/api/v1/replies", json=followup.replies_request(ALICE, stale)),
+        403,
+        "reply-challenge-expired",
+    )
+    assert_problem(
+        client.post("/api/v1/replies", json={"witness": ALICE.witness_b64u}),
+        422,
+        "malformed-replies-request",
+    )
+
+
+def test_the_intake_key_of_a_followup_must_be_known(
+    client: TestClient, intake_public: bytes
+) -> None:
+    parent = submit(client, intake_public, ALICE)
+    other_key = hpke.public_key(b"\x07" * 32)
+    request = followup_request(client, other_key, parent, ALICE)
+    assert_problem(client.post("/api/v1/followups", json=request), 422, "unknown-intake-key")

@@ -1,0 +1,93 @@
+"""``testimony followup`` and ``testimony replies`` against a real server (PROTOCOL.md §7):
+the receipt code is read from stdin, a follow-up with a file is logged and its
+receipt verified, a reviewer's reply is read back, and errors are one line."""
+
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+from typing import Any
+
+import httpx
+from typer.testing import CliRunner
+
+from testimony.crypto import followup, hpke, receipt
+from testimony.crypto.encoding import b64u_decode
+from testimony.crypto.submission import open_attachment, open_submission
+from testimony.service.cli import app
+from testimony.service.domain.setup import open_server
+from testimony.service.settings import Settings
+from tests.service.api.witness_client import WitnessClient
+from tests.service.courier.support import INTAKE_SEED, ORIGIN, LiveServer
+from tests.service.courier.support import live as live  # the fixture
+
+CODE = "2020-0207-2330-0000-0042"
+
+
+def run(*args: str | Path, stdin: str) -> Any:
+    result = CliRunner().invoke(app, [str(a) for a in args], input=stdin)
+    assert "Traceback" not in result.output
+    return result
+
+
+def test_a_witness_follows_up_and_reads_a_reply(live: LiveServer, tmp_path: Path) -> None:
+    keys = receipt.derive(CODE)
+    with httpx.Client(base_url=live.url, timeout=30) as http:
+        me = WitnessClient(http, log_key=live.log_key(), origin=ORIGIN)
+        sealed = me.seal(hpke.public_key(INTAKE_SEED), {}, {"q": "what I saw"})
+        sealed.request["witness"] = keys.witness_b64u
+        sealed.request["witness_box"] = keys.witness_box_b64u
+        parent = me.submit(sealed)["id"]
+
+    photo = tmp_path / "photo.jpg"
+    photo.write_bytes(b"\xff\xd8" + bytes(range(256)) * 40)
+    sent = run(
+        "followup", "--server", live.url, "--parent", parent, "--text", "Я вспомнил ещё",
+        "--attach", photo, "--log-key", live.log_key(), stdin=CODE + "\n",
+    )  # fmt: skip
+    assert sent.exit_code == 0, sent.output
+    match = re.search(r"follow-up logged: ([0-9a-f]{64}) \(receipt verified\)", sent.output)
+    assert match is not None
+    assert CODE not in sent.output
+
+    # The intake side opens it to what was typed and attached.
+    entries = httpx.get(live.url + "/api/v1/log/entries", params={"start": 0, "end": 3}).json()
+    entry = json.loads(b64u_decode(entries["entries"][2]))
+    assert entry["type"] == "followup" and entry["parent"] == parent
+    settings = Settings(data_dir=live.data_dir)
+    server = open_server(settings)
+    try:
+        header = b"".join(server.blobs.read(entry["header"]))
+        body = b"".join(server.blobs.read(entry["body"]))
+        opened = open_submission(INTAKE_SEED, header, body)
+        assert opened.manifest["text"] == "Я вспомнил ещё"
+        [descriptor] = opened.manifest["attachments"]
+        ciphertext = b"".join(server.blobs.read(descriptor["blob"]))
+        assert open_attachment(descriptor, ciphertext) == photo.read_bytes()
+        # A reviewer's reply (the workstation's part, here through the domain).
+        sealed_reply = followup.seal_reply(keys.witness_box, {"v": 1, "text": "Где это было?"})
+        server.followups.post_reply(parent, sealed_reply)
+    finally:
+        server.close()
+
+    read = run("replies", "--server", live.url, stdin=CODE + "\n")
+    assert read.exit_code == 0, read.output
+    assert "reply " in read.output and f"to {parent}:" in read.output
+    assert "Где это было?" in read.output
+
+    other = run("replies", "--server", live.url, stdin="1111-1111-1111-1111-1111\n")
+    assert other.exit_code == 0 and "no replies yet" in other.output
+
+    bad = run(
+        "followup", "--server", live.url, "--parent", "ab" * 32, "--text", "x",
+        stdin=CODE + "\n",
+    )  # fmt: skip
+    assert bad.exit_code == 1
+    assert bad.output.strip().splitlines() == [
+        "testimony: the follow-up: the server answered 422 (unknown-parent) (upload-failed)"
+    ]
+    not_a_code = run("replies", "--server", live.url, stdin="12345\n")
+    assert not_a_code.exit_code == 1
+    assert len(not_a_code.output.strip().splitlines()) == 1
+    assert "12345" not in not_a_code.output
