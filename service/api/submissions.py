@@ -14,6 +14,7 @@ a lost answer is then indistinguishable from the first try.
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Request
@@ -21,6 +22,7 @@ from fastapi.responses import JSONResponse
 from starlette.concurrency import run_in_threadpool
 
 from testimony.service.domain.errors import MalformedJSON, RequestTooLarge, UnsupportedMediaType
+from testimony.service.domain.intake import Submitted
 from testimony.service.domain.setup import Server
 
 from .deps import get_server
@@ -72,18 +74,47 @@ async def read_json(request: Request, max_bytes: int) -> Any:
         raise MalformedJSON("the request body is not well-formed JSON") from None
 
 
+def problem_responses(
+    *, forbidden: str, conflict: str, unprocessable: str
+) -> dict[int | str, dict[str, Any]]:
+    """The OpenAPI error answers of a JSON request that is answered a receipt.
+
+    ``forbidden``, ``conflict`` and ``unprocessable`` describe its 403, 409
+    and 422; the others are those of :func:`read_json`.
+    """
+    return {
+        400: {"model": Problem, "description": "malformed JSON"},
+        403: {"model": Problem, "description": forbidden},
+        409: {"model": Problem, "description": conflict},
+        413: {"model": Problem, "description": "too large"},
+        415: {"model": Problem, "description": "not application/json"},
+        422: {"model": Problem, "description": unprocessable},
+    }
+
+
+async def answer_receipt(
+    request: Request, server: Server, submit: Callable[[Any], Submitted]
+) -> JSONResponse:
+    """Read the request's JSON (:func:`read_json`), pass it to ``submit`` in a
+    worker thread, and answer ``201`` with the receipt (the first one for a
+    repeat).
+
+    Raises what :func:`read_json` and ``submit`` raise.
+    """
+    data = await read_json(request, server.settings.max_request_bytes)
+    submitted = await run_in_threadpool(submit, data)
+    return JSONResponse(submitted.receipt.to_json(), status_code=201)
+
+
 @router.post(
     "/submissions",
     status_code=201,
     response_model=Receipt,
-    responses={
-        400: {"model": Problem, "description": "malformed JSON"},
-        403: {"model": Problem, "description": "proof of work missing, invalid, weak or reused"},
-        409: {"model": Problem, "description": "a named blob is still uploading"},
-        413: {"model": Problem, "description": "too large"},
-        415: {"model": Problem, "description": "not application/json"},
-        422: {"model": Problem, "description": "wrong structure, unknown key or blob"},
-    },
+    responses=problem_responses(
+        forbidden="proof of work missing, invalid, weak or reused",
+        conflict="a named blob is still uploading",
+        unprocessable="wrong structure, unknown key or blob",
+    ),
     openapi_extra={
         "requestBody": {
             "required": True,
@@ -95,6 +126,4 @@ async def create_submission(
     request: Request, server: Annotated[Server, Depends(get_server)]
 ) -> JSONResponse:
     """Log a sealed submission and answer its receipt (the same one for a repeat)."""
-    data = await read_json(request, server.settings.max_request_bytes)
-    submitted = await run_in_threadpool(server.intake.submit, data)
-    return JSONResponse(submitted.receipt.to_json(), status_code=201)
+    return await answer_receipt(request, server, server.intake.submit)

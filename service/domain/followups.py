@@ -57,19 +57,17 @@ from .errors import (
     BodyTooLarge,
     FollowupConflict,
     FollowupSignatureInvalid,
-    IncompleteBlob,
     MalformedFollowup,
     ParentWithoutWitness,
     RequestTooLarge,
     Unavailable,
-    UnknownBlob,
     UnknownIntakeKey,
     UnknownParent,
 )
-from .intake import MAX_INLINE_BODY, Intake, Submitted
+from .intake import MAX_INLINE_BODY, Intake, Submitted, check_blobs_and_append
 from .pow import ProofOfWork, SpentChallenges
 from .receipts import Receipt
-from .uploads import BlobState, Uploads
+from .uploads import Uploads
 
 __all__ = ["Followups"]
 
@@ -180,28 +178,19 @@ class Followups:
         if first is not None:
             return Submitted(self._repeat(first, request, witness), appended=False)
 
-        # 7. Every named blob is complete (and claimed).
-        named = list(fields["attachments"])
-        if body is None:
-            named.append(fields["body"])
-        states = self._uploads.claim_blobs(named)
-        for blob_id in named:
-            if states[blob_id] == BlobState.INCOMPLETE:
-                raise IncompleteBlob(f"blob {blob_id} is not completely uploaded")
-            if states[blob_id] != BlobState.COMPLETE:
-                raise UnknownBlob(f"blob {blob_id} was not uploaded")
-
-        # 8. Proof of work, spent last.
-        self._pow.check(request.get("pow"), self._spent)
-
-        ciphertexts = {fields["header"]: header}
-        if body is not None:
-            ciphertexts[fields["body"]] = body
-        self._uploads.put_blobs(ciphertexts)
-        try:
-            appended = self._batcher.submit(entry, dedup_key=key)
-        except store_errors.BatcherClosed:
-            raise Unavailable("the server is shutting down") from None
+        # 7. Every named blob is complete (and claimed); 8. proof of work, spent last.
+        appended = check_blobs_and_append(
+            uploads=self._uploads,
+            proof_of_work=self._pow,
+            spent=self._spent,
+            batcher=self._batcher,
+            request=request,
+            fields=fields,
+            header=header,
+            body=body,
+            entry=entry,
+            dedup_key=key,
+        )
         if not appended.appended:
             return Submitted(self._repeat(appended.index, request, witness), appended=False)
         return Submitted(

@@ -45,7 +45,7 @@ request appends nothing and answers the first receipt (or
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping
+from collections.abc import Hashable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -54,7 +54,7 @@ from testimony.crypto.encoding import b64u_decode
 from testimony.crypto.errors import MalformedInput
 from testimony.crypto.rfc3339 import parse_time
 from testimony.service.store import errors as store_errors
-from testimony.service.store.batching import AppendBatcher
+from testimony.service.store.batching import AppendBatcher, AppendReceipt
 from testimony.service.store.log import LogStore
 from testimony.service.store.projections import IntakeKeyTable, SubmissionKey, SubmissionTable
 
@@ -78,6 +78,7 @@ __all__ = [
     "REQUEST_MEMBERS",
     "Intake",
     "Submitted",
+    "check_blobs_and_append",
 ]
 
 MAX_INLINE_BODY = 1 << 20
@@ -94,6 +95,58 @@ class Submitted:
 
     receipt: Receipt
     appended: bool
+
+
+def check_blobs_and_append(
+    *,
+    uploads: Uploads,
+    proof_of_work: ProofOfWork,
+    spent: SpentChallenges,
+    batcher: AppendBatcher,
+    request: Mapping[str, Any],
+    fields: Mapping[str, Any],
+    header: bytes,
+    body: bytes | None,
+    entry: bytes,
+    dedup_key: Hashable,
+) -> AppendReceipt:
+    """The last checks of a submission or a follow-up, then the append of ``entry``.
+
+    ``fields`` are the entry's members, ``header`` and ``body`` the decoded
+    ciphertexts of ``request`` (``body`` None when it names a ``body_blob``).
+    Claims every blob the entry names (its attachments, and its body unless
+    inline) so none expires before the append marks it referenced, then
+    checks and spends ``request["pow"]``, keeps the header and an inline body
+    as blobs (the exact ciphertexts the entry hashes), and appends ``entry``
+    with ``dedup_key`` through ``batcher``. The answer's ``appended`` is False
+    when an entry with ``dedup_key`` was logged first.
+
+    Raises :class:`IncompleteBlob` for a named blob still uploading,
+    :class:`UnknownBlob` for one that was never uploaded, a
+    :class:`ProofOfWorkError` subclass, and :class:`Unavailable` if the
+    batcher is closed.
+    """
+    named = list(fields["attachments"])
+    if body is None:
+        named.append(fields["body"])
+    states = uploads.claim_blobs(named)
+    for blob_id in named:
+        if states[blob_id] == BlobState.INCOMPLETE:
+            raise IncompleteBlob(f"blob {blob_id} is not completely uploaded")
+        if states[blob_id] != BlobState.COMPLETE:
+            raise UnknownBlob(f"blob {blob_id} was not uploaded")
+
+    proof_of_work.check(request.get("pow"), spent)
+
+    ciphertexts = {fields["header"]: header}
+    if body is not None:
+        ciphertexts[fields["body"]] = body
+    uploads.put_blobs(ciphertexts)
+
+    try:
+        return batcher.submit(entry, dedup_key=dedup_key)
+    except store_errors.BatcherClosed:
+        raise Unavailable("the server is shutting down") from None
 
 
 class Intake:
@@ -189,30 +242,19 @@ class Intake:
         if first is not None:
             return Submitted(self._repeat(first, content), appended=False)
 
-        # 5. Every named blob is complete (and claimed).
-        named = list(fields["attachments"])
-        if body is None:
-            named.append(fields["body"])
-        states = self._uploads.claim_blobs(named)
-        for blob_id in named:
-            if states[blob_id] == BlobState.INCOMPLETE:
-                raise IncompleteBlob(f"blob {blob_id} is not completely uploaded")
-            if states[blob_id] != BlobState.COMPLETE:
-                raise UnknownBlob(f"blob {blob_id} was not uploaded")
-
-        # 6. Proof of work, spent last.
-        self._pow.check(request.get("pow"), self._spent)
-
-        # Keep the exact ciphertexts the entry hashes.
-        ciphertexts = {fields["header"]: header}
-        if body is not None:
-            ciphertexts[fields["body"]] = body
-        self._uploads.put_blobs(ciphertexts)
-
-        try:
-            appended = self._batcher.submit(entry, dedup_key=key)
-        except store_errors.BatcherClosed:
-            raise Unavailable("the server is shutting down") from None
+        # 5. Every named blob is complete (and claimed); 6. proof of work, spent last.
+        appended = check_blobs_and_append(
+            uploads=self._uploads,
+            proof_of_work=self._pow,
+            spent=self._spent,
+            batcher=self._batcher,
+            request=request,
+            fields=fields,
+            header=header,
+            body=body,
+            entry=entry,
+            dedup_key=key,
+        )
         if not appended.appended:
             # Logged meanwhile by an identical request: answer the first receipt.
             return Submitted(self._repeat(appended.index, content), appended=False)

@@ -2,10 +2,12 @@
  * Reading a rendered form (`service/web/templates/_fields.html`) into
  * `M.answers` and `M.consent` (PROTOCOL.md §3, §5), and showing validation
  * problems next to their fields in the witness's language. Used by the
- * offline page (`offline-page.js`); the element ids are those the field
+ * form page (`witness-page.js`) and the offline page (`offline-page.js`); the
+ * element ids are those the field
  * macros write (`f-<id>`, `c-<id>`, `field-<id>`, `err-<id>`).
  */
 import { problemMessage } from "../../../../forms/static/validate.js";
+import { withoutLocation } from "./photo-location.js";
 
 export const OTHER = "__other";
 export const PLACE_TEXT = "__text";
@@ -90,15 +92,34 @@ export function collectConsent(root = document) {
   return consent;
 }
 
-/** `[{file, field, strip}]` for every attachments field, in form order. */
-export function collectFiles(definition) {
+/**
+ * `[{file, field, strip}]` for every attachments field, in form order: the
+ * files picked, then the field's `recordings` (a Map from field id to
+ * `[File]`, never stripped).
+ */
+export function collectFiles(definition, recordings = new Map()) {
   const files = [];
   for (const field of definition.fields) {
     if (field.type !== "attachments") continue;
     const strip = byId(`f-${field.id}-strip`).checked;
     for (const file of byId(`f-${field.id}`).files) files.push({ file, field: field.id, strip });
+    for (const file of recordings.get(field.id) ?? []) files.push({ file, field: field.id, strip: false });
   }
   return files;
+}
+
+/**
+ * The files to seal: location data removed from each one marked `strip`.
+ * Rejects with the `SealError` of `withoutLocation` (`malformed-input`) when
+ * a photo cannot be read.
+ */
+export async function prepareFiles(files) {
+  const prepared = [];
+  for (const entry of files) {
+    const cleaned = entry.strip ? (await withoutLocation(entry.file)).file : entry.file;
+    prepared.push({ file: cleaned, name: entry.file.name, type: entry.file.type || undefined, field: entry.field });
+  }
+  return prepared;
 }
 
 /**

@@ -20,9 +20,8 @@
 import { validateAnswers, validateConsent } from "../../../../forms/static/validate.js";
 import { b64uDecode, hexEncode, sha256, utf8 } from "./bytes.js";
 import { SealError } from "./errors.js";
-import { clearProblems, collectAnswers, collectConsent, collectFiles, placeholderAnswers, showProblems } from "./form-dom.js";
+import { clearProblems, collectAnswers, collectConsent, collectFiles, placeholderAnswers, prepareFiles, showProblems } from "./form-dom.js";
 import { installLeave } from "./leave.js";
-import { withoutLocation } from "./photo-location.js";
 import { newReceiptCode } from "./receipt-code.js";
 import { deriveWitnessKeys } from "./receipt.js";
 import { keyId } from "./s1.js";
@@ -57,15 +56,6 @@ function fail(text) {
   byId("progress").classList.add("failed");
   busy = false;
   byId("send").disabled = false;
-}
-
-async function prepareFiles(files) {
-  const prepared = [];
-  for (const entry of files) {
-    const cleaned = entry.strip ? (await withoutLocation(entry.file)).file : entry.file;
-    prepared.push({ file: cleaned, name: entry.file.name, type: entry.file.type || undefined, field: entry.field });
-  }
-  return prepared;
 }
 
 /** The §4 envelope: `request.json`, then `blobs/<hex>` for every blob it names. */

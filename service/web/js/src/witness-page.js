@@ -11,25 +11,20 @@
  * this script needs is in the `#page-data` JSON block. Nothing is stored on
  * the device: no cookie, no storage, no URL with an answer in it.
  */
-import { validateAnswers, validateConsent, problemMessage } from "../../../../forms/static/validate.js";
+import { validateAnswers, validateConsent } from "../../../../forms/static/validate.js";
 import { b64uDecode } from "./bytes.js";
+import { clearProblems, collectAnswers, collectConsent, collectFiles, placeholderAnswers, prepareFiles, showProblems } from "./form-dom.js";
 import { installLeave } from "./leave.js";
-import { withoutLocation } from "./photo-location.js";
 import { newReceiptCode } from "./receipt-code.js";
 import { deriveWitnessKeys, solvePow, verifyReceipt } from "./receipt.js";
 import { sealSubmission } from "./submission.js";
 import { uploadBlob } from "./upload.js";
-
-const OTHER = "__other";
-const PLACE_TEXT = "__text";
 
 const data = JSON.parse(document.getElementById("page-data").textContent);
 const definition = data.form.definition;
 const ui = data.ui;
 const form = document.getElementById("witness-form");
 const sendButton = document.getElementById("send");
-const summary = document.getElementById("error-summary");
-const summaryList = document.getElementById("error-list");
 const progressBox = document.getElementById("progress");
 const statusLine = document.getElementById("status");
 const progressBar = document.getElementById("progress-bar");
@@ -38,152 +33,6 @@ let busy = false;
 
 function byId(id) {
   return document.getElementById(id);
-}
-
-function checked(name) {
-  return Array.from(form.querySelectorAll(`input[name="${CSS.escape(name)}"]`)).filter((input) => input.checked);
-}
-
-function isBlank(text) {
-  return text.trim() === "";
-}
-
-function datePart(prefix) {
-  const date = byId(`${prefix}-date`).value.trim();
-  const time = byId(`${prefix}-time`).value.trim();
-  if (date === "" && time === "") return null;
-  return time === "" ? date : `${date}T${time}`;
-}
-
-/** M.answers as the witness filled them; a field left empty is left out (§5). */
-function collectAnswers() {
-  const answers = {};
-  for (const field of definition.fields) {
-    const id = field.id;
-    const key = `f-${id}`;
-    switch (field.type) {
-      case "text":
-      case "longtext":
-      case "date": {
-        const value = byId(key).value;
-        if (!isBlank(value)) answers[id] = field.type === "date" ? value.trim() : value;
-        break;
-      }
-      case "number": {
-        const value = byId(key).value.trim();
-        if (value !== "") answers[id] = Number(value);
-        break;
-      }
-      case "datetime_range": {
-        const start = datePart(`${key}-start`);
-        const end = datePart(`${key}-end`);
-        if (start !== null || end !== null) answers[id] = { start: start ?? "", end };
-        break;
-      }
-      case "choice": {
-        const [picked] = checked(key);
-        if (picked) answers[id] = picked.value === OTHER ? { other: byId(`${key}-other`).value } : picked.value;
-        break;
-      }
-      case "multichoice": {
-        const values = checked(key).map((input) =>
-          input.value === OTHER ? { other: byId(`${key}-other`).value } : input.value);
-        if (values.length > 0) answers[id] = values;
-        break;
-      }
-      case "place": {
-        const [picked] = checked(key);
-        if (picked) answers[id] = picked.value === PLACE_TEXT ? { text: byId(`${key}-text`).value } : { id: picked.value };
-        break;
-      }
-      case "boolean": {
-        const [picked] = checked(key);
-        if (picked) answers[id] = picked.value === "true";
-        break;
-      }
-      case "attachments":
-        break; // filled in by sealSubmission from the files
-      default:
-        break;
-    }
-  }
-  return answers;
-}
-
-/** M.consent from the consent controls (`forms/consent.json`). */
-function collectConsent() {
-  const consent = { share_with: checked("c-share_with").map((input) => input.value) };
-  const [contact] = checked("c-contact");
-  if (contact) consent.contact = contact.value === "true";
-  return consent;
-}
-
-/** `[{file, field, strip}]` for every attachments field, in form order. */
-function collectFiles() {
-  const files = [];
-  for (const field of definition.fields) {
-    if (field.type !== "attachments") continue;
-    const input = byId(`f-${field.id}`);
-    const strip = byId(`f-${field.id}-strip`).checked;
-    for (const file of input.files) files.push({ file, field: field.id, strip });
-    for (const file of recordings.get(field.id) ?? []) files.push({ file, field: field.id, strip: false });
-  }
-  return files;
-}
-
-function fieldLabel(fieldId, consent) {
-  const container = byId(consent ? `field-consent-${fieldId}` : `field-${fieldId}`);
-  return container?.dataset.label ?? "";
-}
-
-function clearProblems() {
-  summary.hidden = true;
-  summaryList.replaceChildren();
-  for (const error of form.querySelectorAll(".error-message")) {
-    error.textContent = "";
-    error.hidden = true;
-  }
-  for (const container of form.querySelectorAll(".field-invalid")) container.classList.remove("field-invalid");
-  for (const input of form.querySelectorAll("[aria-invalid]")) input.removeAttribute("aria-invalid");
-}
-
-/** Show problems next to their fields and in the summary, in the witness's language. */
-function showProblems(problems) {
-  const byField = new Map();
-  for (const { problem, consent } of problems) {
-    const message = problemMessage(data.messages, problem, data.lang, data.fallback);
-    const key = `${consent ? "consent-" : ""}${problem[0] ?? ""}`;
-    const entry = byField.get(key) ?? { fieldId: problem[0], consent, messages: [] };
-    if (!entry.messages.includes(message)) entry.messages.push(message);
-    byField.set(key, entry);
-  }
-  for (const [key, { fieldId, consent, messages }] of byField) {
-    const container = fieldId === null ? null : byId(`field-${key}`);
-    const item = document.createElement("li");
-    const text = messages.join(" ");
-    if (container) {
-      container.classList.add("field-invalid");
-      const error = byId(`err-${key}`);
-      error.textContent = text;
-      error.hidden = false;
-      for (const input of container.querySelectorAll("input, textarea, select")) {
-        input.setAttribute("aria-invalid", "true");
-      }
-      const link = document.createElement("a");
-      link.href = `#${container.dataset.focus}`;
-      link.textContent = `${fieldLabel(fieldId, consent)}: ${text}`;
-      link.addEventListener("click", (event) => {
-        event.preventDefault();
-        byId(container.dataset.focus)?.focus();
-      });
-      item.append(link);
-    } else {
-      item.textContent = text;
-    }
-    summaryList.append(item);
-  }
-  summary.hidden = false;
-  summary.focus();
 }
 
 function setStatus(text, fraction) {
@@ -201,15 +50,6 @@ function fail(text) {
   progressBox.classList.add("failed");
   busy = false;
   sendButton.disabled = false;
-}
-
-async function prepareFiles(files) {
-  const prepared = [];
-  for (const entry of files) {
-    const cleaned = entry.strip ? (await withoutLocation(entry.file)).file : entry.file;
-    prepared.push({ file: cleaned, name: entry.file.name, type: entry.file.type || undefined, field: entry.field });
-  }
-  return prepared;
 }
 
 async function postSubmission(request) {
@@ -257,26 +97,18 @@ function showReceipt(grouped, verified) {
 }
 
 async function submit() {
-  clearProblems();
+  clearProblems(form);
   progressBox.classList.remove("failed");
-  const answers = collectAnswers();
-  const consent = collectConsent();
-  const files = collectFiles();
-  // Attachments answers are filled in while sealing; validate them as placeholders now.
-  const placeholders = [];
-  const checkedAnswers = { ...answers };
-  for (const field of definition.fields) {
-    if (field.type !== "attachments") continue;
-    const mine = files.filter((entry) => entry.field === field.id).map((_, i) => `pending-${field.id}-${i}`);
-    placeholders.push(...mine);
-    if (mine.length > 0 || field.required) checkedAnswers[field.id] = mine;
-  }
+  const answers = collectAnswers(definition, form);
+  const consent = collectConsent(form);
+  const files = collectFiles(definition, recordings);
+  const { checkedAnswers, placeholders } = placeholderAnswers(definition, answers, files);
   const problems = [
     ...validateAnswers(data.rules, definition, checkedAnswers, placeholders).map((problem) => ({ problem, consent: false })),
     ...validateConsent(data.rules, consent).map((problem) => ({ problem, consent: true })),
   ];
   if (problems.length > 0) {
-    showProblems(problems);
+    showProblems(form, problems, data.messages, data.lang, data.fallback);
     return;
   }
   busy = true;
