@@ -80,7 +80,10 @@ def main() -> None:
     parser.add_argument("--samples", type=int, default=1_000)
     parser.add_argument("--batch", type=int, default=10_000, help="leaves per append call")
     parser.add_argument("--seed", type=int, default=9162)
+    parser.add_argument("--quick", action="store_true", help="100,000 leaves, 200 samples")
     args = parser.parse_args()
+    if args.quick:
+        args.size, args.samples = 100_000, 200
     size: int = args.size
     rng = random.Random(args.seed)
 
