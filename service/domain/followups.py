@@ -19,10 +19,12 @@ appending nothing unless every one holds:
    at the first one's ``received``, differs from the first only in
    ``signature`` (a retry with a fresh proof of work signs anew), and is
    ``followup-conflict`` otherwise;
-7. every named blob is stored (and claimed); 8. the proof of work.
+7. every named blob is stored; 8. the proof of work.
 
 The header and an inline body are kept as blobs, so the ciphertexts the entry
-hashes can be handed out later. The ``followup`` entry (``docs/log-entries.md``)
+hashes can be handed out later. As for a submission (``intake``), steps 2 to 8
+only read: the blobs are claimed, the challenge spent and the header and body
+recorded in the transaction of the batch that appends the entry. The ``followup`` entry (``docs/log-entries.md``)
 names the parent, the parent's witness key and the request's signature; the
 ``followups`` projection marks its blobs referenced.
 
@@ -65,7 +67,7 @@ from .errors import (
     UnknownParent,
 )
 from .intake import MAX_INLINE_BODY, Intake, Submitted, check_blobs_and_append
-from .pow import ProofOfWork, SpentChallenges
+from .pow import ProofOfWork, TransactionalSpentChallenges
 from .receipts import Receipt
 from .uploads import Uploads
 
@@ -93,7 +95,7 @@ class Followups:
         uploads: Uploads,
         intake: Intake,
         proof_of_work: ProofOfWork,
-        spent: SpentChallenges,
+        spent: TransactionalSpentChallenges,
         submissions: SubmissionTable,
         followups: FollowupTable,
         clock: Clock,
@@ -178,7 +180,8 @@ class Followups:
         if first is not None:
             return Submitted(self._repeat(first, request, witness), appended=False)
 
-        # 7. Every named blob is complete (and claimed); 8. proof of work, spent last.
+        # 7. Every named blob is complete; 8. proof of work. The batch's transaction
+        # claims the blobs and spends the challenge (``check_blobs_and_append``).
         appended = check_blobs_and_append(
             uploads=self._uploads,
             proof_of_work=self._pow,

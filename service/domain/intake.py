@@ -12,16 +12,22 @@ every check holds:
    store's ``intake_keys`` projection; ``docs/log-entries.md``);
 4. the same request seen before? Then its first receipt is answered again
    (below) — before the proof of work, which the first request spent;
-5. every named blob (attachments, ``body_blob``) is stored and verified; each
-   is claimed, so it cannot expire before the append marks it referenced;
-6. the proof of work (§8), which is then spent.
+5. every named blob (attachments, ``body_blob``) is stored and verified;
+6. the proof of work (§8).
 
-Then the header and an inline body are stored as blobs (so ``testimony raw``
-and evidence bundles can hand out the exact ciphertexts the entry hashes), the
-entry is built with ``received`` floored to the granularity, and appended
-through the group-commit batcher; the receipt is answered once its batch is
-committed. The log's ``submissions`` projection marks the header, body and
-attachment blobs referenced in the same transaction.
+Then the header and an inline body are written as blob files (so ``testimony
+raw`` and evidence bundles can hand out the exact ciphertexts the entry
+hashes), the entry is built with ``received`` floored to the granularity, and
+appended through the group-commit batcher; the receipt is answered once its
+batch is committed. Steps 3 to 6 only read: every row the submission writes
+is written in its batch's transaction, before its entry (``prepare`` of
+``LogStore.append_batch``), so concurrent submissions share one commit. There
+the named blobs are claimed (a blob expired since step 5 refuses the
+submission with :class:`UnknownBlob`, as step 5 would have), the challenge is
+spent (a challenge spent since, by another submission of this batch or an
+earlier one, refuses it with :class:`ProofOfWorkReused`), and the header and
+inline body are recorded; the log's ``submissions`` projection then marks the
+header, body and attachment blobs referenced.
 
 **Idempotency.** ``received`` is in the entry, so the entry's bytes change
 from one hour to the next: a submission is identified by its content, its
@@ -49,6 +55,8 @@ from collections.abc import Hashable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from sqlalchemy import Connection
+
 from testimony.crypto import submission
 from testimony.crypto.encoding import b64u_decode
 from testimony.crypto.errors import MalformedInput
@@ -63,13 +71,14 @@ from .errors import (
     BodyTooLarge,
     IncompleteBlob,
     MalformedSubmission,
+    ProofOfWorkReused,
     RequestTooLarge,
     SubmissionConflict,
     Unavailable,
     UnknownBlob,
     UnknownIntakeKey,
 )
-from .pow import ProofOfWork, SpentChallenges
+from .pow import ProofOfWork, TransactionalSpentChallenges
 from .receipts import Receipt
 from .uploads import BlobState, Uploads
 
@@ -101,7 +110,7 @@ def check_blobs_and_append(
     *,
     uploads: Uploads,
     proof_of_work: ProofOfWork,
-    spent: SpentChallenges,
+    spent: TransactionalSpentChallenges,
     batcher: AppendBatcher,
     request: Mapping[str, Any],
     fields: Mapping[str, Any],
@@ -114,37 +123,52 @@ def check_blobs_and_append(
 
     ``fields`` are the entry's members, ``header`` and ``body`` the decoded
     ciphertexts of ``request`` (``body`` None when it names a ``body_blob``).
-    Claims every blob the entry names (its attachments, and its body unless
-    inline) so none expires before the append marks it referenced, then
-    checks and spends ``request["pow"]``, keeps the header and an inline body
-    as blobs (the exact ciphertexts the entry hashes), and appends ``entry``
-    with ``dedup_key`` through ``batcher``. The answer's ``appended`` is False
+    Checks that every blob the entry names (its attachments, and its body
+    unless inline) is complete and checks ``request["pow"]`` (reads only),
+    writes the header and an inline body as blob files (the exact ciphertexts
+    the entry hashes), and appends ``entry`` with ``dedup_key`` through
+    ``batcher``. In the append's transaction, before the entry, the named
+    blobs are claimed, the challenge spent and the header and inline body
+    recorded (see the module docstring). The answer's ``appended`` is False
     when an entry with ``dedup_key`` was logged first.
 
     Raises :class:`IncompleteBlob` for a named blob still uploading,
-    :class:`UnknownBlob` for one that was never uploaded, a
-    :class:`ProofOfWorkError` subclass, and :class:`Unavailable` if the
-    batcher is closed.
+    :class:`UnknownBlob` for one that was never uploaded (or expired before
+    the append), a :class:`ProofOfWorkError` subclass, and
+    :class:`Unavailable` if the batcher is closed.
     """
     named = list(fields["attachments"])
     if body is None:
         named.append(fields["body"])
-    states = uploads.claim_blobs(named)
+    states = uploads.blob_states(named)
     for blob_id in named:
         if states[blob_id] == BlobState.INCOMPLETE:
             raise IncompleteBlob(f"blob {blob_id} is not completely uploaded")
         if states[blob_id] != BlobState.COMPLETE:
             raise UnknownBlob(f"blob {blob_id} was not uploaded")
 
-    proof_of_work.check(request.get("pow"), spent)
+    spendable = proof_of_work.verify(request.get("pow"))
 
     ciphertexts = {fields["header"]: header}
     if body is not None:
         ciphertexts[fields["body"]] = body
-    uploads.put_blobs(ciphertexts)
+    uploads.write_blob_files(ciphertexts)
+    sizes = {blob_id: len(data) for blob_id, data in ciphertexts.items()}
+
+    def prepare(connection: Connection) -> Exception | None:
+        # In the batch's transaction: a refusal fails this submission alone.
+        gone = uploads.claim_in(connection, named)
+        if gone:
+            return UnknownBlob(f"blob {gone[0]} was not uploaded")
+        if spendable is not None and not spent.spend_in(
+            connection, spendable.digest, spendable.expires
+        ):
+            return ProofOfWorkReused()
+        uploads.record_in(connection, sizes)
+        return None
 
     try:
-        return batcher.submit(entry, dedup_key=dedup_key)
+        return batcher.submit(entry, dedup_key=dedup_key, prepare=prepare)
     except store_errors.BatcherClosed:
         raise Unavailable("the server is shutting down") from None
 
@@ -159,7 +183,7 @@ class Intake:
         batcher: AppendBatcher,
         uploads: Uploads,
         proof_of_work: ProofOfWork,
-        spent: SpentChallenges,
+        spent: TransactionalSpentChallenges,
         intake_keys: IntakeKeyTable,
         submissions: SubmissionTable,
         clock: Clock,
@@ -242,7 +266,8 @@ class Intake:
         if first is not None:
             return Submitted(self._repeat(first, content), appended=False)
 
-        # 5. Every named blob is complete (and claimed); 6. proof of work, spent last.
+        # 5. Every named blob is complete; 6. proof of work. The batch's transaction
+        # claims the blobs and spends the challenge (``check_blobs_and_append``).
         appended = check_blobs_and_append(
             uploads=self._uploads,
             proof_of_work=self._pow,

@@ -16,6 +16,12 @@ into the store's spent-challenge table until it would have expired anyway
 no precise time). A challenge is checked against the difficulty written in it,
 so raising ``bits`` under load does not void challenges already handed out.
 ``bits = 0`` turns proof of work off: nothing is asked for or checked.
+
+A submission checks its proof with :meth:`ProofOfWork.verify`, which spends
+nothing, and spends the :class:`SpendableChallenge` it returns in the log
+append that logs the submission (:meth:`TransactionalSpentChallenges.spend_in`), so the
+spend costs no transaction of its own; :meth:`ProofOfWork.check` does both
+at once.
 """
 
 from __future__ import annotations
@@ -29,7 +35,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, Protocol
 
-from sqlalchemy.engine import Engine
+from sqlalchemy.engine import Connection, Engine
 
 from testimony.crypto.encoding import b64u_decode, b64u_encode, sha256
 from testimony.crypto.errors import MalformedInput
@@ -50,8 +56,10 @@ __all__ = [
     "SECRET_LENGTH",
     "Challenge",
     "ProofOfWork",
+    "SpendableChallenge",
     "SpentChallenges",
     "StoredSpentChallenges",
+    "TransactionalSpentChallenges",
     "leading_zero_bits",
     "solve",
 ]
@@ -83,6 +91,23 @@ class SpentChallenges(Protocol):
         Returns ``False`` if it was already recorded, ``True`` otherwise.
         """
         ...
+
+
+class TransactionalSpentChallenges(SpentChallenges, Protocol):
+    """:class:`SpentChallenges` that can also spend within a store transaction."""
+
+    def spend_in(self, connection: Connection, digest: bytes, expires: int) -> bool:
+        """:meth:`spend` within the caller's transaction on ``connection``."""
+        ...
+
+
+@dataclass(frozen=True)
+class SpendableChallenge:
+    """A checked challenge, to be spent: ``digest = H(challenge bytes)``, and
+    ``expires``, its expiry rounded up to the granularity (Unix seconds)."""
+
+    digest: bytes
+    expires: int
 
 
 @dataclass(frozen=True)
@@ -169,17 +194,27 @@ class ProofOfWork:
     def check(self, proof: object, spent: SpentChallenges) -> None:
         """Check a submission's ``pow`` member and spend its challenge.
 
-        Does nothing when proof of work is off. Raises
+        Does nothing when proof of work is off. Raises what :meth:`verify`
+        raises, and :class:`ProofOfWorkReused` if the challenge was spent
+        before. The challenge is spent only when everything else holds.
+        """
+        spendable = self.verify(proof)
+        if spendable is not None and not spent.spend(spendable.digest, spendable.expires):
+            raise ProofOfWorkReused()
+
+    def verify(self, proof: object) -> SpendableChallenge | None:
+        """Check a submission's ``pow`` member; return its challenge to spend.
+
+        Spends nothing: the caller spends the answer (``ProofOfWorkReused``
+        if that fails). Returns None when proof of work is off. Raises
         :class:`ProofOfWorkRequired` if ``proof`` is missing,
         :class:`ProofOfWorkInvalid` if it is malformed or the challenge was
         not issued by this server, :class:`ProofOfWorkExpired` if the
         challenge has expired, :class:`ProofOfWorkInsufficient` if the nonce
-        falls short of the challenge's bits, and :class:`ProofOfWorkReused` if
-        the challenge was spent before. The challenge is spent only when
-        everything else holds.
+        falls short of the challenge's bits.
         """
         if not self.enabled:
-            return
+            return None
         if proof is None:
             raise ProofOfWorkRequired()
         challenge, nonce = self._parse(proof)
@@ -191,8 +226,7 @@ class ProofOfWork:
             raise ProofOfWorkExpired()
         if leading_zero_bits(sha256(challenge + nonce)) < bits:
             raise ProofOfWorkInsufficient()
-        if not spent.spend(sha256(challenge), self._granularity.ceil_seconds(expires)):
-            raise ProofOfWorkReused()
+        return SpendableChallenge(sha256(challenge), self._granularity.ceil_seconds(expires))
 
     @staticmethod
     def _parse(proof: object) -> tuple[bytes, bytes]:
@@ -239,3 +273,9 @@ class StoredSpentChallenges:
     def spend(self, digest: bytes, expires: int) -> bool:
         """Record ``digest`` as spent; ``False`` if it already was."""
         return self._ledger.spend(digest, expires=expires, now=unix_seconds(self._clock.now()))
+
+    def spend_in(self, connection: Connection, digest: bytes, expires: int) -> bool:
+        """:meth:`spend` within the caller's transaction on ``connection``."""
+        return self._ledger.spend_in(
+            connection, digest, expires=expires, now=unix_seconds(self._clock.now())
+        )

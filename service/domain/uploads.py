@@ -40,6 +40,8 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
+from sqlalchemy import Connection
+
 from testimony.service.store import errors as store_errors
 from testimony.service.store.blob_index import BlobIndex
 from testimony.service.store.blobs import BlobStore
@@ -331,9 +333,7 @@ class Uploads:
         to their id (the blobs before it are kept, unreferenced).
         """
         floored = self._floored_now()
-        for blob_id, data in blobs.items():
-            if not self._blobs.exists(blob_id):
-                self._blobs.put([data], expected_id=blob_id, mtime=floored)
+        self.write_blob_files(blobs)
         self._index.record({k: len(v) for k, v in blobs.items()}, created=floored)
 
     def put_blob(self, data: bytes, blob_id: str) -> None:
@@ -358,6 +358,46 @@ class Uploads:
             else:
                 states[blob_id] = BlobState.UNKNOWN
         return states
+
+    def blob_states(self, blob_ids: Sequence[str]) -> dict[str, str]:
+        """:class:`BlobState` of each of ``blob_ids``, as :meth:`claim_blobs`
+        reports it, but claiming nothing (a read): the caller claims them in
+        its append with :meth:`claim_in`."""
+        recorded = self._index.recorded(blob_ids)
+        now = self._now()
+        states: dict[str, str] = {}
+        for blob_id in blob_ids:
+            if blob_id in recorded and self._blobs.exists(blob_id):
+                states[blob_id] = BlobState.COMPLETE
+            elif self._table.is_uploading(blob_id, now=now):
+                states[blob_id] = BlobState.INCOMPLETE
+            else:
+                states[blob_id] = BlobState.UNKNOWN
+        return states
+
+    def claim_in(self, connection: Connection, blob_ids: Sequence[str]) -> list[str]:
+        """Claim ``blob_ids`` within the caller's transaction on ``connection``
+        (as :meth:`claim_blobs` does); returns those no longer recorded (expired
+        since :meth:`blob_states` saw them), in the order given."""
+        claimed = self._index.claim_in(connection, blob_ids, now=self._floored_now())
+        return [blob_id for blob_id in blob_ids if blob_id not in claimed]
+
+    def write_blob_files(self, blobs: Mapping[str, bytes]) -> None:
+        """Store the bytes of :meth:`put_blobs`, durably, without recording
+        them: the caller records them in its append with :meth:`record_in`.
+
+        Raises ``BlobHashMismatch`` from the store if some bytes do not hash
+        to their id.
+        """
+        floored = self._floored_now()
+        for blob_id, data in blobs.items():
+            if not self._blobs.exists(blob_id):
+                self._blobs.put([data], expected_id=blob_id, mtime=floored)
+
+    def record_in(self, connection: Connection, sizes: Mapping[str, int]) -> None:
+        """Record blobs (id -> size) stored by :meth:`write_blob_files`, within
+        the caller's transaction on ``connection``."""
+        self._index.record_in(connection, sizes, created=self._floored_now())
 
     def blob_state(self, blob_id: str) -> str:
         """:meth:`claim_blobs` of one blob."""

@@ -21,7 +21,11 @@ entries per commit; with it, they come back together. A lone client (``n =
 once and then expects the smaller batch.
 
 An entry may carry a dedup key (``LogStore.append_batch``): a duplicate by
-content, in the same batch or logged before, resolves to the first entry.
+content, in the same batch or logged before, resolves to the first entry. It
+may also carry a ``prepare`` (``log.Prepare``): the rows it writes besides its
+entry, run in the batch's transaction, so that a submission costs no
+transaction of its own. An entry its ``prepare`` refuses fails alone: its
+waiter gets that error, and the rest of the batch is committed.
 """
 
 from __future__ import annotations
@@ -37,7 +41,7 @@ from dataclasses import dataclass
 from testimony.crypto import merkle
 
 from .errors import BatcherClosed
-from .log import AppendedBatch, LogStore, Signer, StoredCheckpoint
+from .log import AppendedBatch, LogStore, Prepare, Signer, StoredCheckpoint
 
 __all__ = ["AppendBatcher", "AppendReceipt"]
 
@@ -63,6 +67,7 @@ class AppendReceipt:
 class _Request:
     entry: bytes
     dedup_key: Hashable | None
+    prepare: Prepare | None
     future: concurrent.futures.Future[AppendReceipt]
 
 
@@ -108,9 +113,16 @@ class AppendBatcher:
         return self._batches
 
     def submit_future(
-        self, entry: bytes, *, dedup_key: Hashable | None = None
+        self,
+        entry: bytes,
+        *,
+        dedup_key: Hashable | None = None,
+        prepare: Prepare | None = None,
     ) -> concurrent.futures.Future[AppendReceipt]:
-        """Queue ``entry`` (with its optional dedup key) and return the future of its receipt.
+        """Queue ``entry`` (with its optional dedup key and ``prepare``) and
+        return the future of its receipt.
+
+        The future holds the error ``prepare`` refused the entry with, if it did.
 
         Raises ``BatcherClosed`` once :meth:`close` has been called and
         ``TypeError`` if ``entry`` is not ``bytes``. Cancelling the future
@@ -122,26 +134,37 @@ class AppendBatcher:
         with self._lock:
             if self._closed:
                 raise BatcherClosed()
-            self._queue.put(_Request(entry, dedup_key, future))
+            self._queue.put(_Request(entry, dedup_key, prepare, future))
         return future
 
     def submit(
-        self, entry: bytes, timeout: float | None = None, *, dedup_key: Hashable | None = None
+        self,
+        entry: bytes,
+        timeout: float | None = None,
+        *,
+        dedup_key: Hashable | None = None,
+        prepare: Prepare | None = None,
     ) -> AppendReceipt:
         """Append ``entry`` with the next batch and block until it is committed.
 
-        ``dedup_key`` is passed to ``LogStore.append_batch``. Raises
-        ``BatcherClosed`` if the batcher is closed, whatever the batch's append
-        raised, and ``TimeoutError`` after ``timeout`` seconds (the entry may
+        ``dedup_key`` and ``prepare`` are passed to ``LogStore.append_batch``.
+        Raises ``BatcherClosed`` if the batcher is closed, the error ``prepare``
+        refused the entry with, whatever the batch's append raised, and ``TimeoutError`` after ``timeout`` seconds (the entry may
         still be appended later).
         """
-        return self.submit_future(entry, dedup_key=dedup_key).result(timeout)
+        return self.submit_future(entry, dedup_key=dedup_key, prepare=prepare).result(timeout)
 
     async def submit_async(
-        self, entry: bytes, *, dedup_key: Hashable | None = None
+        self,
+        entry: bytes,
+        *,
+        dedup_key: Hashable | None = None,
+        prepare: Prepare | None = None,
     ) -> AppendReceipt:
         """:meth:`submit` for asyncio: awaits the commit without blocking the loop."""
-        return await asyncio.wrap_future(self.submit_future(entry, dedup_key=dedup_key))
+        return await asyncio.wrap_future(
+            self.submit_future(entry, dedup_key=dedup_key, prepare=prepare)
+        )
 
     def close(self, timeout: float | None = None) -> None:
         """Stop taking entries, commit every entry already queued, stop the worker.
@@ -202,8 +225,12 @@ class AppendBatcher:
             return
         self._batches += 1
         try:
+            prepare = [r.prepare for r in live]
             result: AppendedBatch = self._log.append_batch(
-                [r.entry for r in live], self._sign, dedup_keys=[r.dedup_key for r in live]
+                [r.entry for r in live],
+                self._sign,
+                dedup_keys=[r.dedup_key for r in live],
+                prepare=prepare if any(p is not None for p in prepare) else None,
             )
         except BaseException as exc:  # every waiter of this batch learns why
             for request in live:
@@ -211,7 +238,12 @@ class AppendBatcher:
             if not isinstance(exc, Exception):
                 raise
             return
-        for i, request in enumerate(live):
+        i = 0  # the request's item in `result` (refused requests have none)
+        for position, request in enumerate(live):
+            refusal = result.refused[position] if result.refused else None
+            if refusal is not None:
+                request.future.set_exception(refusal)
+                continue
             request.future.set_result(
                 AppendReceipt(
                     index=result.indexes[i],
@@ -221,3 +253,4 @@ class AppendBatcher:
                     inclusion=result.inclusion[i],
                 )
             )
+            i += 1

@@ -14,6 +14,12 @@ row by row: :meth:`BlobIndex.claim` moves ``created`` forward only if the row
 exists, and :meth:`BlobIndex.delete_unreferenced` deletes only a row that is
 still unreferenced *and* still older than the cutoff. Whichever commits first
 wins; a blob claimed is not deleted, and a blob deleted is not claimed.
+
+A submission's writes to this table run in the log append that logs it
+(``LogStore.append_batch`` ``prepare``): :meth:`BlobIndex.claim_in` and
+:meth:`BlobIndex.record_in` take the append's connection, so they cost no
+transaction of their own. :meth:`BlobIndex.recorded` only reads, for the
+checks a submission makes before it queues its entry.
 """
 
 from __future__ import annotations
@@ -67,8 +73,23 @@ class BlobIndex:
         if not sizes:
             return
         with self._engine.begin() as connection:
-            for blob_id, size in sorted(sizes.items()):
-                _upsert(connection, blob_id, size, created)
+            self.record_in(connection, sizes, created=created)
+
+    @staticmethod
+    def record_in(connection: Connection, sizes: Mapping[str, int], *, created: int) -> None:
+        """:meth:`record` within the caller's transaction on ``connection``."""
+        for blob_id, size in sorted(sizes.items()):
+            _upsert(connection, blob_id, size, created)
+
+    def recorded(self, blob_ids: Collection[str]) -> set[str]:
+        """Which of ``blob_ids`` are recorded (a read: nothing is claimed)."""
+        wanted = sorted(set(blob_ids))
+        found: set[str] = set()
+        with self._reads.connect() as connection:
+            for start in range(0, len(wanted), _IN_CHUNK):
+                part = wanted[start : start + _IN_CHUNK]
+                found.update(connection.execute(select(Blob.id).where(Blob.id.in_(part))).scalars())
+        return found
 
     def claim(self, blob_ids: Collection[str], *, now: int) -> set[str]:
         """Which of ``blob_ids`` are recorded; unreferenced ones get ``created = now``.
@@ -77,21 +98,28 @@ class BlobIndex:
         expiry leaves them alone until the append has marked them referenced.
         ``now`` is a floored time.
         """
+        if not blob_ids:
+            return set()
+        with self._engine.begin() as connection:
+            return self.claim_in(connection, blob_ids, now=now)
+
+    @staticmethod
+    def claim_in(connection: Connection, blob_ids: Collection[str], *, now: int) -> set[str]:
+        """:meth:`claim` within the caller's transaction on ``connection``.
+
+        The claim and the read of the rows are one transaction, so a blob
+        reported recorded is claimed, and expiry can no longer delete it.
+        """
         wanted = sorted(set(blob_ids))
         recorded: set[str] = set()
-        if not wanted:
-            return recorded
-        with self._engine.begin() as connection:
-            for start in range(0, len(wanted), _IN_CHUNK):
-                part = wanted[start : start + _IN_CHUNK]
-                connection.execute(
-                    update(Blob)
-                    .where(Blob.id.in_(part), Blob.referenced.is_(False), Blob.created < now)
-                    .values(created=now)
-                )
-                recorded.update(
-                    connection.execute(select(Blob.id).where(Blob.id.in_(part))).scalars()
-                )
+        for start in range(0, len(wanted), _IN_CHUNK):
+            part = wanted[start : start + _IN_CHUNK]
+            connection.execute(
+                update(Blob)
+                .where(Blob.id.in_(part), Blob.referenced.is_(False), Blob.created < now)
+                .values(created=now)
+            )
+            recorded.update(connection.execute(select(Blob.id).where(Blob.id.in_(part))).scalars())
         return recorded
 
     def is_referenced(self, blob_id: str) -> bool | None:

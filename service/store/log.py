@@ -8,6 +8,9 @@ An append (:meth:`LogStore.append_batch`) is one transaction:
 
 1. take the writer lock (SQLite ``BEGIN IMMEDIATE``; PostgreSQL
    ``pg_advisory_xact_lock``), read the size;
+1a. run each item's ``prepare`` (the rows an item writes besides its entry:
+   a submission claims and records its blobs and spends its proof of work);
+   an item whose ``prepare`` refuses it is dropped from the batch, alone;
 2. drop the duplicates: an entry already logged (same leaf hash), or one whose
    dedup key the dedup index (by default the ``submissions`` projection) or an
    earlier item of the batch already holds, resolves to that entry's index;
@@ -49,6 +52,7 @@ from .projections import (
 __all__ = [
     "AppendedBatch",
     "LogStore",
+    "Prepare",
     "Signer",
     "StoredCheckpoint",
     "StoredEntry",
@@ -56,6 +60,16 @@ __all__ = [
 
 Signer = Callable[[int, bytes], str]
 """``sign(tree_size, root_hash) -> signed checkpoint note`` (PROTOCOL.md §9)."""
+
+Prepare = Callable[[Connection], Exception | None]
+"""``prepare(connection) -> None, or the error that refuses the item``.
+
+Run by :meth:`LogStore.append_batch` in the append's transaction, under the
+writer lock, before the entries are inserted. Returning an error refuses that
+item only; raising fails the whole batch. A ``prepare`` that refuses its item
+should have written nothing that matters (its writes are committed with the
+batch).
+"""
 
 _IN_CHUNK = 500  # ids per IN (...) list: well under any driver's parameter limit
 
@@ -87,6 +101,12 @@ class AppendedBatch:
     first entry, whose bytes may differ from ``entries[i]``. ``checkpoint`` is
     the note signed over ``(size, root)``, and ``inclusion[i]`` proves
     ``ids[i]`` at ``size``.
+
+    With ``prepare``, ``refused[i]`` is the error ``entries[i]``'s ``prepare``
+    refused it with, or None (``refused`` is empty without ``prepare``). A
+    refused entry is not appended and has no item in the other tuples: they
+    list the entries not refused, in order. If every entry is refused and the
+    log is empty, ``checkpoint`` is size 0 with an empty note.
     """
 
     indexes: tuple[int, ...]
@@ -96,6 +116,7 @@ class AppendedBatch:
     root: bytes
     checkpoint: StoredCheckpoint
     inclusion: tuple[merkle.InclusionProof, ...]
+    refused: tuple[Exception | None, ...] = ()
 
 
 class _NodeReader:
@@ -157,6 +178,7 @@ class LogStore:
         sign: Signer,
         *,
         dedup_keys: Sequence[Hashable | None] | None = None,
+        prepare: Sequence[Prepare | None] | None = None,
     ) -> AppendedBatch:
         """Append ``entries`` in one transaction and sign one checkpoint over them.
 
@@ -169,9 +191,12 @@ class LogStore:
         lock, in the append's transaction. If no entry is new, no checkpoint
         is signed and the latest one is returned. ``sign(size, root)`` is
         called once, inside the transaction, with the writer lock held.
+        ``prepare[i]``, if given and not None, runs first, in the same
+        transaction (see :data:`Prepare`); the item is dropped if it returns an
+        error, which ``refused[i]`` of the answer holds.
 
-        Raises ``ValueError`` for an empty batch, for ``dedup_keys`` of another
-        length than ``entries``, or for dedup keys on a log without a dedup
+        Raises ``ValueError`` for an empty batch, for ``dedup_keys`` or
+        ``prepare`` of another length than ``entries``, or for dedup keys on a log without a dedup
         index; ``MalformedInput`` if an entry is not ``bytes``, whatever
         ``sign`` or a projection raises, and the database's errors; in every
         case nothing of the batch is kept.
@@ -184,12 +209,17 @@ class LogStore:
             raise ValueError("one dedup key (or None) per entry")
         else:
             keys = dedup_keys
+        if prepare is not None and len(prepare) != len(entries):
+            raise ValueError("one prepare (or None) per entry")
         wanted_keys = {key for key in keys if key is not None}
         if wanted_keys and self._dedup_index is None:
             raise ValueError("this log has no dedup index for dedup keys")
         ids = [merkle.leaf_hash(entry) for entry in entries]
         with db.writer_connection(self._engine) as connection:
             size = _size(connection)
+            refused: list[Exception | None] = []
+            if prepare is not None:
+                refused = [None if p is None else p(connection) for p in prepare]
             first_index = _indexes_of(connection, ids)
             by_key: dict[Hashable, int] = {}
             if wanted_keys and self._dedup_index is not None:
@@ -198,6 +228,8 @@ class LogStore:
             indexes: list[int] = []
             appended: list[bool] = []
             for position, (entry, entry_id, key) in enumerate(zip(entries, ids, keys, strict=True)):
+                if refused and refused[position] is not None:
+                    continue
                 existing = first_index.get(entry_id)
                 if existing is None and key is not None:
                     existing = by_key.get(key)
@@ -241,6 +273,8 @@ class LogStore:
                 # Nothing new: nothing is signed; the latest checkpoint covers
                 # every entry (each append commits its own checkpoint).
                 latest = _latest_checkpoint(connection)
+                if latest is None and size == 0 and refused and all(e is not None for e in refused):
+                    latest = StoredCheckpoint(size=0, note="")  # every item refused
                 if latest is None:
                     raise SizeOutOfRange("the log has entries but no checkpoint")
                 checkpoint = latest
@@ -261,12 +295,13 @@ class LogStore:
             )
         return AppendedBatch(
             indexes=tuple(indexes),
-            ids=tuple(ids),
+            ids=tuple(i for n, i in enumerate(ids) if not refused or refused[n] is None),
             appended=tuple(appended),
             size=new_size,
             root=root,
             checkpoint=checkpoint,
             inclusion=inclusion,
+            refused=tuple(refused),
         )
 
     # --- reads -----------------------------------------------------------------

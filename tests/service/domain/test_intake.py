@@ -21,16 +21,18 @@ from testimony.service.domain.clock import FixedClock, Granularity
 from testimony.service.domain.errors import (
     IncompleteBlob,
     MalformedUpload,
+    ProofOfWorkReused,
     SubmissionConflict,
     UnknownBlob,
     UnknownIntakeKey,
 )
 from testimony.service.domain.intake import Intake, Submitted
 from testimony.service.domain.log import intake_key_entry
-from testimony.service.domain.pow import StoredSpentChallenges
+from testimony.service.domain.pow import ProofOfWork, StoredSpentChallenges, solve
 from testimony.service.domain.setup import Server, open_server
 from testimony.service.domain.uploads import parse_metadata
 from testimony.service.settings import Settings
+from testimony.service.store.blob_index import BlobIndex
 from testimony.service.store.projections import IntakeKeyTable, SubmissionKey, SubmissionTable
 
 DEADLINE = 60.0
@@ -222,6 +224,83 @@ def test_a_blob_still_uploading_is_incomplete_and_an_unknown_one_unknown(
         server.intake.submit(vector["request"])
     server.uploads.append(upload.id, 10, [data[10:]])
     assert server.intake.submit(vector["request"]).appended
+
+
+class ExpiringBatcher:
+    """The server's batcher, but blob ``blob_id`` expires just before each submit:
+    after the intake checked it, before the append claims it."""
+
+    def __init__(self, server: Server, blob_id: str) -> None:
+        self._inner = server.batcher
+        self._index = BlobIndex(server.engine)
+        self._blob_id = blob_id
+
+    def submit(self, entry: bytes, timeout: float | None = None, **kwargs: Any) -> Any:
+        assert self._index.delete_unreferenced(self._blob_id, cutoff=2**40)
+        return self._inner.submit(entry, timeout, **kwargs)
+
+
+def _intake(
+    server: Server, clock: FixedClock, batcher: Any, proof_of_work: ProofOfWork | None = None
+) -> Intake:
+    return Intake(
+        log=server.log,
+        batcher=batcher,
+        uploads=server.uploads,
+        proof_of_work=proof_of_work or server.proof_of_work,
+        spent=StoredSpentChallenges(server.engine, clock=clock),
+        intake_keys=IntakeKeyTable(server.engine),
+        submissions=SubmissionTable(server.engine),
+        clock=clock,
+        granularity=Granularity(),
+        max_attachments=16,
+    )
+
+
+def test_a_blob_expired_after_the_check_is_unknown_and_nothing_is_appended(
+    server: Server, vector: dict[str, Any], clock: FixedClock
+) -> None:
+    store_vector_blobs(server, vector)
+    size = server.log.size()
+    expired = next(iter(vector["blobs"]))
+    intake = _intake(server, clock, ExpiringBatcher(server, expired))
+    with pytest.raises(UnknownBlob) as unknown:
+        intake.submit(vector["request"])
+    assert expired in str(unknown.value)
+    assert server.log.size() == size
+    store_vector_blobs(server, vector)  # uploaded again: now it is accepted
+    assert server.intake.submit(vector["request"]).appended
+    assert BlobIndex(server.engine).is_referenced(expired) is True
+
+
+def test_a_challenge_used_by_racing_submissions_is_spent_once(
+    server: Server, vector: dict[str, Any], clock: FixedClock
+) -> None:
+    store_vector_blobs(server, vector)
+    size = server.log.size()
+    proof_of_work = ProofOfWork(
+        secret=b"k" * 32, bits=4, ttl_seconds=600, clock=clock, granularity=Granularity()
+    )
+    challenge = proof_of_work.issue()
+    request = {
+        **vector["request"],
+        "pow": {"challenge": challenge.challenge, "nonce": solve(challenge.challenge, 4)},
+    }
+    batcher = RendezvousBatcher(server, 2)  # both pass every check before either appends
+    intake = _intake(server, clock, batcher, proof_of_work)
+    with concurrent.futures.ThreadPoolExecutor(2) as pool:
+        futures = [pool.submit(intake.submit, request) for _ in range(2)]
+        outcomes: list[object] = []
+        for future in futures:
+            try:
+                outcomes.append(future.result(DEADLINE))
+            except ProofOfWorkReused as exc:
+                outcomes.append(exc)
+    appended = [o for o in outcomes if isinstance(o, Submitted)]
+    assert len(appended) == 1 and appended[0].appended
+    assert sum(isinstance(o, ProofOfWorkReused) for o in outcomes) == 1
+    assert server.log.size() == size + 1
+    verify_receipt(appended[0].receipt.to_json(), server.signer.verifier_key)
 
 
 SHA = base64.b64encode(b"ab" * 32).decode()

@@ -9,11 +9,12 @@ import asyncio
 import threading
 
 import pytest
+from sqlalchemy import Connection
 
 from testimony.crypto import merkle
 from testimony.service.store.batching import AppendBatcher, AppendReceipt
 from testimony.service.store.errors import BatcherClosed
-from testimony.service.store.log import LogStore
+from testimony.service.store.log import LogStore, Prepare
 
 from .support import read_note, stand_in_sign
 
@@ -128,6 +129,38 @@ def test_a_failing_batch_fails_only_its_own_waiters(log: LogStore) -> None:
         _check_receipt(receipt, f"later {i}".encode())
     assert {r.checkpoint.size for r in receipts} == {5}  # one batch, after the failed one
     assert log.entries(0, 5) == [f"later {i}".encode() for i in range(5)]
+
+
+def test_an_entry_its_prepare_refuses_fails_alone(log: LogStore) -> None:
+    written: list[bytes] = []
+
+    def prepare(name: bytes, refuse: bool) -> Prepare:
+        def run(_connection: Connection) -> Exception | None:
+            written.append(name)
+            return LookupError(name.decode()) if refuse else None
+
+        return run
+
+    sign = GatedSigner()
+    with AppendBatcher(log, sign) as batcher:
+        first = batcher.submit_future(b"first")
+        assert sign.entered.wait(DEADLINE)
+        # One batch, queued while the first is held: its middle entry is refused.
+        queued = [
+            batcher.submit_future(f"e{i}".encode(), prepare=prepare(f"e{i}".encode(), i == 1))
+            for i in range(3)
+        ]
+        sign.release()
+        assert first.result(DEADLINE).index == 0
+        with pytest.raises(LookupError, match="e1"):
+            queued[1].result(DEADLINE)
+        kept = [queued[0].result(DEADLINE), queued[2].result(DEADLINE)]
+    for receipt, entry in zip(kept, [b"e0", b"e2"], strict=True):
+        _check_receipt(receipt, entry)
+    assert [r.index for r in kept] == [1, 2]
+    assert {r.checkpoint.size for r in kept} == {3}
+    assert written == [b"e0", b"e1", b"e2"]  # in queue order, in the one batch
+    assert log.entries(0, log.size()) == [b"first", b"e0", b"e2"]
 
 
 def test_a_cancelled_waiter_is_not_appended(log: LogStore) -> None:

@@ -5,17 +5,19 @@ algorithms (testimony.crypto.merkle)."""
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Callable
 
 import pytest
 from sqlalchemy import func, select, text
-from sqlalchemy.engine import Engine
+from sqlalchemy.engine import Connection, Engine
 
 from testimony.crypto import merkle
 from testimony.crypto.errors import MalformedInput
 from testimony.service.store import db
 from testimony.service.store.errors import CheckpointNotFound, EntryNotFound, SizeOutOfRange
 from testimony.service.store.log import LogStore
-from testimony.service.store.models import Blob, Submission, TreeNode
+from testimony.service.store.models import Blob, PowUsed, Submission, TreeNode
+from testimony.service.store.pow_ledger import PowLedger
 from testimony.service.store.projections import rebuild_projections
 from tests.vectors.loader import load_json
 
@@ -254,3 +256,65 @@ def test_rebuild_projections_reproduces_them(engine: Engine, log: LogStore) -> N
     with db.writer_session(engine) as session:
         assert rebuild_projections(session) == len(entries)
     assert snapshot() == before
+
+
+def _spending(digest: bytes) -> Callable[[Connection], Exception | None]:
+    """A ``prepare`` that spends ``digest`` in the append, refusing its item if spent before."""
+
+    def prepare(connection: Connection) -> Exception | None:
+        if PowLedger.spend_in(connection, digest, expires=10**10, now=0):
+            return None
+        return LookupError("spent before")
+
+    return prepare
+
+
+def _spent_digests(engine: Engine) -> list[bytes]:
+    with engine.connect() as connection:
+        return list(connection.execute(select(PowUsed.digest).order_by(PowUsed.digest)).scalars())
+
+
+def test_a_prepare_writes_in_the_append_and_a_refusal_drops_only_its_entry(
+    engine: Engine, log: LogStore
+) -> None:
+    a, b = b"a" * 32, b"b" * 32
+    result = log.append_batch(
+        [b"one", b"two", b"three", b"four"],
+        stand_in_sign,
+        prepare=[_spending(a), _spending(a), None, _spending(b)],
+    )
+    assert [type(e) if e else None for e in result.refused] == [None, LookupError, None, None]
+    assert result.indexes == (0, 1, 2)
+    assert result.ids == tuple(merkle.leaf_hash(e) for e in (b"one", b"three", b"four"))
+    assert log.entries(0, 3) == [b"one", b"three", b"four"]
+    assert _spent_digests(engine) == [a, b]
+    _size, root = read_note(result.checkpoint.note)
+    for entry_id, proof in zip(result.ids, result.inclusion, strict=True):
+        proof.verify(entry_id, root)
+    # Spent by a batch committed before: refused in a later one.
+    again = log.append_batch([b"five"], stand_in_sign, prepare=[_spending(b)])
+    assert isinstance(again.refused[0], LookupError)
+    assert (again.indexes, again.checkpoint.size) == ((), 3)
+
+
+def test_a_batch_whose_items_are_all_refused_on_an_empty_log_appends_nothing(
+    engine: Engine, log: LogStore
+) -> None:
+    digest = b"c" * 32
+    assert PowLedger(engine).spend(digest, expires=10**10, now=0)
+    result = log.append_batch([b"x", b"y"], stand_in_sign, prepare=[_spending(digest)] * 2)
+    assert all(isinstance(e, LookupError) for e in result.refused)
+    assert (result.indexes, result.checkpoint.size, log.size()) == ((), 0, 0)
+    assert log.latest_checkpoint() is None
+
+
+def test_a_prepare_that_raises_keeps_nothing_of_the_batch(engine: Engine, log: LogStore) -> None:
+    def failing(_connection: Connection) -> Exception | None:
+        raise RuntimeError("database trouble")
+
+    with pytest.raises(RuntimeError):
+        log.append_batch([b"one", b"two"], stand_in_sign, prepare=[_spending(b"a" * 32), failing])
+    assert log.size() == 0
+    assert _spent_digests(engine) == []
+    with pytest.raises(ValueError):
+        log.append_batch([b"one", b"two"], stand_in_sign, prepare=[None])
