@@ -13,7 +13,6 @@ a lost answer is then indistinguishable from the first try.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable
 from typing import Annotated, Any
 
@@ -21,6 +20,8 @@ from fastapi import APIRouter, Depends, Request
 from fastapi.responses import JSONResponse
 from starlette.concurrency import run_in_threadpool
 
+from testimony.crypto import canonical
+from testimony.crypto.errors import MalformedInput
 from testimony.service.domain.errors import MalformedJSON, RequestTooLarge, UnsupportedMediaType
 from testimony.service.domain.intake import Submitted
 from testimony.service.domain.setup import Server
@@ -31,19 +32,6 @@ from .schemas import Problem, Receipt, SubmissionRequest
 router = APIRouter(prefix="/api/v1", tags=["submissions"])
 
 JSON_MEDIA_TYPE = "application/json"
-
-
-def _reject_constant(name: str) -> Any:
-    raise ValueError(f"{name} is not JSON")
-
-
-def _no_duplicates(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
-    result: dict[str, Any] = {}
-    for key, value in pairs:
-        if key in result:
-            raise ValueError("a member name appears twice")
-        result[key] = value
-    return result
 
 
 async def read_json(request: Request, max_bytes: int) -> Any:
@@ -65,12 +53,8 @@ async def read_json(request: Request, max_bytes: int) -> Any:
         if len(body) > max_bytes:
             raise RequestTooLarge(f"a request body is at most {max_bytes} bytes")
     try:
-        return json.loads(
-            body.decode("utf-8"),
-            object_pairs_hook=_no_duplicates,
-            parse_constant=_reject_constant,
-        )
-    except (UnicodeDecodeError, ValueError, RecursionError):
+        return canonical.loads(bytes(body))
+    except MalformedInput:
         raise MalformedJSON("the request body is not well-formed JSON") from None
 
 

@@ -32,7 +32,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import IO, Any
 
-from testimony.crypto.errors import CryptoError
+from testimony.crypto import canonical
+from testimony.crypto.errors import CryptoError, MalformedInput
 from testimony.crypto.submission import submission_entry
 
 from .errors import EnvelopeInvalid
@@ -100,29 +101,14 @@ def named_blobs(request: Mapping[str, Any]) -> list[str]:
     return blobs
 
 
-def _no_duplicates(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
-    result: dict[str, Any] = {}
-    for key, value in pairs:
-        if key in result:
-            raise ValueError("a member name appears twice")
-        result[key] = value
-    return result
-
-
-def _reject_constant(name: str) -> Any:
-    raise ValueError(f"{name} is not JSON")
-
-
 def parse_request(data: bytes) -> dict[str, Any]:
     """The request of ``request.json``, checked as §3 step 6 without ``pow``.
 
     Raises :class:`EnvelopeInvalid` for anything else.
     """
     try:
-        request = json.loads(
-            data.decode("utf-8"), object_pairs_hook=_no_duplicates, parse_constant=_reject_constant
-        )
-    except (UnicodeDecodeError, ValueError, RecursionError):
+        request = canonical.loads(data)
+    except MalformedInput:
         raise EnvelopeInvalid("request.json is not well-formed JSON") from None
     if not isinstance(request, dict):
         raise EnvelopeInvalid("request.json is not a JSON object")

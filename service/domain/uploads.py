@@ -36,7 +36,7 @@ import binascii
 import contextlib
 import re
 import secrets
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
@@ -347,23 +347,16 @@ class Uploads:
         expire before the submission naming it is appended (its expiry starts
         again now).
         """
-        claimed = self._index.claim(blob_ids, now=self._floored_now())
-        now = self._now()
-        states: dict[str, str] = {}
-        for blob_id in blob_ids:
-            if blob_id in claimed and self._blobs.exists(blob_id):
-                states[blob_id] = BlobState.COMPLETE
-            elif self._table.is_uploading(blob_id, now=now):
-                states[blob_id] = BlobState.INCOMPLETE
-            else:
-                states[blob_id] = BlobState.UNKNOWN
-        return states
+        return self._states(blob_ids, self._index.claim(blob_ids, now=self._floored_now()))
 
     def blob_states(self, blob_ids: Sequence[str]) -> dict[str, str]:
         """:class:`BlobState` of each of ``blob_ids``, as :meth:`claim_blobs`
         reports it, but claiming nothing (a read): the caller claims them in
         its append with :meth:`claim_in`."""
-        recorded = self._index.recorded(blob_ids)
+        return self._states(blob_ids, self._index.recorded(blob_ids))
+
+    def _states(self, blob_ids: Sequence[str], recorded: Collection[str]) -> dict[str, str]:
+        """Complete if recorded and on disk, incomplete if still uploading, else unknown."""
         now = self._now()
         states: dict[str, str] = {}
         for blob_id in blob_ids:
