@@ -14,13 +14,11 @@ awaited on ``/healthz`` with a deadline, the pages on their elements.
 
 from __future__ import annotations
 
-import contextlib
 import json
 import os
 import re
 import subprocess
 import sys
-import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -33,11 +31,11 @@ from testimony.crypto import hpke, padding, receipt, stream
 from testimony.crypto.encoding import b64u_decode
 from testimony.service.domain.setup import init_data_dir
 from testimony.service.settings import Settings
+from tests.live_server import start_server
 from tests.web.jpeg import photo_with_gps
 
 ORIGIN = "pages.test/log"
 POW_BITS = 4
-STARTUP_DEADLINE = 30.0
 SUBMIT_TIMEOUT_MS = 90_000
 FORM = "kordai-2020"
 MESSAGES = json.loads(
@@ -60,51 +58,20 @@ class Live:
     process: subprocess.Popen[bytes]
 
 
-def _free_port() -> int:
-    import socket
-
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
-
-
 @pytest.fixture(scope="module")
 def live(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Live]:
     root = tmp_path_factory.mktemp("pages")
     seed = os.urandom(32)
     settings = Settings(data_dir=root / "data")
     init_data_dir(settings, hpke.public_key(seed), origin=ORIGIN)
-    port = _free_port()
-    command = [
-        str(Path(sys.executable).parent / "testimony"),
-        "serve",
-        "--data-dir",
-        str(settings.data_dir),
-        "--port",
-        str(port),
-        "--pow-bits",
-        str(POW_BITS),
-    ]
-    env = {k: v for k, v in os.environ.items() if not k.startswith("TESTIMONY_")}
-    output = root / "server-output.txt"
-    with output.open("wb") as sink:
-        process = subprocess.Popen(command, stdout=sink, stderr=subprocess.STDOUT, env=env)
-    url = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + STARTUP_DEADLINE
+    server = start_server(
+        settings.require_data_dir(), root / "server-output.txt", pow_bits=POW_BITS
+    )
     try:
-        while True:
-            assert process.poll() is None, output.read_text(errors="replace")
-            with contextlib.suppress(httpx.TransportError):
-                if httpx.get(url + "/healthz", timeout=1.0).status_code == 200:
-                    break
-            assert time.monotonic() < deadline, "the server did not answer /healthz in time"
-            with contextlib.suppress(subprocess.TimeoutExpired):
-                process.wait(timeout=0.05)  # returns early only if the server died
-        yield Live(url, seed, settings.data_dir, process)
+        yield Live(server.url, seed, server.data_dir, server.process)
     finally:
-        process.terminate()
-        process.wait(timeout=30)
-    assert "Traceback" not in output.read_text(errors="replace")
+        output = server.stop()
+    assert "Traceback" not in output
 
 
 class Watched:

@@ -8,14 +8,9 @@ The server is awaited on ``/healthz`` with a deadline; nothing sleeps.
 
 from __future__ import annotations
 
-import contextlib
 import os
 import socket
-import subprocess
-import sys
-import time
 from collections.abc import Iterator
-from dataclasses import dataclass
 from pathlib import Path
 
 import httpx
@@ -24,80 +19,29 @@ import pytest
 from testimony.service.domain.audit import audit_settings
 from testimony.service.domain.setup import init_data_dir
 from testimony.service.settings import Settings
+from tests.live_server import LiveServer, start_server
 from tests.service.api.witness_client import TUS, WitnessClient
 from tests.service.intake_support import VECTOR
 
 ORIGIN = "e2e.test/log"
 CLIENT_ADDRESS = "127.0.0.2"
-STARTUP_DEADLINE = 30.0
-
-
-@dataclass
-class LiveServer:
-    url: str
-    process: subprocess.Popen[bytes]
-    settings: Settings
-    output: Path
-
-    def stop(self) -> str:
-        """Stop the server gracefully; return everything it printed."""
-        if self.process.poll() is None:
-            self.process.terminate()
-            self.process.wait(timeout=30)
-        return self.output.read_text(encoding="utf-8", errors="replace")
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
-
-
-def start_server(settings: Settings, output: Path) -> LiveServer:
-    port = free_port()
-    command = [
-        str(Path(sys.executable).parent / "testimony"),
-        "serve",
-        "--data-dir",
-        str(settings.data_dir),
-        "--host",
-        "127.0.0.1",
-        "--port",
-        str(port),
-        "--pow-bits",
-        "0",
-    ]
-    if settings.database_url:
-        command += ["--database-url", settings.database_url]
-    env = {k: v for k, v in os.environ.items() if not k.startswith("TESTIMONY_")}
-    with output.open("wb") as sink:
-        process = subprocess.Popen(command, stdout=sink, stderr=subprocess.STDOUT, env=env)
-    server = LiveServer(f"http://127.0.0.1:{port}", process, settings, output)
-    deadline = time.monotonic() + STARTUP_DEADLINE
-    while True:
-        if process.poll() is not None:
-            raise AssertionError(f"the server exited: {server.stop()}")
-        try:
-            if httpx.get(server.url + "/healthz", timeout=1.0).status_code == 200:
-                return server
-        except httpx.TransportError:
-            pass
-        if time.monotonic() > deadline:
-            server.stop()
-            raise AssertionError("the server did not answer /healthz in time")
-        with contextlib.suppress(subprocess.TimeoutExpired):
-            process.wait(timeout=0.05)  # returns early only if the server died
 
 
 @pytest.fixture
 def live(tmp_path: Path, database_url: str | None, intake_public: bytes) -> Iterator[LiveServer]:
     settings = Settings(data_dir=tmp_path / "data", database_url=database_url)
     init_data_dir(settings, intake_public, origin=ORIGIN)
-    server = start_server(settings, tmp_path / "server-output.txt")
+    server = start_server(
+        settings.require_data_dir(), tmp_path / "server-output.txt", database_url=database_url
+    )
     try:
         yield server
     finally:
         server.stop()
+
+
+def _settings(live: LiveServer) -> Settings:
+    return Settings(data_dir=live.data_dir, database_url=live.database_url)
 
 
 def witness_over(http: httpx.Client) -> WitnessClient:
@@ -122,7 +66,7 @@ def test_a_witness_submits_uploads_and_verifies_against_a_real_server(
         assert "server" not in headers and headers["referrer-policy"] == "no-referrer"
     output = live.stop()
     assert "Traceback" not in output
-    notes, findings = audit_settings(live.settings)
+    notes, findings = audit_settings(_settings(live))
     assert findings == [] and notes == []
 
 
@@ -177,7 +121,7 @@ def test_no_client_address_reaches_the_database_blobs_or_logs(
     needle = CLIENT_ADDRESS.encode()
     assert needle not in output.encode()
     searched = 0
-    for path in live.settings.require_data_dir().rglob("*"):
+    for path in live.data_dir.rglob("*"):
         if path.is_file():
             assert needle not in path.read_bytes(), path
             searched += 1
