@@ -66,8 +66,7 @@ from .errors import (
     UnknownIntakeKey,
     UnknownParent,
 )
-from .intake import MAX_INLINE_BODY, Intake, Submitted, check_blobs_and_append
-from .pow import ProofOfWork, TransactionalSpentChallenges
+from .intake import MAX_INLINE_BODY, Intake, Submitted
 from .receipts import Receipt
 from .uploads import Uploads
 
@@ -94,8 +93,6 @@ class Followups:
         batcher: AppendBatcher,
         uploads: Uploads,
         intake: Intake,
-        proof_of_work: ProofOfWork,
-        spent: TransactionalSpentChallenges,
         submissions: SubmissionTable,
         followups: FollowupTable,
         clock: Clock,
@@ -106,8 +103,6 @@ class Followups:
         self._batcher = batcher
         self._uploads = uploads
         self._intake = intake
-        self._pow = proof_of_work
-        self._spent = spent
         self._submissions = submissions
         self._followups = followups
         self._clock = clock
@@ -182,18 +177,7 @@ class Followups:
 
         # 7. Every named blob is complete; 8. proof of work. The batch's transaction
         # claims the blobs and spends the challenge (``check_blobs_and_append``).
-        appended = check_blobs_and_append(
-            uploads=self._uploads,
-            proof_of_work=self._pow,
-            spent=self._spent,
-            batcher=self._batcher,
-            request=request,
-            fields=fields,
-            header=header,
-            body=body,
-            entry=entry,
-            dedup_key=key,
-        )
+        appended = self._intake.append_checked(request, fields, header, body, entry, key)
         if not appended.appended:
             return Submitted(self._repeat(appended.index, request, witness), appended=False)
         return Submitted(

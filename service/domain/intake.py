@@ -268,7 +268,26 @@ class Intake:
 
         # 5. Every named blob is complete; 6. proof of work. The batch's transaction
         # claims the blobs and spends the challenge (``check_blobs_and_append``).
-        appended = check_blobs_and_append(
+        appended = self.append_checked(request, fields, header, body, entry, key)
+        if not appended.appended:
+            # Logged meanwhile by an identical request: answer the first receipt.
+            return Submitted(self._repeat(appended.index, content), appended=False)
+        return Submitted(
+            Receipt.proved(entry, appended.checkpoint.note, appended.inclusion), appended=True
+        )
+
+    def append_checked(
+        self,
+        request: Mapping[str, Any],
+        fields: Mapping[str, Any],
+        header: bytes,
+        body: bytes | None,
+        entry: bytes,
+        dedup_key: Hashable,
+    ) -> AppendReceipt:
+        """:func:`check_blobs_and_append` with this intake's uploads, proof of
+        work and batcher; follow-ups end the same way."""
+        return check_blobs_and_append(
             uploads=self._uploads,
             proof_of_work=self._pow,
             spent=self._spent,
@@ -278,13 +297,7 @@ class Intake:
             header=header,
             body=body,
             entry=entry,
-            dedup_key=key,
-        )
-        if not appended.appended:
-            # Logged meanwhile by an identical request: answer the first receipt.
-            return Submitted(self._repeat(appended.index, content), appended=False)
-        return Submitted(
-            Receipt.proved(entry, appended.checkpoint.note, appended.inclusion), appended=True
+            dedup_key=dedup_key,
         )
 
     def _repeat(self, index: int, content: Mapping[str, Any]) -> Receipt:

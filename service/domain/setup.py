@@ -348,8 +348,6 @@ def open_server(settings: Settings) -> Server:
         batcher=batcher,
         uploads=uploads,
         intake=intake,
-        proof_of_work=proof_of_work,
-        spent=spent,
         submissions=submissions,
         followups=FollowupTable(engine),
         clock=settings.clock,
