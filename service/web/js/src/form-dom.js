@@ -193,3 +193,17 @@ export function showProblems(form, problems, messages, lang, fallback) {
   summary.hidden = false;
   summary.focus();
 }
+
+/**
+ * Show a receipt code in `element` as five groups (one span each, so it
+ * wraps only between groups), read aloud digit by digit.
+ */
+export function showReceiptCode(element, grouped) {
+  element.replaceChildren(...grouped.split("-").map((group, i) => {
+    const span = document.createElement("span");
+    span.className = "code-group";
+    span.textContent = i === 0 ? group : `-${group}`;
+    return span;
+  }));
+  element.setAttribute("aria-label", grouped.split("").join(" "));
+}

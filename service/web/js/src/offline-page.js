@@ -20,7 +20,7 @@
 import { validateAnswers, validateConsent } from "../../../../forms/static/validate.js";
 import { b64uDecode, hexEncode, sha256, utf8 } from "./bytes.js";
 import { SealError } from "./errors.js";
-import { clearProblems, collectAnswers, collectConsent, collectFiles, placeholderAnswers, prepareFiles, showProblems } from "./form-dom.js";
+import { clearProblems, collectAnswers, collectConsent, collectFiles, placeholderAnswers, prepareFiles, showProblems, showReceiptCode } from "./form-dom.js";
 import { installLeave } from "./leave.js";
 import { newReceiptCode } from "./receipt-code.js";
 import { deriveWitnessKeys } from "./receipt.js";
@@ -75,13 +75,7 @@ function showResult(grouped, file, name) {
   link.href = download;
   link.download = name;
   const code = byId("receipt-code");
-  code.replaceChildren(...grouped.split("-").map((group, i) => {
-    const span = document.createElement("span");
-    span.className = "code-group";
-    span.textContent = i === 0 ? group : `-${group}`;
-    return span;
-  }));
-  code.setAttribute("aria-label", grouped.split("").join(" "));
+  showReceiptCode(code, grouped);
   const form = byId("witness-form");
   form.reset();
   form.hidden = true;

@@ -13,7 +13,7 @@
  */
 import { validateAnswers, validateConsent } from "../../../../forms/static/validate.js";
 import { b64uDecode } from "./bytes.js";
-import { clearProblems, collectAnswers, collectConsent, collectFiles, placeholderAnswers, prepareFiles, showProblems } from "./form-dom.js";
+import { clearProblems, collectAnswers, collectConsent, collectFiles, placeholderAnswers, prepareFiles, showProblems, showReceiptCode } from "./form-dom.js";
 import { installLeave } from "./leave.js";
 import { newReceiptCode } from "./receipt-code.js";
 import { deriveWitnessKeys, solvePow, verifyReceipt } from "./receipt.js";
@@ -79,13 +79,7 @@ function clearForm() {
 function showReceipt(grouped, verified) {
   const section = byId("receipt");
   const code = byId("receipt-code");
-  code.replaceChildren(...grouped.split("-").map((group, i) => {
-    const span = document.createElement("span");
-    span.className = "code-group";
-    span.textContent = i === 0 ? group : `-${group}`;
-    return span;
-  }));
-  code.setAttribute("aria-label", grouped.split("").join(" "));
+  showReceiptCode(code, grouped);
   byId("receipt-verified").hidden = !verified;
   byId("receipt-unverified").hidden = verified;
   section.dataset.state = verified ? "verified" : "unverified";
