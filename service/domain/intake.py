@@ -15,9 +15,7 @@ every check holds:
 5. every named blob (attachments, ``body_blob``) is stored and verified;
 6. the proof of work (§8).
 
-Then the header and an inline body are written as blob files (so ``testimony
-raw`` and evidence bundles can hand out the exact ciphertexts the entry
-hashes), the entry is built with ``received`` floored to the granularity, and
+Then the entry is built with ``received`` floored to the granularity and
 appended through the group-commit batcher; the receipt is answered once its
 batch is committed. Steps 3 to 6 only read: every row the submission writes
 is written in its batch's transaction, before its entry (``prepare`` of
@@ -26,7 +24,9 @@ the named blobs are claimed (a blob expired since step 5 refuses the
 submission with :class:`UnknownBlob`, as step 5 would have), the challenge is
 spent (a challenge spent since, by another submission of this batch or an
 earlier one, refuses it with :class:`ProofOfWorkReused`), and the header and
-inline body are recorded; the log's ``submissions`` projection then marks the
+inline body are stored as database rows (``store.inline_blobs``: committed
+with the entry, so ``testimony raw`` and evidence bundles can hand out the
+exact ciphertexts it hashes, at no fsync of their own); the log's ``submissions`` projection then marks the
 header, body and attachment blobs referenced.
 
 **Idempotency.** ``received`` is in the entry, so the entry's bytes change
@@ -125,11 +125,10 @@ def check_blobs_and_append(
     ciphertexts of ``request`` (``body`` None when it names a ``body_blob``).
     Checks that every blob the entry names (its attachments, and its body
     unless inline) is complete and checks ``request["pow"]`` (reads only),
-    writes the header and an inline body as blob files (the exact ciphertexts
-    the entry hashes), and appends ``entry`` with ``dedup_key`` through
-    ``batcher``. In the append's transaction, before the entry, the named
-    blobs are claimed, the challenge spent and the header and inline body
-    recorded (see the module docstring). The answer's ``appended`` is False
+    and appends ``entry`` with ``dedup_key`` through ``batcher``. In the
+    append's transaction, before the entry, the named blobs are claimed, the
+    challenge spent and the header and inline body stored (the exact
+    ciphertexts the entry hashes; see the module docstring). The answer's ``appended`` is False
     when an entry with ``dedup_key`` was logged first.
 
     Raises :class:`IncompleteBlob` for a named blob still uploading,
@@ -152,8 +151,6 @@ def check_blobs_and_append(
     ciphertexts = {fields["header"]: header}
     if body is not None:
         ciphertexts[fields["body"]] = body
-    uploads.write_blob_files(ciphertexts)
-    sizes = {blob_id: len(data) for blob_id, data in ciphertexts.items()}
 
     def prepare(connection: Connection) -> Exception | None:
         # In the batch's transaction: a refusal fails this submission alone.
@@ -164,11 +161,15 @@ def check_blobs_and_append(
             connection, spendable.digest, spendable.expires
         ):
             return ProofOfWorkReused()
-        uploads.record_in(connection, sizes)
         return None
 
     try:
-        return batcher.submit(entry, dedup_key=dedup_key, prepare=prepare)
+        return batcher.submit(
+            entry,
+            dedup_key=dedup_key,
+            prepare=prepare if named or spendable is not None else None,
+            blobs=ciphertexts,
+        )
     except store_errors.BatcherClosed:
         raise Unavailable("the server is shutting down") from None
 

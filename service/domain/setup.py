@@ -32,6 +32,7 @@ from testimony.service.store import db
 from testimony.service.store.batching import AppendBatcher
 from testimony.service.store.blob_index import BlobIndex
 from testimony.service.store.blobs import FilesystemBlobStore
+from testimony.service.store.inline_blobs import InlineBlobs, LayeredBlobStore
 from testimony.service.store.log import LogStore
 from testimony.service.store.projections import (
     FollowupTable,
@@ -257,7 +258,7 @@ class Server:
     settings: Settings
     engine: Engine
     log: LogStore
-    blobs: FilesystemBlobStore
+    blobs: LayeredBlobStore
     signer: LogSigner
     batcher: AppendBatcher
     uploads: Uploads
@@ -297,8 +298,9 @@ def open_server(settings: Settings) -> Server:
         db.upgrade(engine)
         log = LogStore(engine)
         load_intake_keys(log)  # NotInitialised unless the log names an intake key
-        blobs = FilesystemBlobStore(settings.blobs_dir)
-        blobs.sweep_temporary()
+        files = FilesystemBlobStore(settings.blobs_dir)
+        files.sweep_temporary()
+        blobs = LayeredBlobStore(files, InlineBlobs(engine))
         uploads = Uploads(
             blobs=blobs,
             blob_index=BlobIndex(engine),
@@ -325,6 +327,7 @@ def open_server(settings: Settings) -> Server:
             signer.sign,
             max_batch=settings.batch_max_entries,
             max_delay=settings.batch_max_wait_ms / 1000,
+            store_blobs=uploads.store_in,
         )
     except BaseException:
         engine.dispose()
@@ -396,7 +399,7 @@ def open_existing_engine(settings: Settings) -> Iterator[Engine]:
 
 
 @contextlib.contextmanager
-def open_log(settings: Settings) -> Iterator[tuple[LogStore, FilesystemBlobStore]]:
+def open_log(settings: Settings) -> Iterator[tuple[LogStore, LayeredBlobStore]]:
     """The log and blob store of an initialised data directory, for reading.
 
     Raises :class:`NotInitialised` if there is no database or blob folder.
@@ -404,4 +407,5 @@ def open_log(settings: Settings) -> Iterator[tuple[LogStore, FilesystemBlobStore
     if not settings.blobs_dir.is_dir():
         raise NotInitialised("the data directory has no blobs folder (run `testimony init`)")
     with open_existing_engine(settings) as engine:
-        yield LogStore(engine), FilesystemBlobStore(settings.blobs_dir)
+        files = FilesystemBlobStore(settings.blobs_dir)
+        yield LogStore(engine), LayeredBlobStore(files, InlineBlobs(engine))

@@ -45,6 +45,7 @@ from sqlalchemy import Connection
 from testimony.service.store import errors as store_errors
 from testimony.service.store.blob_index import BlobIndex
 from testimony.service.store.blobs import BlobStore
+from testimony.service.store.inline_blobs import InlineBlobs
 from testimony.service.store.upload_table import StoredUpload, UploadTable
 
 from .clock import Clock, Granularity, unix_seconds
@@ -327,13 +328,15 @@ class Uploads:
     # --- blobs ---------------------------------------------------------------------
 
     def put_blobs(self, blobs: Mapping[str, bytes]) -> None:
-        """Store each ``blobs[id]`` (a header or an inline body) as blob ``id`` and record them.
+        """Store each ``blobs[id]`` (a sealed reply) as blob file ``id`` and record them.
 
         Raises ``BlobHashMismatch`` from the store if some bytes do not hash
         to their id (the blobs before it are kept, unreferenced).
         """
         floored = self._floored_now()
-        self.write_blob_files(blobs)
+        for blob_id, data in blobs.items():
+            if not self._blobs.exists(blob_id):
+                self._blobs.put([data], expected_id=blob_id, mtime=floored)
         self._index.record({k: len(v) for k, v in blobs.items()}, created=floored)
 
     def put_blob(self, data: bytes, blob_id: str) -> None:
@@ -375,22 +378,15 @@ class Uploads:
         claimed = self._index.claim_in(connection, blob_ids, now=self._floored_now())
         return [blob_id for blob_id in blob_ids if blob_id not in claimed]
 
-    def write_blob_files(self, blobs: Mapping[str, bytes]) -> None:
-        """Store the bytes of :meth:`put_blobs`, durably, without recording
-        them: the caller records them in its append with :meth:`record_in`.
-
-        Raises ``BlobHashMismatch`` from the store if some bytes do not hash
-        to their id.
-        """
-        floored = self._floored_now()
-        for blob_id, data in blobs.items():
-            if not self._blobs.exists(blob_id):
-                self._blobs.put([data], expected_id=blob_id, mtime=floored)
-
-    def record_in(self, connection: Connection, sizes: Mapping[str, int]) -> None:
-        """Record blobs (id -> size) stored by :meth:`write_blob_files`, within
-        the caller's transaction on ``connection``."""
-        self._index.record_in(connection, sizes, created=self._floored_now())
+    def store_in(self, connection: Connection, ciphertexts: Mapping[str, bytes]) -> None:
+        """Store a header and an inline body (id -> bytes) as database rows and
+        record them, within the caller's transaction: the append that logs the
+        entry naming them (``store.inline_blobs``). The caller has checked
+        that each id is the SHA-256 of its bytes."""
+        InlineBlobs.put_in(connection, ciphertexts)
+        self._index.record_in(
+            connection, {k: len(v) for k, v in ciphertexts.items()}, created=self._floored_now()
+        )
 
     def blob_state(self, blob_id: str) -> str:
         """:meth:`claim_blobs` of one blob."""

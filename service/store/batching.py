@@ -25,7 +25,11 @@ content, in the same batch or logged before, resolves to the first entry. It
 may also carry a ``prepare`` (``log.Prepare``): the rows it writes besides its
 entry, run in the batch's transaction, so that a submission costs no
 transaction of its own. An entry its ``prepare`` refuses fails alone: its
-waiter gets that error, and the rest of the batch is committed.
+waiter gets that error, and the rest of the batch is committed. And it may
+carry ``blobs`` (id -> bytes: a header, an inline body) that the batch
+stores with one call of ``store_blobs`` for all its kept entries (a
+``log.Finish``), so they are committed with their entry at no statement of
+their own.
 """
 
 from __future__ import annotations
@@ -35,13 +39,18 @@ import concurrent.futures
 import queue
 import threading
 import time
-from collections.abc import Hashable
+from collections.abc import Callable, Hashable, Mapping, Sequence
 from dataclasses import dataclass
+
+from sqlalchemy import Connection
 
 from testimony.crypto import merkle
 
 from .errors import BatcherClosed
-from .log import AppendedBatch, LogStore, Prepare, Signer, StoredCheckpoint
+from .log import AppendedBatch, Finish, LogStore, Prepare, Signer, StoredCheckpoint
+
+BlobWriter = Callable[[Connection, Mapping[str, bytes]], None]
+"""``store_blobs(connection, blobs)``: writes id -> bytes within the batch's transaction."""
 
 __all__ = ["AppendBatcher", "AppendReceipt"]
 
@@ -68,6 +77,7 @@ class _Request:
     entry: bytes
     dedup_key: Hashable | None
     prepare: Prepare | None
+    blobs: Mapping[str, bytes] | None
     future: concurrent.futures.Future[AppendReceipt]
 
 
@@ -81,7 +91,8 @@ class AppendBatcher:
     Use as a context manager, or call :meth:`close`. ``max_batch`` bounds the
     entries per transaction; ``max_delay`` (seconds) is the longest the worker
     lingers for a batch as large as the previous one (see the module
-    docstring); ``max_delay = 0`` never lingers.
+    docstring); ``max_delay = 0`` never lingers. ``store_blobs`` writes the
+    ``blobs`` that entries carry (see the module docstring).
     """
 
     def __init__(
@@ -91,6 +102,7 @@ class AppendBatcher:
         *,
         max_batch: int = 256,
         max_delay: float = 0.002,
+        store_blobs: BlobWriter | None = None,
     ) -> None:
         if max_batch < 1:
             raise ValueError("max_batch must be at least 1")
@@ -98,6 +110,7 @@ class AppendBatcher:
             raise ValueError("max_delay must not be negative")
         self._log = log
         self._sign = sign
+        self._store_blobs = store_blobs
         self._max_batch = max_batch
         self._max_delay = max_delay
         self._queue: queue.SimpleQueue[_Request | None] = queue.SimpleQueue()
@@ -118,23 +131,27 @@ class AppendBatcher:
         *,
         dedup_key: Hashable | None = None,
         prepare: Prepare | None = None,
+        blobs: Mapping[str, bytes] | None = None,
     ) -> concurrent.futures.Future[AppendReceipt]:
-        """Queue ``entry`` (with its optional dedup key and ``prepare``) and
-        return the future of its receipt.
+        """Queue ``entry`` (with its optional dedup key, ``prepare`` and
+        ``blobs``) and return the future of its receipt.
 
         The future holds the error ``prepare`` refused the entry with, if it did.
 
-        Raises ``BatcherClosed`` once :meth:`close` has been called and
-        ``TypeError`` if ``entry`` is not ``bytes``. Cancelling the future
+        Raises ``BatcherClosed`` once :meth:`close` has been called,
+        ``TypeError`` if ``entry`` is not ``bytes`` and ``ValueError`` for
+        ``blobs`` on a batcher without ``store_blobs``. Cancelling the future
         before its batch is taken withdraws the entry.
         """
         if not isinstance(entry, bytes):
             raise TypeError("a log entry must be bytes")
+        if blobs and self._store_blobs is None:
+            raise ValueError("this batcher stores no blobs")
         future: concurrent.futures.Future[AppendReceipt] = concurrent.futures.Future()
         with self._lock:
             if self._closed:
                 raise BatcherClosed()
-            self._queue.put(_Request(entry, dedup_key, prepare, future))
+            self._queue.put(_Request(entry, dedup_key, prepare, blobs, future))
         return future
 
     def submit(
@@ -144,15 +161,18 @@ class AppendBatcher:
         *,
         dedup_key: Hashable | None = None,
         prepare: Prepare | None = None,
+        blobs: Mapping[str, bytes] | None = None,
     ) -> AppendReceipt:
         """Append ``entry`` with the next batch and block until it is committed.
 
-        ``dedup_key`` and ``prepare`` are passed to ``LogStore.append_batch``.
+        ``dedup_key`` and ``prepare`` are passed to ``LogStore.append_batch``;
+        ``blobs`` are stored with the batch.
         Raises ``BatcherClosed`` if the batcher is closed, the error ``prepare``
         refused the entry with, whatever the batch's append raised, and ``TimeoutError`` after ``timeout`` seconds (the entry may
         still be appended later).
         """
-        return self.submit_future(entry, dedup_key=dedup_key, prepare=prepare).result(timeout)
+        future = self.submit_future(entry, dedup_key=dedup_key, prepare=prepare, blobs=blobs)
+        return future.result(timeout)
 
     async def submit_async(
         self,
@@ -160,10 +180,11 @@ class AppendBatcher:
         *,
         dedup_key: Hashable | None = None,
         prepare: Prepare | None = None,
+        blobs: Mapping[str, bytes] | None = None,
     ) -> AppendReceipt:
         """:meth:`submit` for asyncio: awaits the commit without blocking the loop."""
         return await asyncio.wrap_future(
-            self.submit_future(entry, dedup_key=dedup_key, prepare=prepare)
+            self.submit_future(entry, dedup_key=dedup_key, prepare=prepare, blobs=blobs)
         )
 
     def close(self, timeout: float | None = None) -> None:
@@ -218,6 +239,22 @@ class AppendBatcher:
                 return
             expected = len(batch)
 
+    def _finish(self, live: Sequence[_Request]) -> Finish | None:
+        """The batch's ``finish``: one ``store_blobs`` for every kept entry's blobs."""
+        store = self._store_blobs
+        if store is None or not any(r.blobs for r in live):
+            return None
+
+        def finish(connection: Connection, kept: Sequence[bool]) -> None:
+            blobs: dict[str, bytes] = {}
+            for request, keep in zip(live, kept, strict=True):
+                if keep and request.blobs:
+                    blobs.update(request.blobs)
+            if blobs:
+                store(connection, blobs)
+
+        return finish
+
     def _commit(self, requests: list[_Request]) -> None:
         # A future cancelled while queued is dropped; the others can no longer be.
         live = [r for r in requests if r.future.set_running_or_notify_cancel()]
@@ -231,6 +268,7 @@ class AppendBatcher:
                 self._sign,
                 dedup_keys=[r.dedup_key for r in live],
                 prepare=prepare if any(p is not None for p in prepare) else None,
+                finish=self._finish(live),
             )
         except BaseException as exc:  # every waiter of this batch learns why
             for request in live:

@@ -38,23 +38,18 @@ __all__ = ["BlobIndex"]
 _IN_CHUNK = 500
 
 
-def _upsert(connection: Connection, blob_id: str, size: int, created: int) -> None:
-    values: dict[str, Any] = {"id": blob_id, "size": size, "created": created, "referenced": False}
-    if db.is_sqlite(connection):
-        sqlite_insert = sqlite.insert(Blob).values(**values)
-        statement: Any = sqlite_insert.on_conflict_do_update(
-            index_elements=[Blob.id],
-            set_={"created": sqlite_insert.excluded.created},
-            where=Blob.referenced.is_(False) & (Blob.created < sqlite_insert.excluded.created),
-        )
-    else:
-        pg_insert = postgresql.insert(Blob).values(**values)
-        statement = pg_insert.on_conflict_do_update(
-            index_elements=[Blob.id],
-            set_={"created": pg_insert.excluded.created},
-            where=Blob.referenced.is_(False) & (Blob.created < pg_insert.excluded.created),
-        )
-    connection.execute(statement)
+def _upsert_statement(connection: Connection) -> Any:
+    """INSERT a row, or move an unreferenced row's ``created`` forward (never back).
+
+    Built without values, so one statement serves a whole ``executemany``.
+    """
+    dialect: Any = sqlite if db.is_sqlite(connection) else postgresql
+    statement = dialect.insert(Blob)
+    return statement.on_conflict_do_update(
+        index_elements=[Blob.id],
+        set_={"created": statement.excluded.created},
+        where=Blob.referenced.is_(False) & (Blob.created < statement.excluded.created),
+    )
 
 
 class BlobIndex:
@@ -77,9 +72,15 @@ class BlobIndex:
 
     @staticmethod
     def record_in(connection: Connection, sizes: Mapping[str, int], *, created: int) -> None:
-        """:meth:`record` within the caller's transaction on ``connection``."""
-        for blob_id, size in sorted(sizes.items()):
-            _upsert(connection, blob_id, size, created)
+        """:meth:`record` within the caller's transaction on ``connection``
+        (one statement for all of ``sizes``)."""
+        if not sizes:
+            return
+        rows = [
+            {"id": blob_id, "size": size, "created": created, "referenced": False}
+            for blob_id, size in sorted(sizes.items())
+        ]
+        connection.execute(_upsert_statement(connection), rows)
 
     def recorded(self, blob_ids: Collection[str]) -> set[str]:
         """Which of ``blob_ids`` are recorded (a read: nothing is claimed)."""

@@ -24,6 +24,8 @@ without any ``alembic.ini``.
 from __future__ import annotations
 
 import contextlib
+import fcntl
+import os
 from collections.abc import Iterator
 from importlib.resources import files
 from typing import Any
@@ -38,6 +40,7 @@ from sqlalchemy.orm import Session, sessionmaker
 __all__ = [
     "LOG_WRITER_LOCK",
     "MIGRATION_LOCK",
+    "POOL_SIZES",
     "SQLITE_BUSY_TIMEOUT_MS",
     "UPLOAD_QUOTA_LOCK",
     "create_engine",
@@ -68,6 +71,15 @@ Distinct from :data:`LOG_WRITER_LOCK`: creating an upload never waits for an
 append, nor an append for it."""
 
 _WRITER_OPTION = "testimony_writer"
+_READER_OPTION = "testimony_reader"
+
+POOL_SIZES = {"sqlite": (32, 16), "postgresql": (20, 24)}
+"""Connections kept open per engine and the extra ones allowed (``pool_size``,
+``max_overflow``). Requests run on the server's thread pool (40 threads) and
+each holds a connection while it reads; a pool smaller than that opens and
+closes a connection per request under load (for SQLite, with its PRAGMAs).
+PostgreSQL keeps fewer: each connection is a server process, and several
+server processes share its ``max_connections``."""
 
 
 def create_engine(url: str | URL, **engine_kwargs: Any) -> Engine:
@@ -80,6 +92,10 @@ def create_engine(url: str | URL, **engine_kwargs: Any) -> Engine:
     """
     parsed = make_url(url)
     backend = parsed.get_backend_name()
+    if backend in POOL_SIZES and not engine_kwargs.get("poolclass"):
+        pool_size, max_overflow = POOL_SIZES[backend]
+        engine_kwargs.setdefault("pool_size", pool_size)
+        engine_kwargs.setdefault("max_overflow", max_overflow)
     if backend == "sqlite":
         if parsed.database in (None, "", ":memory:") or parsed.query.get("mode") == "memory":
             raise ValueError("an in-memory SQLite database cannot back the store")
@@ -113,20 +129,23 @@ def _configure_sqlite(engine: Engine) -> None:
 
     @event.listens_for(engine, "begin")
     def _on_begin(connection: Connection) -> None:
-        immediate = connection.get_execution_options().get(_WRITER_OPTION, False)
+        options = connection.get_execution_options()
+        if options.get(_READER_OPTION, False):
+            return  # autocommit: each statement reads its own snapshot
+        immediate = options.get(_WRITER_OPTION, False)
         connection.exec_driver_sql("BEGIN IMMEDIATE" if immediate else "BEGIN")
 
 
 def read_engine(engine: Engine) -> Engine:
     """``engine`` for single-statement reads of append-only data.
 
-    On PostgreSQL the connections run in autocommit, which saves the BEGIN
-    and ROLLBACK round trips around each read; rows of the log never change,
-    so no read needs a snapshot wider than one statement. On SQLite (no round
-    trips) this is ``engine`` itself.
+    The connections run in autocommit (on SQLite no ``BEGIN`` is sent; on
+    PostgreSQL the AUTOCOMMIT isolation level), which saves the BEGIN and
+    ROLLBACK around each read; rows of the log never change, so no read
+    needs a snapshot wider than one statement.
     """
     if is_sqlite(engine):
-        return engine
+        return engine.execution_options(**{_READER_OPTION: True})
     return engine.execution_options(isolation_level="AUTOCOMMIT")
 
 
@@ -141,18 +160,41 @@ def writer_connection(engine: Engine, *, lock_key: int = LOG_WRITER_LOCK) -> Ite
 
     SQLite: the transaction starts with ``BEGIN IMMEDIATE`` (the database's
     single write lock, waited for up to the busy timeout), whatever
-    ``lock_key`` says. PostgreSQL: READ COMMITTED, and
-    ``pg_advisory_xact_lock(lock_key)`` is taken first, so each later
-    statement sees every change committed under that lock before it was
-    granted. Commits when the block ends, rolls back if it raises.
+    ``lock_key`` says; before it, an exclusive ``flock`` on the file
+    ``<database>.writer`` is taken. SQLite's own wait for a busy database
+    sleeps and retries (up to 100 ms a time), which costs two server
+    processes appending at once tens of milliseconds per batch; a waiter on
+    the file lock is woken as soon as it is released. PostgreSQL: READ
+    COMMITTED, and ``pg_advisory_xact_lock(lock_key)`` is taken first, so
+    each later statement sees every change committed under that lock before
+    it was granted. Commits when the block ends, rolls back if it raises.
     """
-    with engine.connect() as connection:
+    with _sqlite_writer_lock(engine), engine.connect() as connection:
         connection.execution_options(**{_WRITER_OPTION: True})
         if not is_sqlite(connection):
             connection.execution_options(isolation_level="READ COMMITTED")
         with connection.begin():
             take_advisory_lock(connection, lock_key)
             yield connection
+
+
+@contextlib.contextmanager
+def _sqlite_writer_lock(engine: Engine) -> Iterator[None]:
+    """An exclusive ``flock`` on ``<database>.writer`` (SQLite; nothing elsewhere).
+
+    The file is opened for each hold, so threads of one process exclude each
+    other as processes do (a lock belongs to its open file description).
+    """
+    database = engine.url.database if is_sqlite(engine) else None
+    if not database:
+        yield
+        return
+    fd = os.open(f"{database}.writer", os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        yield
+    finally:
+        os.close(fd)  # releases the lock
 
 
 def take_advisory_lock(connection: Connection, key: int) -> None:

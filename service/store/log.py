@@ -51,6 +51,7 @@ from .projections import (
 
 __all__ = [
     "AppendedBatch",
+    "Finish",
     "LogStore",
     "Prepare",
     "Signer",
@@ -69,6 +70,16 @@ writer lock, before the entries are inserted. Returning an error refuses that
 item only; raising fails the whole batch. A ``prepare`` that refuses its item
 should have written nothing that matters (its writes are committed with the
 batch).
+"""
+
+Finish = Callable[[Connection, Sequence[bool]], None]
+"""``finish(connection, kept)``: the batch's own writes besides its entries.
+
+Run by :meth:`LogStore.append_batch` in the append's transaction, after every
+:data:`Prepare`, with ``kept[i]`` False for each item its ``prepare`` refused.
+One call per batch, so that rows every item writes (a submission's header and
+inline body) go to the database in one statement rather than one per item.
+Raising fails the whole batch.
 """
 
 _IN_CHUNK = 500  # ids per IN (...) list: well under any driver's parameter limit
@@ -179,6 +190,7 @@ class LogStore:
         *,
         dedup_keys: Sequence[Hashable | None] | None = None,
         prepare: Sequence[Prepare | None] | None = None,
+        finish: Finish | None = None,
     ) -> AppendedBatch:
         """Append ``entries`` in one transaction and sign one checkpoint over them.
 
@@ -193,7 +205,8 @@ class LogStore:
         called once, inside the transaction, with the writer lock held.
         ``prepare[i]``, if given and not None, runs first, in the same
         transaction (see :data:`Prepare`); the item is dropped if it returns an
-        error, which ``refused[i]`` of the answer holds.
+        error, which ``refused[i]`` of the answer holds. ``finish``, if given,
+        runs after them, once (see :data:`Finish`).
 
         Raises ``ValueError`` for an empty batch, for ``dedup_keys`` or
         ``prepare`` of another length than ``entries``, or for dedup keys on a log without a dedup
@@ -220,6 +233,8 @@ class LogStore:
             refused: list[Exception | None] = []
             if prepare is not None:
                 refused = [None if p is None else p(connection) for p in prepare]
+            if finish is not None:
+                finish(connection, [e is None for e in refused] or [True] * len(entries))
             first_index = _indexes_of(connection, ids)
             by_key: dict[Hashable, int] = {}
             if wanted_keys and self._dedup_index is not None:

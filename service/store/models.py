@@ -2,7 +2,9 @@
 
 Log tables — ``log_entries``, ``tree_nodes``, ``checkpoints`` — are append-only:
 the migrations (``testimony.migrations``) install triggers that refuse UPDATE,
-DELETE and TRUNCATE on them, and any insert that is not the next index. The
+DELETE and TRUNCATE on them, and any insert that is not the next index.
+``inline_blobs`` (headers and inline bodies, written with the entry that
+names them) is append-only too. The
 other tables hold short-lived working state (``blobs``, ``uploads``,
 ``pow_used``) or projections of the log (``submissions``, ``intake_keys``,
 ``followups``, ``replies``),
@@ -145,6 +147,24 @@ class Blob(Base):
         CheckConstraint("size >= 0", name="size_not_negative"),
         Index(None, "referenced", "created"),
     )
+
+
+class InlineBlob(Base):
+    """A small ciphertext (a header, an inline body) kept in the database, in the
+    transaction of the entry that names it (``store.inline_blobs``).
+
+    Append-only like the log tables: the migration installs triggers refusing
+    UPDATE and DELETE (and TRUNCATE on PostgreSQL). Its ``blobs`` row is
+    written beside it.
+    """
+
+    __tablename__ = "inline_blobs"
+
+    id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    """``hex(H(data))``."""
+    data: Mapped[bytes] = mapped_column(LargeBinary)
+
+    __table_args__ = (CheckConstraint("length(id) = 64", name="id_is_hex_sha256"),)
 
 
 class Upload(Base):

@@ -63,7 +63,7 @@ def below_the_rules(engine: Engine, *statements: str) -> None:
             for name in names:
                 connection.exec_driver_sql(f'DROP TRIGGER "{name}"')
         else:
-            for table in ("log_entries", "tree_nodes", "checkpoints"):
+            for table in ("log_entries", "tree_nodes", "checkpoints", "inline_blobs"):
                 connection.exec_driver_sql(f"ALTER TABLE {table} DISABLE TRIGGER USER")
         for statement in statements:
             connection.execute(sqlalchemy.text(statement))
@@ -88,14 +88,49 @@ def test_a_changed_blob_byte_is_named(populated: Settings, engine: Engine) -> No
     assert blob_id in found[0].line()
 
 
-def test_a_missing_body_blob_is_named(populated: Settings, engine: Engine) -> None:
+def test_a_missing_attachment_blob_is_named(populated: Settings, engine: Engine) -> None:
     with engine.connect() as connection:
         entry = json.loads(
             connection.exec_driver_sql("SELECT entry FROM log_entries WHERE idx = 3").scalar_one()
         )
-    FilesystemBlobStore(populated.blobs_dir).path(entry["body"]).unlink()
+    blob_id = entry["attachments"][0]
+    FilesystemBlobStore(populated.blobs_dir).path(blob_id).unlink()
     found = findings(populated)
-    assert ("blob-missing", entry["body"], 3) in [(f.code, f.blob, f.index) for f in found]
+    assert ("blob-missing", blob_id, 3) in [(f.code, f.blob, f.index) for f in found]
+
+
+def test_a_header_deleted_below_the_triggers_is_named(populated: Settings, engine: Engine) -> None:
+    # Headers and inline bodies are rows of `inline_blobs`, committed with their entry.
+    with engine.connect() as connection:
+        entry = json.loads(
+            connection.exec_driver_sql("SELECT entry FROM log_entries WHERE idx = 3").scalar_one()
+        )
+    below_the_rules(engine, f"DELETE FROM inline_blobs WHERE id = '{entry['header']}'")
+    found = findings(populated)
+    assert [(f.code, f.blob, f.index) for f in found] == [("blob-missing", entry["header"], 3)]
+
+
+def test_a_body_byte_changed_below_the_triggers_is_named(
+    populated: Settings, engine: Engine
+) -> None:
+    with engine.connect() as connection:
+        entry = json.loads(
+            connection.exec_driver_sql("SELECT entry FROM log_entries WHERE idx = 1").scalar_one()
+        )
+        body = bytearray(
+            connection.exec_driver_sql(
+                f"SELECT data FROM inline_blobs WHERE id = '{entry['body']}'"
+            ).scalar_one()
+        )
+    body[7] ^= 0x01
+    below_the_rules(engine)
+    with engine.begin() as connection:
+        connection.execute(
+            sqlalchemy.text("UPDATE inline_blobs SET data = :d WHERE id = :i"),
+            {"d": bytes(body), "i": entry["body"]},
+        )
+    found = findings(populated)
+    assert [(f.code, f.blob, f.index) for f in found] == [("blob-hash-mismatch", entry["body"], 1)]
 
 
 def test_an_entry_changed_below_the_triggers_is_named(populated: Settings, engine: Engine) -> None:

@@ -7,6 +7,7 @@ database file or a SQL prompt would.
 
 from __future__ import annotations
 
+import hashlib
 import sqlite3
 from collections.abc import Iterator
 from typing import Any
@@ -16,6 +17,7 @@ import pytest
 from sqlalchemy.engine import Engine, make_url
 
 from testimony.crypto import merkle
+from testimony.service.store.inline_blobs import InlineBlobs
 from testimony.service.store.log import LogStore
 
 from .support import read_note, stand_in_sign
@@ -252,3 +254,37 @@ def test_postgres_rules_hold_under_another_search_path(raw: RawClient, filled: L
     )
     raw.refused(f'DELETE FROM "{schema}".log_entries')
     _assert_log_intact(filled)
+
+
+@pytest.fixture
+def inline_row(filled: LogStore) -> tuple[str, bytes]:
+    data = b"a header's ciphertext"
+    blob_id = hashlib.sha256(data).hexdigest()
+    with filled.engine.begin() as connection:
+        InlineBlobs.put_in(connection, {blob_id: data})
+    return blob_id, data
+
+
+@pytest.mark.parametrize(
+    "statement",
+    [
+        "UPDATE inline_blobs SET data = ?",
+        "DELETE FROM inline_blobs",
+        "INSERT INTO inline_blobs (id, data) VALUES (?, ?) "
+        "ON CONFLICT (id) DO UPDATE SET data = excluded.data",
+        "TRUNCATE inline_blobs",
+    ],
+)
+def test_headers_and_inline_bodies_cannot_be_changed(
+    raw: RawClient, filled: LogStore, inline_row: tuple[str, bytes], statement: str
+) -> None:
+    blob_id, data = inline_row
+    if statement.startswith("TRUNCATE") and raw.dialect == "sqlite":
+        statement = "INSERT OR REPLACE INTO inline_blobs (id, data) VALUES (?, ?)"
+    params: tuple[Any, ...] = ()
+    if statement.count("?") == 1:
+        params = (b"forged",)
+    elif statement.count("?") == 2:
+        params = (blob_id, b"forged")
+    raw.refused(statement, params)
+    assert raw.rows("SELECT id, data FROM inline_blobs") == [(blob_id, data)]

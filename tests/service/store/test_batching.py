@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import threading
+from collections.abc import Mapping
 
 import pytest
 from sqlalchemy import Connection
@@ -243,3 +244,40 @@ def test_close_ends_a_linger_and_commits_what_it_holds(log: LogStore) -> None:
     lone = batcher.submit_future(b"lone")
     batcher.close(DEADLINE)
     assert lone.result(0).index == 4
+
+
+def test_blobs_of_a_batch_are_stored_in_one_call_without_those_of_refused_entries(
+    log: LogStore,
+) -> None:
+    calls: list[dict[str, bytes]] = []
+
+    def store_blobs(_connection: Connection, blobs: Mapping[str, bytes]) -> None:
+        calls.append(dict(blobs))
+
+    def refuse(_connection: Connection) -> Exception | None:
+        return LookupError("refused")
+
+    sign = GatedSigner()
+    with AppendBatcher(log, sign, store_blobs=store_blobs) as batcher:
+        first = batcher.submit_future(b"first", blobs={"h0": b"header 0"})
+        assert sign.entered.wait(DEADLINE)
+        queued = [
+            batcher.submit_future(b"e1", blobs={"h1": b"header 1", "b1": b"body 1"}),
+            batcher.submit_future(b"e2", blobs={"h2": b"header 2"}, prepare=refuse),
+            batcher.submit_future(b"e3", blobs={"h3": b"header 3"}),
+        ]
+        sign.release()
+        first.result(DEADLINE)
+        with pytest.raises(LookupError):
+            queued[1].result(DEADLINE)
+        assert [queued[0].result(DEADLINE).index, queued[2].result(DEADLINE).index] == [1, 2]
+    assert calls == [
+        {"h0": b"header 0"},
+        {"h1": b"header 1", "b1": b"body 1", "h3": b"header 3"},  # one call for the batch
+    ]
+
+
+def test_blobs_need_a_batcher_that_stores_them(log: LogStore) -> None:
+    with AppendBatcher(log, stand_in_sign) as batcher, pytest.raises(ValueError, match="blobs"):
+        batcher.submit(b"entry", blobs={"h": b"header"})
+    assert log.size() == 0

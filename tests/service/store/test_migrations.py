@@ -92,6 +92,9 @@ def test_upgrade_installs_append_only_triggers(engine: Engine) -> None:
             "checkpoints_no_update",
             "checkpoints_no_delete",
             "checkpoints_grow",
+            "inline_blobs_no_update",
+            "inline_blobs_no_delete",
+            "inline_blobs_insert_once",
         }
     else:
         assert names == {
@@ -103,6 +106,8 @@ def test_upgrade_installs_append_only_triggers(engine: Engine) -> None:
             "checkpoints_no_update_delete",
             "checkpoints_no_truncate",
             "checkpoints_grow",
+            "inline_blobs_no_update_delete",
+            "inline_blobs_no_truncate",
         }
 
 

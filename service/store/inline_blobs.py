@@ -1,0 +1,170 @@
+"""Small ciphertexts kept in the database, in the transaction of the entry
+that names them (PROTOCOL.md §3 step 6, §9).
+
+Every submission and follow-up carries a 1168-byte header and, usually, an
+inline body of at most 1 MiB. Written as blob files, each would cost a
+temporary file, an fsync, a rename and directory fsyncs per request, outside
+the group commit — most of the server's time under load. Kept as rows of
+``inline_blobs`` instead, they are written by the batch that logs their entry
+(``LogStore.append_batch`` ``prepare``) and become durable with its one
+commit: an entry and the ciphertexts it hashes are committed together or not
+at all, so no crash can leave an entry whose header is missing.
+
+``inline_blobs`` is append-only like the log tables (the migration installs
+triggers refusing UPDATE and DELETE, and TRUNCATE on PostgreSQL): a row is
+written only in the transaction that logs an entry naming it, so it is never
+unreferenced and never expires. Its ``blobs`` row (size, referenced) is
+written beside it, as for any blob.
+
+:class:`LayeredBlobStore` is the :class:`~.blobs.BlobStore` readers use
+(``testimony raw``, ``testimony audit``, replies): a blob is read from the
+files first, then from these rows; writes, partial uploads and deletion go to
+the files.
+"""
+
+from __future__ import annotations
+
+import io
+from collections.abc import Iterable, Iterator, Mapping
+from typing import BinaryIO
+
+from sqlalchemy import Connection, Engine, func, insert, select
+
+from . import db
+from .blobs import FilesystemBlobStore, check_blob_id
+from .errors import BlobNotFound
+from .models import InlineBlob
+
+__all__ = ["InlineBlobs", "LayeredBlobStore"]
+
+_READ_CHUNK = 1 << 20
+
+
+class InlineBlobs:
+    """The ``inline_blobs`` rows (see the module docstring)."""
+
+    def __init__(self, engine: Engine) -> None:
+        self._reads = db.read_engine(engine)
+
+    @staticmethod
+    def put_in(connection: Connection, blobs: Mapping[str, bytes]) -> None:
+        """Store ``blobs`` (id -> bytes) within the caller's transaction.
+
+        The caller has checked that each id is the SHA-256 of its bytes (the
+        entry it logs hashes them) and holds the log's writer lock. A blob
+        stored already is left as it is: the rows it has are read first, since
+        the append-only triggers refuse even an insert that would be ignored.
+        """
+        if not blobs:
+            return
+        wanted = sorted(check_blob_id(k) for k in blobs)
+        stored = set(
+            connection.execute(select(InlineBlob.id).where(InlineBlob.id.in_(wanted))).scalars()
+        )
+        rows = [{"id": k, "data": blobs[k]} for k in wanted if k not in stored]
+        if rows:
+            connection.execute(insert(InlineBlob), rows)
+
+    def get(self, blob_id: str) -> bytes | None:
+        """The bytes of ``blob_id``, or None if no row holds it."""
+        with self._reads.connect() as connection:
+            data = connection.execute(
+                select(InlineBlob.data).where(InlineBlob.id == blob_id)
+            ).scalar_one_or_none()
+        return None if data is None else bytes(data)
+
+    def size(self, blob_id: str) -> int | None:
+        """The size of ``blob_id`` in bytes, or None if no row holds it."""
+        with self._reads.connect() as connection:
+            size = connection.execute(
+                select(func.length(InlineBlob.data)).where(InlineBlob.id == blob_id)
+            ).scalar_one_or_none()
+        return None if size is None else int(size)
+
+
+class LayeredBlobStore:
+    """A :class:`~.blobs.BlobStore`: blob files, then ``inline_blobs`` rows.
+
+    Reads (:meth:`exists`, :meth:`size`, :meth:`open`, :meth:`read`) look in
+    the files first, then in the rows; every write goes to the files, and
+    :meth:`delete` removes only a file (rows are never deleted).
+    """
+
+    def __init__(self, files: FilesystemBlobStore, inline: InlineBlobs) -> None:
+        self.files = files
+        self.inline = inline
+
+    # --- reads ---------------------------------------------------------------------
+
+    def exists(self, blob_id: str) -> bool:
+        """Whether verified blob ``blob_id`` is stored. Raises ``ValueError`` for a bad id."""
+        return self.files.exists(blob_id) or self.inline.size(blob_id) is not None
+
+    def size(self, blob_id: str) -> int:
+        """The size of blob ``blob_id`` in bytes. Raises ``BlobNotFound``."""
+        try:
+            return self.files.size(blob_id)
+        except BlobNotFound:
+            size = self.inline.size(check_blob_id(blob_id))
+        if size is None:
+            raise BlobNotFound()
+        return size
+
+    def open(self, blob_id: str) -> BinaryIO:
+        """A binary file object reading blob ``blob_id``. Raises ``BlobNotFound``."""
+        try:
+            return self.files.open(blob_id)
+        except BlobNotFound:
+            data = self.inline.get(check_blob_id(blob_id))
+        if data is None:
+            raise BlobNotFound()
+        return io.BytesIO(data)
+
+    def read(self, blob_id: str, chunk_size: int = _READ_CHUNK) -> Iterator[bytes]:
+        """The bytes of blob ``blob_id`` in chunks. Raises ``BlobNotFound`` when called."""
+        handle = self.open(blob_id)
+
+        def chunks() -> Iterator[bytes]:
+            with handle:
+                while block := handle.read(chunk_size):
+                    yield block
+
+        return chunks()
+
+    # --- writes go to the files ----------------------------------------------------
+
+    def put(self, chunks: Iterable[bytes], *, expected_id: str, mtime: int) -> str:
+        """:meth:`FilesystemBlobStore.put`."""
+        return self.files.put(chunks, expected_id=expected_id, mtime=mtime)
+
+    def delete(self, blob_id: str) -> bool:
+        """Remove blob file ``blob_id``; returns whether it existed (rows stay)."""
+        return self.files.delete(blob_id)
+
+    def begin_partial(self, upload_id: str, *, mtime: int) -> None:
+        """:meth:`FilesystemBlobStore.begin_partial`."""
+        self.files.begin_partial(upload_id, mtime=mtime)
+
+    def append_partial(
+        self,
+        upload_id: str,
+        offset: int,
+        chunks: Iterable[bytes],
+        *,
+        mtime: int,
+        max_size: int | None = None,
+    ) -> int:
+        """:meth:`FilesystemBlobStore.append_partial`."""
+        return self.files.append_partial(upload_id, offset, chunks, mtime=mtime, max_size=max_size)
+
+    def partial_size(self, upload_id: str) -> int:
+        """:meth:`FilesystemBlobStore.partial_size`."""
+        return self.files.partial_size(upload_id)
+
+    def finish_partial(self, upload_id: str, expected_id: str, *, mtime: int) -> str:
+        """:meth:`FilesystemBlobStore.finish_partial`."""
+        return self.files.finish_partial(upload_id, expected_id, mtime=mtime)
+
+    def discard_partial(self, upload_id: str) -> bool:
+        """:meth:`FilesystemBlobStore.discard_partial`."""
+        return self.files.discard_partial(upload_id)
