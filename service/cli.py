@@ -176,13 +176,17 @@ def serve(
     forms_dir: Annotated[
         Path | None, typer.Option("--forms", help="A folder of form definitions to publish.")
     ] = None,
+    workers: Annotated[
+        int | None,
+        typer.Option("--workers", help="Server processes, about one core each (default 1)."),
+    ] = None,
     config: Config = None,
 ) -> None:
     """Run the intake server (no access log, no client addresses, no proxy headers)."""
-    import uvicorn
-
     from testimony.forms.registry import bundled_forms, load_forms_dir
+    from testimony.service.api import serving
     from testimony.service.api.app import create_app
+    from testimony.service.domain import setup
 
     with _one_line_errors():
         settings = _settings(
@@ -193,20 +197,24 @@ def serve(
             database_url=database_url,
             pow_bits=pow_bits,
             forms_dir=forms_dir,
+            workers=workers,
         )
         registry = load_forms_dir(settings.forms_dir) if settings.forms_dir else bundled_forms()
-        application = create_app(settings.replace(forms=registry))
-    uvicorn.run(
-        application,
+        settings = settings.replace(forms=registry)
+        if settings.workers == 1:
+            application = create_app(settings)
+        else:
+            # Fail here, in one line, on a broken setup; run the migrations once.
+            setup.open_server(settings).close()
+    status = serving.run(
+        (lambda: application) if settings.workers == 1 else (lambda: create_app(settings)),
         host=settings.host,
         port=settings.port,
-        access_log=False,
-        proxy_headers=False,
-        server_header=False,
-        ws="none",
+        workers=settings.workers,
         log_config=_LOG_CONFIG,
-        timeout_graceful_shutdown=10,
     )
+    if status:
+        raise typer.Exit(status)
 
 
 @app.command("log-key")

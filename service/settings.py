@@ -64,6 +64,8 @@ class Settings:
     """A folder of form definitions to publish instead of the bundled ones."""
     host: str = "127.0.0.1"
     port: int = 8000
+    workers: int = 1
+    """Server processes (``testimony serve``); about one core each."""
 
     pow_bits: int = 16
     """Leading zero bits a proof of work needs (§8); 0 turns it off."""
@@ -97,6 +99,7 @@ class Settings:
     def __post_init__(self) -> None:
         for name in (
             "port",
+            "workers",
             "pow_bits",
             "pow_ttl_seconds",
             "time_granularity_minutes",
@@ -119,6 +122,8 @@ class Settings:
             raise BadSettings("time_granularity_minutes is at least 1")
         if not 0 < self.port < 65536:
             raise BadSettings("port is 1 to 65535")
+        if not 1 <= self.workers <= 64:
+            raise BadSettings("workers is 1 to 64")
         if self.batch_max_entries < 1 or self.max_log_entries_page < 1:
             raise BadSettings("batch_max_entries and max_log_entries_page are at least 1")
         if self.batch_max_wait_ms < 0:

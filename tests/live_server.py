@@ -36,6 +36,12 @@ class LiveServer:
             self.process.wait(timeout=30)
         return self.output.read_text(encoding="utf-8", errors="replace")
 
+    def workers(self) -> list[int]:
+        """The process ids of the server's worker processes (``--workers``)."""
+        pid = self.process.pid
+        children = Path(f"/proc/{pid}/task/{pid}/children").read_text()
+        return [int(child) for child in children.split()]
+
     def log_key(self) -> str:
         return httpx.get(self.url + "/api/v1/log/key", timeout=10).text.strip()
 
@@ -53,6 +59,7 @@ def start_server(
     pow_bits: int = 0,
     database_url: str | None = None,
     port: int | None = None,
+    workers: int = 1,
 ) -> LiveServer:
     """Start ``testimony serve`` on an initialised ``data_dir``; its output is
     appended to ``output``."""
@@ -68,6 +75,8 @@ def start_server(
         str(port),
         "--pow-bits",
         str(pow_bits),
+        "--workers",
+        str(workers),
     ]
     if database_url:
         command += ["--database-url", database_url]

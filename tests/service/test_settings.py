@@ -37,6 +37,8 @@ def test_the_database_defaults_to_sqlite_in_the_data_dir(tmp_path: Path) -> None
         ({}, {}, "port = [1]\n"),
         ({}, {}, "port = \n"),
         ({"pow_bits": 65}, {}, ""),
+        ({"workers": 0}, {}, ""),
+        ({}, {"TESTIMONY_WORKERS": "65"}, ""),
         ({}, {"TESTIMONY_TIME_GRANULARITY_MINUTES": "0"}, ""),
         ({"port": 0}, {}, ""),
     ],
