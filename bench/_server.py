@@ -138,12 +138,27 @@ class LiveServer:
         """The server's resident set size now (``VmRSS``), in bytes."""
         return self._status("VmRSS")
 
+    def processes(self) -> list[int]:
+        """The server's process and its worker processes (``--workers``)."""
+        children = Path(f"/proc/{self.pid}/task/{self.pid}/children")
+        try:
+            found = [int(pid) for pid in children.read_text().split()]
+        except FileNotFoundError:
+            found = []
+        return [self.pid, *found]
+
     def cpu_seconds(self) -> float:
-        """User + system CPU time of the server (all its threads), in seconds."""
-        stat = Path(f"/proc/{self.pid}/stat").read_text()
-        fields = stat[stat.rindex(")") + 2 :].split()
-        # fields[0] is field 3 (state); utime and stime are fields 14 and 15.
-        return (int(fields[11]) + int(fields[12])) / _CLOCK_TICKS
+        """User + system CPU time of the server (all its threads and workers), in seconds."""
+        total = 0
+        for pid in self.processes():
+            try:
+                stat = Path(f"/proc/{pid}/stat").read_text()
+            except FileNotFoundError:
+                continue
+            fields = stat[stat.rindex(")") + 2 :].split()
+            # fields[0] is field 3 (state); utime and stime are fields 14 and 15.
+            total += int(fields[11]) + int(fields[12])
+        return total / _CLOCK_TICKS
 
     def stop(self) -> str:
         """Stop the server (SIGTERM, then SIGKILL after 30 s); return what it printed."""
@@ -158,7 +173,12 @@ class LiveServer:
 
 
 def start_server(
-    data_dir: Path, output: Path, *, database_url: str | None = None, pow_bits: int = 0
+    data_dir: Path,
+    output: Path,
+    *,
+    database_url: str | None = None,
+    pow_bits: int = 0,
+    workers: int = 1,
 ) -> LiveServer:
     """``testimony serve`` on a free port; returns once ``/healthz`` answers 200.
 
@@ -177,6 +197,8 @@ def start_server(
         str(port),
         "--pow-bits",
         str(pow_bits),
+        "--workers",
+        str(workers),
     ]
     if database_url:
         command += ["--database-url", database_url]

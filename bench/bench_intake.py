@@ -61,7 +61,6 @@ import resource
 import statistics
 import sys
 import tempfile
-import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
@@ -69,6 +68,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+import _load
 import _server
 import httpx
 
@@ -245,60 +245,20 @@ def verdict(met: bool) -> str:
 # --- HTTP load ---------------------------------------------------------------------
 
 
-@dataclass
-class Answer:
-    status: int
-    content: bytes
-
-
 def run_clients(
-    http: httpx.Client,
+    url: str,
     clients: int,
-    requests: Sequence[Callable[[httpx.Client], httpx.Response]],
+    requests: Sequence[bytes],
     server: _server.LiveServer,
-) -> tuple[list[Answer], list[float], Resources]:
-    """Send ``requests`` over ``clients`` threads sharing ``http``'s pool; time them.
-
-    Thread ``k`` sends requests ``k, k + clients, ...``. Returns the answers in
-    request order, each request's latency, and the resources used.
-    """
-    answers: list[Answer | None] = [None] * len(requests)
-    latencies: list[float] = [0.0] * len(requests)
-    failures: list[BaseException] = []
-    ready = threading.Barrier(clients + 1)
-
-    def work(k: int) -> None:
-        ready.wait()
-        clock = time.perf_counter
-        try:
-            for i in range(k, len(requests), clients):
-                started = clock()
-                response = requests[i](http)
-                latencies[i] = clock() - started
-                answers[i] = Answer(response.status_code, response.content)
-        except BaseException as exc:  # reported after the join
-            failures.append(exc)
-
-    threads = [threading.Thread(target=work, args=(k,), daemon=True) for k in range(clients)]
-    for thread in threads:
-        thread.start()
+) -> tuple[list[_load.Answer], list[float], Resources]:
+    """Send ``requests`` (encoded by ``_load``) over ``clients`` keep-alive
+    connections; time them (connection ``k`` sends requests ``k, k + clients,
+    ...``). Returns the answers in request order, each request's latency, and
+    the resources used."""
     meter = Meter(server)
     meter.start()
-    ready.wait()
-    for thread in threads:
-        thread.join()
-    used = meter.stop()
-    if failures:
-        raise RuntimeError(f"a client failed: {failures[0]!r}") from failures[0]
-    return [a for a in answers if a is not None], latencies, used
-
-
-def http_client(url: str, clients: int) -> httpx.Client:
-    return httpx.Client(
-        base_url=url,
-        timeout=120.0,
-        limits=httpx.Limits(max_connections=clients, max_keepalive_connections=clients),
-    )
+    answers, latencies = _load.run(url, requests, clients)
+    return answers, latencies, meter.stop()
 
 
 # --- part 1: submissions -------------------------------------------------------------
@@ -327,15 +287,8 @@ def pre_seal(intake_public: bytes, count: int, tag: str) -> list[PreSealed]:
     return sealed
 
 
-JSON_HEADERS = {"Content-Type": "application/json"}
-
-
-def post_submission(item: PreSealed) -> Callable[[httpx.Client], httpx.Response]:
-    return lambda http: http.post("/api/v1/submissions", content=item.payload, headers=JSON_HEADERS)
-
-
-def get_health(http: httpx.Client) -> httpx.Response:
-    return http.get("/healthz")
+def post_submissions(url: str, items: Sequence[PreSealed]) -> list[bytes]:
+    return [_load.post_json(url, "/api/v1/submissions", item.payload) for item in items]
 
 
 def checkpoint_size(note: str) -> int:
@@ -343,7 +296,7 @@ def checkpoint_size(note: str) -> int:
 
 
 def check_receipts(
-    answers: Sequence[Answer],
+    answers: Sequence[_load.Answer],
     sealed: Sequence[PreSealed],
     log_key: str,
     sample: int,
@@ -463,11 +416,19 @@ def raw_postgres_commits(url: str, count: int, entry_size: int) -> Row:
 
 
 def bench_submissions(
-    database: str, sizes: Sizes, workdir: Path, postgres_url: str, profile: Path | None
+    database: str,
+    sizes: Sizes,
+    workdir: Path,
+    postgres_url: str,
+    profile: Path | None,
+    workers: int,
 ) -> bool:
     """Part 1 on one database; prints its table. Returns whether the target was met."""
     title = {"sqlite": "SQLite (WAL, synchronous=FULL)", "postgres": "PostgreSQL"}[database]
-    print(f"\n### 1. Durable submissions per second: {title}, proof of work off")
+    print(
+        f"\n### 1. Durable submissions per second: {title}, proof of work off, "
+        f"{workers} server process(es)"
+    )
     print(f"load average before: {_server.load_average()}")
     run_dir = Path(tempfile.mkdtemp(prefix=f"submissions-{database}-", dir=workdir))
     with database_for(database, postgres_url) as database_url:
@@ -485,38 +446,41 @@ def bench_submissions(
             f"(not timed); request body {len(many[0].payload)} bytes"
         )
         server = _server.start_server(
-            data_dir, run_dir / "server-output.txt", database_url=database_url, pow_bits=0
+            data_dir,
+            run_dir / "server-output.txt",
+            database_url=database_url,
+            pow_bits=0,
+            workers=workers,
         )
         rows: list[Row] = []
         batches: dict[int, tuple[int, int]] = {}
         rng = random.Random(4)
         try:
-            with http_client(server.url, sizes.clients) as http:
+            url = server.url
+            with httpx.Client(base_url=url) as http:
                 size_before = checkpoint_size(http.get("/api/v1/log/checkpoint").text)
-                # Warm-up: connections, thread pool, caches. Not timed.
-                answers, _, _ = run_clients(
-                    http, sizes.clients, [post_submission(s) for s in warmup], server
+            # Warm-up: connections, thread pool, caches. Not timed.
+            answers, _, _ = run_clients(url, sizes.clients, post_submissions(url, warmup), server)
+            check_receipts(answers, warmup, log_key, 0, rng)
+            for clients, sealed in ((1, one), (sizes.clients, many)):
+                spy = start_py_spy(server, profile, f"{database}-{clients}")
+                answers, latencies, used = run_clients(
+                    url, clients, post_submissions(url, sealed), server
                 )
-                check_receipts(answers, warmup, log_key, 0, rng)
-                for clients, sealed in ((1, one), (sizes.clients, many)):
-                    spy = start_py_spy(server, profile, f"{database}-{clients}")
-                    answers, latencies, used = run_clients(
-                        http, clients, [post_submission(s) for s in sealed], server
-                    )
-                    stop_py_spy(spy)
-                    batches[clients] = check_receipts(
-                        answers, sealed, log_key, sizes.verify_sample, rng
-                    )
-                    rows.append(
-                        Row("POST /api/v1/submissions", clients, len(sealed), latencies, used)
-                    )
+                stop_py_spy(spy)
+                batches[clients] = check_receipts(
+                    answers, sealed, log_key, sizes.verify_sample, rng
+                )
+                rows.append(Row("POST /api/v1/submissions", clients, len(sealed), latencies, used))
+            with httpx.Client(base_url=url) as http:
                 size_after = checkpoint_size(http.get("/api/v1/log/checkpoint").text)
-                expected = size_before + len(warmup) + len(one) + len(many)
-                if size_after != expected:
-                    raise RuntimeError(f"the log has {size_after} entries, expected {expected}")
-                for clients, count in ((1, len(one)), (sizes.clients, len(many))):
-                    _, latencies, used = run_clients(http, clients, [get_health] * count, server)
-                    rows.append(Row("GET /healthz (HTTP floor)", clients, count, latencies, used))
+            expected = size_before + len(warmup) + len(one) + len(many)
+            if size_after != expected:
+                raise RuntimeError(f"the log has {size_after} entries, expected {expected}")
+            for clients, count in ((1, len(one)), (sizes.clients, len(many))):
+                health = [_load.get(url, "/healthz")] * count
+                _, latencies, used = run_clients(url, clients, health, server)
+                rows.append(Row("GET /healthz (HTTP floor)", clients, count, latencies, used))
         finally:
             output = server.stop()
         if "Traceback" in output:
@@ -585,6 +549,7 @@ def start_py_spy(server: _server.LiveServer, profile: Path | None, name: str) ->
             "--output",
             str(out),
             "--nonblocking",
+            "--subprocesses",
         ],
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
@@ -1088,6 +1053,13 @@ def main(argv: Sequence[str]) -> int:
     )
     parser.add_argument("--postgres-url", default=DEFAULT_POSTGRES_URL)
     parser.add_argument(
+        "--workers",
+        type=int,
+        default=os.cpu_count() or 1,
+        metavar="N",
+        help="server processes in part 1 (testimony serve --workers; default: one per CPU)",
+    )
+    parser.add_argument(
         "--workdir", type=Path, default=None, help="where temporary data dirs go (default: TMPDIR)"
     )
     parser.add_argument(
@@ -1128,13 +1100,16 @@ def main(argv: Sequence[str]) -> int:
     url, spy = args.postgres_url, args.py_spy
     if "sqlite" in parts:
         runs.append(
-            ("submissions, SQLite", lambda: bench_submissions("sqlite", sizes, workdir, url, spy))
+            (
+                "submissions, SQLite",
+                lambda: bench_submissions("sqlite", sizes, workdir, url, spy, args.workers),
+            )
         )
     if "postgres" in parts and postgres_ok:
         runs.append(
             (
                 "submissions, PostgreSQL",
-                lambda: bench_submissions("postgres", sizes, workdir, url, spy),
+                lambda: bench_submissions("postgres", sizes, workdir, url, spy, args.workers),
             )
         )
     if "upload" in parts:
