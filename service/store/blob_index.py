@@ -38,18 +38,25 @@ __all__ = ["BlobIndex"]
 _IN_CHUNK = 500
 
 
-def _upsert_statement(connection: Connection) -> Any:
-    """INSERT a row, or move an unreferenced row's ``created`` forward (never back).
-
-    Built without values, so one statement serves a whole ``executemany``.
-    """
-    dialect: Any = sqlite if db.is_sqlite(connection) else postgresql
+def _build_upsert(dialect: Any) -> Any:
     statement = dialect.insert(Blob)
     return statement.on_conflict_do_update(
         index_elements=[Blob.id],
         set_={"created": statement.excluded.created},
         where=Blob.referenced.is_(False) & (Blob.created < statement.excluded.created),
     )
+
+
+_UPSERTS = {"sqlite": _build_upsert(sqlite), "postgresql": _build_upsert(postgresql)}
+
+
+def _upsert_statement(connection: Connection) -> Any:
+    """INSERT a row, or move an unreferenced row's ``created`` forward (never back).
+
+    Built once per dialect and without values, so one statement serves a
+    whole ``executemany`` of every append.
+    """
+    return _UPSERTS[connection.dialect.name]
 
 
 class BlobIndex:

@@ -28,7 +28,7 @@ import io
 from collections.abc import Iterable, Iterator, Mapping
 from typing import BinaryIO
 
-from sqlalchemy import Connection, Engine, func, insert, select
+from sqlalchemy import Connection, Engine, bindparam, func, insert, select
 
 from . import db
 from .blobs import FilesystemBlobStore, check_blob_id
@@ -38,6 +38,9 @@ from .models import InlineBlob
 __all__ = ["InlineBlobs", "LayeredBlobStore"]
 
 _READ_CHUNK = 1 << 20
+# Built once: every append of a batch runs them.
+_SELECT_STORED = select(InlineBlob.id).where(InlineBlob.id.in_(bindparam("ids", expanding=True)))
+_INSERT = insert(InlineBlob)
 
 
 class InlineBlobs:
@@ -58,12 +61,10 @@ class InlineBlobs:
         if not blobs:
             return
         wanted = sorted(check_blob_id(k) for k in blobs)
-        stored = set(
-            connection.execute(select(InlineBlob.id).where(InlineBlob.id.in_(wanted))).scalars()
-        )
+        stored = set(connection.execute(_SELECT_STORED, {"ids": wanted}).scalars())
         rows = [{"id": k, "data": blobs[k]} for k in wanted if k not in stored]
         if rows:
-            connection.execute(insert(InlineBlob), rows)
+            connection.execute(_INSERT, rows)
 
     def get(self, blob_id: str) -> bytes | None:
         """The bytes of ``blob_id``, or None if no row holds it."""

@@ -33,7 +33,7 @@ import functools
 from collections.abc import Callable, Hashable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 
-from sqlalchemy import Connection, Engine, TextClause, func, insert, select, text
+from sqlalchemy import Connection, Engine, TextClause, bindparam, func, insert, select, text
 
 from testimony.crypto import merkle
 from testimony.crypto.errors import TreeSizeError
@@ -81,6 +81,17 @@ One call per batch, so that rows every item writes (a submission's header and
 inline body) go to the database in one statement rather than one per item.
 Raising fails the whole batch.
 """
+
+# The statements of every append, built once: building a statement costs far
+# more than running it (SQLAlchemy constructs it and derives its cache key each
+# time), and an append of one entry runs about ten of them.
+_INSERT_ENTRIES = insert(LogEntry)
+_INSERT_NODES = insert(TreeNode)
+_INSERT_CHECKPOINT = insert(Checkpoint)
+_SELECT_SIZE = select(func.coalesce(func.max(LogEntry.idx) + 1, 0))
+_SELECT_INDEXES = select(LogEntry.entry_id, LogEntry.idx).where(
+    LogEntry.entry_id.in_(bindparam("ids", expanding=True))
+)
 
 _IN_CHUNK = 500  # ids per IN (...) list: well under any driver's parameter limit
 
@@ -266,13 +277,13 @@ class LogStore:
             reader = _NodeReader(connection)
             if new_entries:
                 connection.execute(
-                    insert(LogEntry),
+                    _INSERT_ENTRIES,
                     [{"idx": e.idx, "entry_id": e.entry_id, "entry": e.entry} for e in new_entries],
                 )
                 result = merkle.append(size, [e.entry_id for e in new_entries], reader)
                 reader.remember(result.nodes)
                 connection.execute(
-                    insert(TreeNode),
+                    _INSERT_NODES,
                     [
                         {"level": level, "idx": idx, "hash": node}
                         for (level, idx), node in result.nodes.items()
@@ -282,7 +293,7 @@ class LogStore:
                     projection.project(connection, new_entries)
                 new_size, root = result.size, result.root
                 note = sign(new_size, root)
-                connection.execute(insert(Checkpoint), {"size": new_size, "note": note})
+                connection.execute(_INSERT_CHECKPOINT, {"size": new_size, "note": note})
                 checkpoint = StoredCheckpoint(size=new_size, note=note)
             else:
                 # Nothing new: nothing is signed; the latest checkpoint covers
@@ -526,9 +537,7 @@ def _select_nodes(
 
 
 def _size(connection: Connection) -> int:
-    return int(
-        connection.execute(select(func.coalesce(func.max(LogEntry.idx) + 1, 0))).scalar_one()
-    )
+    return int(connection.execute(_SELECT_SIZE).scalar_one())
 
 
 def _latest_checkpoint(connection: Connection) -> StoredCheckpoint | None:
@@ -561,11 +570,7 @@ def _indexes_of(connection: Connection, ids: Sequence[bytes]) -> dict[bytes, int
     wanted = sorted(set(ids))
     found: dict[bytes, int] = {}
     for start in range(0, len(wanted), _IN_CHUNK):
-        rows = connection.execute(
-            select(LogEntry.entry_id, LogEntry.idx).where(
-                LogEntry.entry_id.in_(wanted[start : start + _IN_CHUNK])
-            )
-        )
+        rows = connection.execute(_SELECT_INDEXES, {"ids": wanted[start : start + _IN_CHUNK]})
         for entry_id, idx in rows:
             found[bytes(entry_id)] = int(idx)
     return found

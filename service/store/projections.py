@@ -35,7 +35,17 @@ from collections.abc import Collection, Hashable, Sequence
 from dataclasses import dataclass
 from typing import Any, NamedTuple, Protocol
 
-from sqlalchemy import Connection, Engine, TextClause, delete, insert, select, text, update
+from sqlalchemy import (
+    Connection,
+    Engine,
+    TextClause,
+    bindparam,
+    delete,
+    insert,
+    select,
+    text,
+    update,
+)
 from sqlalchemy.orm import Session
 
 from testimony.crypto import hpke
@@ -160,6 +170,13 @@ def _submission_indexes(
     return found
 
 
+# Built once: every append runs them (see log.py on the cost of building a statement).
+_INSERT_SUBMISSIONS = insert(Submission)
+_MARK_REFERENCED = (
+    update(Blob).where(Blob.id.in_(bindparam("ids", expanding=True))).values(referenced=True)
+)
+
+
 class SubmissionProjection:
     """``submissions`` rows from ``submission`` entries; marks their blobs referenced.
 
@@ -215,14 +232,10 @@ class SubmissionProjection:
                 seen.add(key)
                 fresh.append(row)
         if fresh:
-            connection.execute(insert(Submission), fresh)
+            connection.execute(_INSERT_SUBMISSIONS, fresh)
         ordered = sorted(blob_ids)
         for start in range(0, len(ordered), _IN_CHUNK):
-            connection.execute(
-                update(Blob)
-                .where(Blob.id.in_(ordered[start : start + _IN_CHUNK]))
-                .values(referenced=True)
-            )
+            connection.execute(_MARK_REFERENCED, {"ids": ordered[start : start + _IN_CHUNK]})
 
     def find(self, connection: Connection, keys: Collection[Hashable]) -> dict[Hashable, int]:
         """The index of the first entry of each :class:`SubmissionKey` among ``keys``.
