@@ -20,6 +20,8 @@ wrong content type, 422 the finished bytes do not hash to the declared id,
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 from collections.abc import AsyncIterator, Iterator
 from email.utils import format_datetime
 from typing import Annotated, Any
@@ -51,6 +53,8 @@ TUS_EXTENSIONS = "creation,termination,expiration"
 OFFSET_MEDIA_TYPE = "application/offset+octet-stream"
 PIECE_BYTES = 1 << 20
 """Bytes gathered from the connection before they are handed to the blob store."""
+READ_AHEAD = 4
+"""Pieces received ahead of the one being written (memory: at most 5 pieces per PATCH)."""
 
 router = APIRouter(prefix=PREFIX, tags=["uploads (tus 1.0)"])
 ServerDep = Annotated[Server, Depends(get_server)]
@@ -171,24 +175,35 @@ async def append(upload_id: str, request: Request, server: ServerDep) -> Respons
         if offset == current.offset and offset + content_length > current.length:
             raise UploadLengthExceeded()
 
-    pieces = _pieces(request)
+    # The event loop reads ahead while the worker thread hashes and writes,
+    # so receiving and writing overlap; at most READ_AHEAD pieces wait.
+    queue: asyncio.Queue[bytes | Exception | None] = asyncio.Queue(READ_AHEAD)
 
-    async def next_piece() -> bytes | None:
+    async def read_ahead() -> None:
         try:
-            return await pieces.__anext__()
-        except StopAsyncIteration:
-            return None
+            async for piece in _pieces(request):
+                await queue.put(piece)
+            await queue.put(None)
+        except Exception as exc:  # a dropped connection: the writer re-raises it
+            await queue.put(exc)
 
     def body() -> Iterator[bytes]:
-        # Runs in the worker thread: each piece is fetched from the event loop.
-        while (piece := anyio.from_thread.run(next_piece)) is not None:
+        # Runs in the worker thread: each piece is taken from the event loop's queue.
+        while (piece := anyio.from_thread.run(queue.get)) is not None:
+            if isinstance(piece, Exception):
+                raise piece
             yield piece
 
+    reader = asyncio.create_task(read_ahead())
     try:
         state = await anyio.to_thread.run_sync(uploads.append, upload_id, offset, body())
     except ClientDisconnect:
         # The bytes received are kept; the client resumes from HEAD's offset.
         return Response(status_code=204)
+    finally:
+        reader.cancel()  # a refused append stops reading the rest
+        with contextlib.suppress(asyncio.CancelledError, Exception):
+            await reader
     return Response(status_code=204, headers=_state_headers(state))
 
 

@@ -339,10 +339,16 @@ class FilesystemBlobStore:
         """Append ``chunks`` to partial upload ``upload_id`` at ``offset``; returns the new size.
 
         ``offset`` must equal the current size. Bytes received before the
-        iterator fails (a dropped connection) are kept and made durable, so the
-        client can resume from the size :meth:`partial_size` reports; the
-        iterator's exception is then re-raised. The file's times are set to
-        ``mtime``.
+        iterator fails (a dropped connection) are kept, so the client can
+        resume from the size :meth:`partial_size` reports; the iterator's
+        exception is then re-raised. The file's times are set to ``mtime``.
+
+        The bytes are not fsynced here: a client waits for each PATCH's answer
+        before it sends the next, so an fsync per PATCH would stop the upload
+        for the time the disk takes to write the piece. Nothing depends on an
+        unfinished upload surviving a crash of the machine: the offset a client
+        resumes from is the file's size as it is then, and :meth:`finish_partial`
+        hashes and fsyncs the whole file before it becomes a blob.
 
         Raises ``UploadNotFound``, ``UploadBusy`` if another writer holds the
         upload, ``UploadOffsetMismatch`` if ``offset`` is not the current size,
@@ -372,7 +378,6 @@ class FilesystemBlobStore:
                     if running is not None:
                         running.update(chunk)
             finally:
-                os.fsync(fd)
                 _set_times(fd, mtime)
                 if running is not None and os.fstat(fd).st_size == written:
                     self._remember_hash(upload_id, written, running)
