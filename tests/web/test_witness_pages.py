@@ -32,6 +32,7 @@ from testimony.crypto.encoding import b64u_decode
 from testimony.service.domain.setup import init_data_dir
 from testimony.service.settings import Settings
 from tests.live_server import start_server
+from tests.web import browser
 from tests.web.jpeg import photo_with_gps
 
 ORIGIN = "pages.test/log"
@@ -316,3 +317,71 @@ def test_leave_quickly_replaces_the_page_and_leaves_no_history_entry(
     assert page.evaluate("history.length") == before
     page.go_back()
     assert page.url == f"{live.url}/ru/"  # the form page is gone from the history
+
+
+@pytest.mark.slow
+def test_a_spoken_account_recorded_in_the_page_is_sealed_like_a_file(
+    live: Live, chromium: Any, tmp_path: Path
+) -> None:
+    # Chromium's fake microphone (a tone) stands in for the witness's voice,
+    # and its fake permission prompt says yes.
+    recording_browser = chromium.browser_type.launch(
+        executable_path=str(browser.CHROMIUM),
+        headless=True,
+        args=[
+            *browser.CHROMIUM_ARGS,
+            "--use-fake-ui-for-media-stream",
+            "--use-fake-device-for-media-stream",
+        ],
+    )
+    context = recording_browser.new_context()
+    context.set_default_timeout(30_000)
+    context.grant_permissions(["microphone"], origin=live.url)
+    errors: list[str] = []
+    page = context.new_page()
+    page.on("pageerror", lambda error: errors.append(str(error)))
+    try:
+        page.goto(f"{live.url}/ru/forms/{FORM}")
+        _ready(page)
+        photo_path = tmp_path / "IMG_0412.jpg"
+        photo_path.write_bytes(photo_with_gps()[0])
+        _fill_russian(page, photo_path, strip=True)
+        page.set_input_files("#f-files", [])  # the recording is the only attachment
+
+        record = page.locator("#f-files-record")
+        assert record.is_visible()
+        record.click()
+        page.wait_for_selector("#f-files-record[aria-pressed=true]")
+        # A second of sound, timed by the page's own clock (no server is waited for).
+        page.evaluate("new Promise((done) => setTimeout(done, 1000))")
+        record.click()
+        page.wait_for_selector("#f-files-recordings li")
+        assert page.get_attribute("#f-files-record", "aria-pressed") == "false"
+
+        with page.expect_response(
+            lambda r: r.url.endswith("/api/v1/submissions") and r.request.method == "POST",
+            timeout=SUBMIT_TIMEOUT_MS,
+        ) as answer:
+            page.click("#send")
+        assert answer.value.status == 201
+        submission_id = answer.value.json()["id"]
+        page.wait_for_selector("#receipt:not([hidden])", timeout=SUBMIT_TIMEOUT_MS)
+    finally:
+        context.close()
+        recording_browser.close()
+    assert errors == []
+
+    raw = _raw_submission(live, submission_id, tmp_path / "raw")
+    cek = hpke.open(live.seed, b"testimony/v1 cek", (raw / "header.bin").read_bytes())
+    manifest = json.loads(padding.unpad_body(stream.decrypt(cek, (raw / "body.bin").read_bytes())))
+    [attachment] = manifest["attachments"]
+    assert manifest["answers"]["files"] == [attachment["blob"]]
+    assert attachment["type"] in {"audio/webm", "audio/ogg", "audio/mp4"}
+    assert attachment["name"].endswith((".webm", ".ogg", ".m4a"))
+    ciphertext = (raw / "blobs" / attachment["blob"]).read_bytes()
+    audio = padding.unpad_attachment(
+        stream.decrypt(b64u_decode(attachment["key"]), ciphertext), attachment["size"]
+    )
+    assert len(audio) > 1000  # a second of sound, not an empty file
+    if attachment["type"] == "audio/webm":
+        assert audio.startswith(b"\x1a\x45\xdf\xa3")  # the EBML header of a WebM file
