@@ -37,7 +37,8 @@ def get_replies_challenge(server: Annotated[Server, Depends(get_server)]) -> dic
 async def fetch_replies(
     request: Request, server: Annotated[Server, Depends(get_server)]
 ) -> dict[str, Any]:
-    """The sealed replies to every submission of the signing witness key."""
+    """The submissions of the signing witness key (ids, in log order) and the
+    sealed replies to them."""
     data = await read_json(request, server.settings.max_request_bytes)
-    replies = await run_in_threadpool(server.replies.fetch, data)
-    return {"replies": replies}
+    answer: dict[str, Any] = await run_in_threadpool(server.replies.fetch, data)
+    return answer

@@ -115,8 +115,16 @@ class Replies:
             raise ReplyChallengeExpired()
         return challenge, expires
 
-    def fetch(self, request: object) -> list[dict[str, Any]]:
-        """The replies to the submissions of the witness key that signed ``request``.
+    def fetch(self, request: object) -> dict[str, list[Any]]:
+        """The witness's submissions and the replies to them, for the key that
+        signed ``request``: ``{"submissions": [id, ...], "replies": [{"id",
+        "parent", "sealed"}, ...]}``, both in log order.
+
+        ``submissions`` goes beyond PROTOCOL.md §7, which names only the
+        replies: a witness in a browser keeps the receipt code, not the
+        submission id a follow-up needs as its ``parent``
+        (``docs/protocol-notes.md``). It tells the signer nothing the public
+        log does not: every submission entry carries its witness key.
 
         Raises :class:`MalformedRepliesRequest` for a request of the wrong
         shape, :class:`ReplyChallengeInvalid` or :class:`ReplyChallengeExpired`
@@ -139,8 +147,8 @@ class Replies:
         if not self._spent.spend(sha256(challenge), self._granularity.ceil_seconds(expires)):
             raise ReplyChallengeReused()
         parents = self._submissions.ids_of_witness(b64u_encode(witness))
-        answer = []
+        replies = []
         for reply in self._replies.of_parents(parents):
             sealed = b"".join(self._blobs.read(reply.sealed_sha256))
-            answer.append({"id": reply.id, "parent": reply.parent, "sealed": b64u_encode(sealed)})
-        return answer
+            replies.append({"id": reply.id, "parent": reply.parent, "sealed": b64u_encode(sealed)})
+        return {"submissions": parents, "replies": replies}

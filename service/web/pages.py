@@ -7,6 +7,7 @@ in the page's script, ``js/src/witness-page.js``).
 | ``GET /{lang}/`` | what happens to a testimony, the forms to fill |
 | ``GET /{lang}/forms/{id}`` | a form (latest version) rendered in ``lang`` |
 | ``GET /{lang}/key`` | the intake key's fingerprint and how to check it |
+| ``GET /{lang}/return`` | back with a receipt code: reviewers' questions, follow-ups (§7) |
 | ``GET /{lang}/offline`` | sealing without JavaScript or network (``testimony seal``) |
 | ``GET /{lang}/offline/{id}.html`` | the offline sealing page of a form, as a download |
 | ``GET /static/{name}`` | the built scripts and the style sheet |
@@ -283,6 +284,25 @@ def key_page(lang: str, request: Request) -> HTMLResponse:
         key_groups=_groups(hpke.key_id(_intake_key(request))),
         log_key=request.app.state.server.log_view.verifier_key,
     )
+
+
+@router.get("/{lang}/return", response_class=HTMLResponse)
+def return_page(lang: str, request: Request) -> HTMLResponse:
+    """A witness back with a receipt code: the replies to them, and a follow-up form.
+
+    The code is typed into the page and never sent: the script
+    (``js/src/return-page.js``) derives the witness keys from it (§7).
+    """
+    if lang not in ui_strings().languages:
+        raise _unknown_path()
+    intake_key = _intake_key(request)
+    page_data = {
+        "lang": lang,
+        "intakeKey": base64.urlsafe_b64encode(intake_key).rstrip(b"=").decode("ascii"),
+        "logKey": request.app.state.server.log_view.verifier_key,
+        "ui": ui_strings().for_language(lang),
+    }
+    return _render("return.html", lang=lang, rest="return", page_data=_script_json(page_data))
 
 
 @router.get("/{lang}/offline", response_class=HTMLResponse)

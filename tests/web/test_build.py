@@ -21,6 +21,7 @@ BUNDLES = [
     "seal-worker.js",
     "witness-page.js",
     "page.js",
+    "return-page.js",
     "offline-page.js",
     "offline-seal-worker.js",
 ]

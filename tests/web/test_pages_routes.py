@@ -66,6 +66,7 @@ def _parse(html: str) -> _Tags:
         *(f"/{lang}/" for lang in LANGUAGES),
         *(f"/{lang}/forms/kordai-2020" for lang in LANGUAGES),
         "/ru/key",
+        *(f"/{lang}/return" for lang in LANGUAGES),
         "/en/offline",
     ],
 )

@@ -27,11 +27,12 @@ from typing import Any
 import httpx
 import pytest
 
-from testimony.crypto import hpke, padding, receipt, stream
+from testimony.crypto import followup, hpke, padding, receipt, stream
 from testimony.crypto.encoding import b64u_decode
-from testimony.service.domain.setup import init_data_dir
+from testimony.service.domain.setup import init_data_dir, open_server
 from testimony.service.settings import Settings
 from tests.live_server import start_server
+from tests.service.api.witness_client import WitnessClient
 from tests.web import browser
 from tests.web.jpeg import photo_with_gps
 
@@ -385,3 +386,91 @@ def test_a_spoken_account_recorded_in_the_page_is_sealed_like_a_file(
     assert len(audio) > 1000  # a second of sound, not an empty file
     if attachment["type"] == "audio/webm":
         assert audio.startswith(b"\x1a\x45\xdf\xa3")  # the EBML header of a WebM file
+
+
+RETURN_CODE = "4821-0057-3390-1264-7719"
+
+
+def _entry_at(url: str, index: int) -> dict[str, Any]:
+    page = httpx.get(f"{url}/api/v1/log/entries", params={"start": index, "end": index + 1})
+    [entry] = page.json()["entries"]
+    decoded: dict[str, Any] = json.loads(b64u_decode(entry))
+    return decoded
+
+
+@pytest.mark.slow
+def test_a_witness_back_with_the_receipt_code_reads_a_question_and_answers_it(
+    live: Live, watched: Watched, tmp_path: Path
+) -> None:
+    keys = receipt.derive(RETURN_CODE)
+    # A testimony sent earlier with this code (as the form page sends it)...
+    with httpx.Client(base_url=live.url, timeout=30) as http:
+        me = WitnessClient(http, log_key=http.get("/api/v1/log/key").text.strip(), origin=ORIGIN)
+        sealed = me.seal(hpke.public_key(live.seed), {}, {"narrative": "Подожгли дом."})
+        sealed.request["witness"] = keys.witness_b64u
+        sealed.request["witness_box"] = keys.witness_box_b64u
+        parent = me.submit(sealed)["id"]
+    # ...and a reviewer's question to it, logged by a second process on the
+    # same data dir (the log's writer lock keeps the two appenders in order).
+    question = "Когда это началось? Кто ещё это видел?"
+    reviewer = open_server(Settings(data_dir=live.data_dir, pow_bits=POW_BITS))
+    try:
+        reviewer.followups.post_reply(
+            parent, followup.seal_reply(keys.witness_box, {"v": 1, "text": question})
+        )
+    finally:
+        reviewer.close()
+
+    page = watched.page
+    page.goto(f"{live.url}/ru/return")
+    _ready(page)
+    # A code that is not one is refused at once; one that sent nothing finds nothing.
+    page.fill("#receipt-code-input", "1234")
+    page.click("#open")
+    page.locator("#code-status", has_text="20 цифр").wait_for()
+    page.fill("#receipt-code-input", "1111 2222 3333 4444 5555")
+    page.click("#open")
+    page.locator("#code-status", has_text="рассказ не отправлялся").wait_for()
+    # The witness's own code, typed with spaces: the question, in the clear, only here.
+    page.fill("#receipt-code-input", RETURN_CODE.replace("-", " "))
+    page.click("#open")
+    page.wait_for_selector("#witness-view:not([hidden])")
+    assert page.inner_text("#replies li p") == question
+    assert page.input_value("#receipt-code-input") == ""
+
+    # The answer, with a photo whose location is removed before sealing.
+    photo, without_location = photo_with_gps()
+    photo_path = tmp_path / "IMG_0413.jpg"
+    photo_path.write_bytes(photo)
+    answer = "Началось около 22:00. Видела соседка Айгуль."
+    page.fill("#followup-text", answer)
+    page.set_input_files("#followup-files", str(photo_path))
+    size_before = int(httpx.get(f"{live.url}/api/v1/log/checkpoint").text.split("\n")[1])
+    page.click("#send-followup")
+    page.wait_for_selector("#followup-progress[data-state=sent]", timeout=SUBMIT_TIMEOUT_MS)
+    watched.assert_clean(live.url)
+    # The code and its keys never left the page.
+    sent = " ".join(watched.requests)
+    assert RETURN_CODE.replace("-", "") not in sent
+
+    # Python, with testimony.crypto only, opens the follow-up the log holds.
+    entry = _entry_at(live.url, size_before)
+    assert entry["type"] == "followup" and entry["parent"] == parent
+    assert entry["witness"] == keys.witness_b64u
+    reader = open_server(Settings(data_dir=live.data_dir, pow_bits=POW_BITS))
+    try:
+        header = b"".join(reader.blobs.read(entry["header"]))
+        body = b"".join(reader.blobs.read(entry["body"]))
+        [blob_id] = entry["attachments"]
+        ciphertext = b"".join(reader.blobs.read(blob_id))
+    finally:
+        reader.close()
+    cek = hpke.open(live.seed, b"testimony/v1 cek", header)
+    manifest = json.loads(padding.unpad_body(stream.decrypt(cek, body)))
+    assert manifest["v"] == 1 and manifest["text"] == answer
+    [attachment] = manifest["attachments"]
+    assert attachment["blob"] == blob_id and attachment["type"] == "image/jpeg"
+    opened = padding.unpad_attachment(
+        stream.decrypt(b64u_decode(attachment["key"]), ciphertext), attachment["size"]
+    )
+    assert opened == without_location

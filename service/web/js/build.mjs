@@ -4,6 +4,8 @@
 //   witness-page.js the form page's script (src/witness-page.js: the sealing
 //                   module, forms/static/validate.js and the page logic)
 //   page.js         the other witness pages' script (src/common-page.js)
+//   return-page.js  the return page's script (src/return-page.js: replies and
+//                   follow-ups with the receipt code)
 //   offline-page.js the offline sealing page's script (src/offline-page.js),
 //                   inlined with offline-seal-worker.js by service/web/offline.py
 //   offline-seal-worker.js  src/seal-worker.js as a classic script (IIFE): a
@@ -22,7 +24,15 @@ import { fileURLToPath } from "node:url";
 
 const here = dirname(fileURLToPath(import.meta.url));
 const staticDir = resolve(here, "../static");
-const outputs = ["seal.js", "seal-worker.js", "witness-page.js", "page.js", "offline-page.js", "offline-seal-worker.js"];
+const outputs = [
+  "seal.js",
+  "seal-worker.js",
+  "witness-page.js",
+  "page.js",
+  "return-page.js",
+  "offline-page.js",
+  "offline-seal-worker.js",
+];
 
 async function bundle(outdir) {
   await build({
@@ -32,6 +42,7 @@ async function bundle(outdir) {
       "seal-worker": "src/seal-worker.js",
       "witness-page": "src/witness-page.js",
       page: "src/common-page.js",
+      "return-page": "src/return-page.js",
       "offline-page": "src/offline-page.js",
     },
     outdir,

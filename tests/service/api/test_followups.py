@@ -162,7 +162,13 @@ def test_replies_reach_only_their_witness(client: TestClient, intake_public: byt
     alice_first = submit(client, intake_public, ALICE)
     alice_second = submit(client, intake_public, ALICE)
     bob_first = submit(client, intake_public, BOB)
-    assert fetch(client, ALICE).json() == {"replies": []}
+    # The witness learns its own submissions (a browser keeps only the receipt
+    # code, and a follow-up names its parent), and no one else's.
+    assert fetch(client, ALICE).json() == {
+        "submissions": [alice_first, alice_second],
+        "replies": [],
+    }
+    assert fetch(client, BOB).json()["submissions"] == [bob_first]
     logged = []
     for parent, keys, text in [
         (alice_first, ALICE, "When did it start?"),

@@ -5,7 +5,9 @@
  * 1. H(0x00 || entry) == id;
  * 2. the entry is exactly the submission entry of the request that was sent
  *    (it names its intake key, header, body, blobs and witness keys) at the
- *    `received` time the entry states;
+ *    `received` time the entry states; for a follow-up (a request with
+ *    `parent`), the followup entry, whose witness key the request's signature
+ *    verifies with;
  * 3. the checkpoint's signature verifies with the pinned log key and it is of
  *    the expected origin;
  * 4. the inclusion proof of `index` in the checkpoint's tree leads to its root.
@@ -21,7 +23,8 @@ import { leafHash, verifyInclusion } from "./merkle.js";
 import { verifyCheckpoint } from "./checkpoint.js";
 import { normaliseReceiptCode } from "./receipt-code.js";
 import { publicKeyFromSeed } from "./s1.js";
-import { submissionEntry } from "./submission.js";
+import { jcs } from "./jcs.js";
+import { followupEntry, submissionEntry } from "./submission.js";
 import { runInWorker } from "./worker-client.js";
 
 function receiptError(message) {
@@ -64,19 +67,29 @@ export async function verifyReceipt(receipt, logVerifierKey, origin, request) {
   const leaf = await leafHash(entry);
   requireField(equalBytes(leaf, expectedLeaf), "the entry does not hash to the receipt's id");
   // 2. The entry names this submission: byte for byte the entry of the request.
-  let received;
+  let logged;
   try {
-    received = JSON.parse(fromUtf8(entry)).received;
+    logged = JSON.parse(fromUtf8(entry));
   } catch {
     throw receiptError("the entry is not JSON");
   }
+  const received = logged?.received;
+  const followup = request !== null && typeof request === "object" && "parent" in request;
   let expectedEntry;
   try {
-    expectedEntry = await submissionEntry(request, received);
+    // A follow-up's entry names the witness key its signature verifies with.
+    expectedEntry = followup
+      ? await followupEntry(request, logged.witness, received)
+      : await submissionEntry(request, received);
   } catch {
     throw receiptError("the entry does not name this submission");
   }
   requireField(equalBytes(expectedEntry, entry), "the entry does not name this submission");
+  if (followup) {
+    const { signature, ...signed } = request;
+    const valid = await (await ed25519()).verify(b64uDecode(logged.witness), jcs(signed), b64uDecode(signature));
+    requireField(valid, "the follow-up's signature does not verify with the entry's witness key");
+  }
   // 3. The checkpoint is the log's, signed by its pinned key.
   const checkpoint = await verifyCheckpoint(note, logVerifierKey, origin);
   // 4. The entry is in the checkpoint's tree.

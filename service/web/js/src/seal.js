@@ -22,8 +22,10 @@ export { groupReceiptCode, newReceiptCode, normaliseReceiptCode } from "./receip
 export { ed25519, nobleEd25519, webcryptoEd25519 } from "./ed25519.js";
 export { leafHash, nodeHash, verifyInclusion } from "./merkle.js";
 export { parseVerifierKey, verifyCheckpoint } from "./checkpoint.js";
+export { fetchWitnessView, openReply, repliesRequest, sealFollowup, signFollowup } from "./followup.js";
 export {
   INLINE_BODY_LIMIT,
+  followupEntry,
   openAttachment,
   openBody,
   openSubmission,

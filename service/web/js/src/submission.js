@@ -254,3 +254,37 @@ export async function submissionEntry(request, received) {
     received,
   });
 }
+
+const FOLLOWUP_MEMBERS = new Set(["intake_key", "header", "body", "body_blob", "attachments", "parent", "pow", "signature"]);
+const SEALED_MEMBERS = ["intake_key", "header", "body", "body_blob", "attachments"];
+
+/**
+ * The JCS bytes of the `followup` entry (docs/log-entries.md) for a follow-up
+ * request (§7) received at `received`, with `witness` (b64u) the parent
+ * submission's witness key, exactly as
+ * `testimony.crypto.followup.followup_entry` builds it. Checks structure
+ * only (not the signature); raises "malformed-input".
+ */
+export async function followupEntry(request, witness, received) {
+  check(request !== null && typeof request === "object" && !Array.isArray(request), "the request is a JSON object");
+  for (const name of Object.keys(request)) check(FOLLOWUP_MEMBERS.has(name), `a follow-up has no member \`${name}\``);
+  const sealed = {};
+  for (const name of SEALED_MEMBERS) if (name in request) sealed[name] = request[name];
+  const base = JSON.parse(fromUtf8(await submissionEntry(sealed, "2000-01-01T00:00:00Z")));
+  check(typeof request.parent === "string" && /^[0-9a-f]{64}$/.test(request.parent), "`parent` is a submission id");
+  check(fieldBytes(request, "signature").length === 64, "`signature` is a b64u 64-byte Ed25519 signature");
+  check(typeof witness === "string" && b64uDecode(witness).length === 32, "the witness key is 32 bytes");
+  check(typeof received === "string" && TIME.test(received), "`received` is an RFC 3339 UTC time");
+  return jcs({
+    type: "followup",
+    v: 1,
+    parent: request.parent,
+    intake_key: base.intake_key,
+    header: base.header,
+    body: base.body,
+    attachments: base.attachments,
+    witness,
+    signature: request.signature,
+    received,
+  });
+}

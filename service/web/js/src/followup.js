@@ -1,0 +1,101 @@
+/**
+ * The witness coming back with a receipt code (PROTOCOL.md §7,
+ * docs/followups.md), in the browser: the same steps as
+ * `testimony.service.courier.followup`.
+ *
+ * - `fetchWitnessView(keys)`: `GET /api/v1/replies/challenge`, sign
+ *   `JCS({challenge, witness})` with the witness key, `POST /api/v1/replies`;
+ *   resolves to the witness's submission ids and the replies, each opened with
+ *   the witness's S1 seed.
+ * - `sealFollowup(...)`: the text and files sealed to the intake key as in §3,
+ *   with `parent`, the proof of work and the witness's signature over JCS of
+ *   the request without `signature`.
+ *
+ * The receipt code and the keys derived from it never leave the page.
+ */
+import { b64uDecode, b64uEncode, fromUtf8 } from "./bytes.js";
+import { check, SealError } from "./errors.js";
+import { ed25519 } from "./ed25519.js";
+import { jcs } from "./jcs.js";
+import { INFO_REPLY, open } from "./s1.js";
+import { sealSubmission } from "./submission.js";
+
+const JSON_HEADERS = { "Content-Type": "application/json" };
+
+async function answerOf(response, what) {
+  if (!response.ok) {
+    let code = `http-${response.status}`;
+    try {
+      code = (await response.json()).code ?? code;
+    } catch {
+      // not a problem document
+    }
+    throw new SealError(code, `${what}: the server answered ${response.status}`);
+  }
+  return response.json();
+}
+
+/** `{witness, challenge, signature}` for `POST /api/v1/replies`. */
+export async function repliesRequest(keys, challenge) {
+  check(typeof challenge === "string", "a challenge is a b64u string");
+  const signed = { challenge, witness: keys.witnessB64u };
+  const signature = await (await ed25519()).sign(keys.signingSeed, jcs(signed));
+  return { ...signed, signature: b64uEncode(signature) };
+}
+
+/** A reply's message object, opened with the witness's S1 seed. Raises "malformed-input". */
+export async function openReply(boxSeed, sealed) {
+  const message = JSON.parse(fromUtf8(await open(boxSeed, INFO_REPLY, b64uDecode(sealed))));
+  check(message !== null && typeof message === "object" && typeof message.text === "string",
+    "a reply is a JSON object with a text");
+  return message;
+}
+
+/**
+ * The witness's submissions (ids, in log order) and the replies to them,
+ * opened: resolves to `{submissions, replies: [{id, parent, text}]}`.
+ * Rejects with a SealError whose code is the server's problem code, or the
+ * fetch error when the server cannot be reached.
+ */
+export async function fetchWitnessView(keys, { fetchImpl = fetch } = {}) {
+  const options = { credentials: "omit", cache: "no-store" };
+  const offer = await answerOf(await fetchImpl("/api/v1/replies/challenge", options), "the replies challenge");
+  const body = JSON.stringify(await repliesRequest(keys, offer.challenge));
+  const answer = await answerOf(
+    await fetchImpl("/api/v1/replies", { ...options, method: "POST", headers: JSON_HEADERS, body }),
+    "the replies",
+  );
+  const replies = [];
+  for (const reply of answer.replies) {
+    const message = await openReply(keys.boxSeed, reply.sealed);
+    replies.push({ id: reply.id, parent: reply.parent, text: message.text });
+  }
+  return { submissions: answer.submissions ?? [], replies };
+}
+
+/**
+ * Seal a follow-up to submission `parent`: `{"v": 1, "text", "attachments"}`
+ * sealed to `intakePublicKey` with `files` (`[{file, name, type}]`). Resolves
+ * to `{attachments, bodyBlob, request: unsigned}`: upload the ciphertexts
+ * first, then add `pow` and call `signFollowup`.
+ */
+export async function sealFollowup({ intakePublicKey, parent, text, files = [], onProgress, signal }) {
+  check(typeof parent === "string" && /^[0-9a-f]{64}$/.test(parent), "`parent` is a submission id");
+  check(typeof text === "string", "a follow-up's text is a string");
+  const sealed = await sealSubmission({
+    intakePublicKey,
+    manifest: { v: 1, text },
+    files,
+    onProgress,
+    signal,
+  });
+  const { witness: _witness, witness_box: _box, ...request } = sealed.request;
+  return { attachments: sealed.attachments, bodyBlob: sealed.bodyBlob, request: { ...request, parent } };
+}
+
+/** `request` (with its `pow`) and its `signature` by the witness key. */
+export async function signFollowup(keys, request) {
+  check(!("signature" in request), "the request is signed once");
+  const signature = await (await ed25519()).sign(keys.signingSeed, jcs(request));
+  return { ...request, signature: b64uEncode(signature) };
+}
