@@ -135,6 +135,18 @@ def _raw_submission(live: Live, submission_id: str, out: Path) -> Path:
     return out
 
 
+def _open_manifest(intake_seed: bytes, header: bytes, body: bytes) -> dict[str, Any]:
+    """The manifest of a sealed header and body, opened with ``testimony.crypto`` only."""
+    cek = hpke.open(intake_seed, b"testimony/v1 cek", header)
+    manifest: dict[str, Any] = json.loads(padding.unpad_body(stream.decrypt(cek, body)))
+    return manifest
+
+
+def _open_attachment(descriptor: dict[str, Any], ciphertext: bytes) -> bytes:
+    key = b64u_decode(descriptor["key"])
+    return padding.unpad_attachment(stream.decrypt(key, ciphertext), descriptor["size"])
+
+
 def _fill_russian(page: Any, photo: Path, *, strip: bool) -> dict[str, Any]:
     """Fill kordai-2020 as a Russian-speaking witness would; return the answers expected."""
     narrative = "Ночью 7 февраля в Масанчи подожгли дом соседа.\nЯ видела это сама."
@@ -204,8 +216,9 @@ def test_a_testimony_typed_in_russian_arrives_sealed_and_opens_to_what_was_typed
 
     # Python, with testimony.crypto only, opens what the log holds.
     raw = _raw_submission(live, submission_id, tmp_path / "raw")
-    cek = hpke.open(live.seed, b"testimony/v1 cek", (raw / "header.bin").read_bytes())
-    manifest = json.loads(padding.unpad_body(stream.decrypt(cek, (raw / "body.bin").read_bytes())))
+    manifest = _open_manifest(
+        live.seed, (raw / "header.bin").read_bytes(), (raw / "body.bin").read_bytes()
+    )
     assert manifest["v"] == 1 and manifest["lang"] == "ru"
     assert manifest["form"]["id"] == FORM and manifest["form"]["version"] == 1
     forms = httpx.get(f"{live.url}/api/v1/forms/{FORM}").json()
@@ -215,9 +228,7 @@ def test_a_testimony_typed_in_russian_arrives_sealed_and_opens_to_what_was_typed
     assert manifest["answers"] == {**expected_answers, "files": [attachment["blob"]]}
     assert attachment["name"] == "IMG_0412.jpg" and attachment["type"] == "image/jpeg"
     ciphertext = (raw / "blobs" / attachment["blob"]).read_bytes()
-    opened = padding.unpad_attachment(
-        stream.decrypt(b64u_decode(attachment["key"]), ciphertext), attachment["size"]
-    )
+    opened = _open_attachment(attachment, ciphertext)
     assert opened == (without_location if strip else photo)
     watched.assert_clean(live.url)
 
@@ -373,16 +384,15 @@ def test_a_spoken_account_recorded_in_the_page_is_sealed_like_a_file(
     assert errors == []
 
     raw = _raw_submission(live, submission_id, tmp_path / "raw")
-    cek = hpke.open(live.seed, b"testimony/v1 cek", (raw / "header.bin").read_bytes())
-    manifest = json.loads(padding.unpad_body(stream.decrypt(cek, (raw / "body.bin").read_bytes())))
+    manifest = _open_manifest(
+        live.seed, (raw / "header.bin").read_bytes(), (raw / "body.bin").read_bytes()
+    )
     [attachment] = manifest["attachments"]
     assert manifest["answers"]["files"] == [attachment["blob"]]
     assert attachment["type"] in {"audio/webm", "audio/ogg", "audio/mp4"}
     assert attachment["name"].endswith((".webm", ".ogg", ".m4a"))
     ciphertext = (raw / "blobs" / attachment["blob"]).read_bytes()
-    audio = padding.unpad_attachment(
-        stream.decrypt(b64u_decode(attachment["key"]), ciphertext), attachment["size"]
-    )
+    audio = _open_attachment(attachment, ciphertext)
     assert len(audio) > 1000  # a second of sound, not an empty file
     if attachment["type"] == "audio/webm":
         assert audio.startswith(b"\x1a\x45\xdf\xa3")  # the EBML header of a WebM file
@@ -465,12 +475,9 @@ def test_a_witness_back_with_the_receipt_code_reads_a_question_and_answers_it(
         ciphertext = b"".join(reader.blobs.read(blob_id))
     finally:
         reader.close()
-    cek = hpke.open(live.seed, b"testimony/v1 cek", header)
-    manifest = json.loads(padding.unpad_body(stream.decrypt(cek, body)))
+    manifest = _open_manifest(live.seed, header, body)
     assert manifest["v"] == 1 and manifest["text"] == answer
     [attachment] = manifest["attachments"]
     assert attachment["blob"] == blob_id and attachment["type"] == "image/jpeg"
-    opened = padding.unpad_attachment(
-        stream.decrypt(b64u_decode(attachment["key"]), ciphertext), attachment["size"]
-    )
+    opened = _open_attachment(attachment, ciphertext)
     assert opened == without_location

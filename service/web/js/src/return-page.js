@@ -8,6 +8,7 @@
  * The code and the keys stay in this page's memory: nothing is stored, and
  * the code is never sent. Everything the script needs is in `#page-data`.
  */
+import { fetchPow, postForReceipt } from "./api.js";
 import { b64uDecode } from "./bytes.js";
 import { fetchWitnessView, sealFollowup, signFollowup } from "./followup.js";
 import { prepareFiles } from "./form-dom.js";
@@ -95,18 +96,6 @@ function setProgress(text, fraction) {
   else progressBar.value = Math.max(0, Math.min(1, fraction));
 }
 
-async function postJson(path, body) {
-  const response = await fetch(path, {
-    method: "POST",
-    headers: { "Content-Type": "application/json" },
-    body: JSON.stringify(body),
-    credentials: "omit",
-    cache: "no-store",
-  });
-  if (response.status !== 201) throw new Error(`the server answered ${response.status}`);
-  return response.json();
-}
-
 async function sendFollowup(event) {
   event.preventDefault();
   if (busy || keys === null) return;
@@ -139,11 +128,11 @@ async function sendFollowup(event) {
       });
       before += upload.ciphertext.size;
     }
-    const offer = await (await fetch("/api/v1/pow", { credentials: "omit", cache: "no-store" })).json();
+    const offer = await fetchPow();
     const request = { ...sealed.request };
     if (offer.bits > 0) request.pow = { challenge: offer.challenge, nonce: await solvePow(offer.challenge, offer.bits) };
     const signed = await signFollowup(keys, request);
-    const receipt = await postJson("/api/v1/followups", signed);
+    const receipt = await postForReceipt("/api/v1/followups", signed);
     followupForm.reset();
     try {
       await verifyReceipt(receipt, data.logKey, undefined, signed);

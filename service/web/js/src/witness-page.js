@@ -12,6 +12,7 @@
  * the device: no cookie, no storage, no URL with an answer in it.
  */
 import { validateAnswers, validateConsent } from "../../../../forms/static/validate.js";
+import { fetchPow, postForReceipt } from "./api.js";
 import { b64uDecode } from "./bytes.js";
 import { clearProblems, collectAnswers, collectConsent, collectFiles, placeholderAnswers, prepareFiles, showProblems, showReceiptCode } from "./form-dom.js";
 import { installLeave } from "./leave.js";
@@ -50,24 +51,6 @@ function fail(text) {
   progressBox.classList.add("failed");
   busy = false;
   sendButton.disabled = false;
-}
-
-async function postSubmission(request) {
-  const response = await fetch("/api/v1/submissions", {
-    method: "POST",
-    headers: { "Content-Type": "application/json" },
-    body: JSON.stringify(request),
-    credentials: "omit",
-    cache: "no-store",
-  });
-  if (response.status !== 201) throw new Error(`the server answered ${response.status}`);
-  return response.json();
-}
-
-async function fetchPow() {
-  const response = await fetch("/api/v1/pow", { credentials: "omit", cache: "no-store" });
-  if (!response.ok) throw new Error(`the server answered ${response.status}`);
-  return response.json();
 }
 
 function clearForm() {
@@ -147,7 +130,7 @@ async function submit() {
     const nonce = await solvePow(challenge.challenge, challenge.bits);
     sealed.request.pow = { challenge: challenge.challenge, nonce };
     setStatus(ui.status_sending);
-    const receipt = await postSubmission(sealed.request);
+    const receipt = await postForReceipt("/api/v1/submissions", sealed.request);
     setStatus(ui.status_verifying);
     let verified = true;
     try {
