@@ -413,13 +413,16 @@ def test_a_witness_back_with_the_receipt_code_reads_a_question_and_answers_it(
     live: Live, watched: Watched, tmp_path: Path
 ) -> None:
     keys = receipt.derive(RETURN_CODE)
-    # A testimony sent earlier with this code (as the form page sends it)...
+    # Two testimonies sent earlier with this code (as the form page sends them)...
+    sent_before = []
     with httpx.Client(base_url=live.url, timeout=30) as http:
         me = WitnessClient(http, log_key=http.get("/api/v1/log/key").text.strip(), origin=ORIGIN)
-        sealed = me.seal(hpke.public_key(live.seed), {}, {"narrative": "Подожгли дом."})
-        sealed.request["witness"] = keys.witness_b64u
-        sealed.request["witness_box"] = keys.witness_box_b64u
-        parent = me.submit(sealed)["id"]
+        for narrative in ("Подожгли дом.", "Забрали брата."):
+            sealed = me.seal(hpke.public_key(live.seed), {}, {"narrative": narrative})
+            sealed.request["witness"] = keys.witness_b64u
+            sealed.request["witness_box"] = keys.witness_box_b64u
+            sent_before.append(me.submit(sealed)["id"])
+    parent = sent_before[0]  # the witness answers the question about the first
     # ...and a reviewer's question to it, logged by a second process on the
     # same data dir (the log's writer lock keeps the two appenders in order).
     question = "Когда это началось? Кто ещё это видел?"
@@ -447,6 +450,13 @@ def test_a_witness_back_with_the_receipt_code_reads_a_question_and_answers_it(
     page.wait_for_selector("#witness-view:not([hidden])")
     assert page.inner_text("#replies li p") == question
     assert page.input_value("#receipt-code-input") == ""
+    # Two testimonies under this code: the latest is chosen unless the witness picks another.
+    assert page.is_visible("#followup-parent")
+    options = page.locator("#followup-parent option")
+    assert options.count() == 2
+    assert page.input_value("#followup-parent") == sent_before[1]
+    assert "(последний)" in options.nth(1).inner_text()
+    page.select_option("#followup-parent", parent)
 
     # The answer, with a photo whose location is removed before sealing.
     photo, without_location = photo_with_gps()

@@ -2,8 +2,9 @@
  * The return page's script (`GET /{lang}/return`, issue 5 "Follow-ups and
  * replies"): the witness types the receipt code; the page derives the
  * witness keys from it (Argon2id in a Worker, §7), fetches and opens the
- * reviewers' replies, and lets the witness add text and files to the
- * testimony as a signed follow-up whose receipt it verifies (§10).
+ * reviewers' replies, and lets the witness add text and files to one of
+ * their testimonies (the latest unless they choose another) as a signed
+ * follow-up whose receipt it verifies (§10).
  *
  * The code and the keys stay in this page's memory: nothing is stored, and
  * the code is never sent. Everything the script needs is in `#page-data`.
@@ -32,8 +33,22 @@ const followupStatus = byId("followup-status");
 const progressBar = byId("followup-bar");
 
 let keys = null; // the witness keys, once the code has opened something
-let parent = null; // the submission follow-ups are added to: the witness's latest
 let busy = false;
+const parentSelect = byId("followup-parent");
+
+/** The witness's submissions to choose from, oldest first; the latest is chosen. */
+function showSubmissions(submissions) {
+  parentSelect.replaceChildren();
+  submissions.forEach((id, n) => {
+    const option = document.createElement("option");
+    option.value = id;
+    const label = ui.return_testimony_n.replace("{n}", String(n + 1));
+    option.textContent = n === submissions.length - 1 ? `${label} ${ui.return_latest}` : label;
+    parentSelect.append(option);
+  });
+  parentSelect.value = submissions.at(-1);
+  byId("parent-field").hidden = submissions.length < 2;
+}
 
 function showReplies(replies) {
   const list = byId("replies");
@@ -74,7 +89,7 @@ async function openWithCode(event) {
       return;
     }
     keys = derived;
-    parent = found.submissions.at(-1);
+    showSubmissions(found.submissions);
     codeInput.value = ""; // the code is not left on the screen
     codeStatus.textContent = "";
     codeForm.hidden = true;
@@ -113,7 +128,7 @@ async function sendFollowup(event) {
     const files = await prepareFiles(picked); // photo location data removed, as on the form
     const sealed = await sealFollowup({
       intakePublicKey: b64uDecode(data.intakeKey),
-      parent,
+      parent: parentSelect.value,
       text,
       files,
       onProgress: ({ done, total }) => setProgress(ui.return_sending, total ? done / (2 * total) : 0),
