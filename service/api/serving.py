@@ -89,6 +89,11 @@ def run(
                 server = uvicorn.Server(_config(make_app(), host, port, log_config))
                 server.run(sockets=[listener])
                 status = 0
+            except BaseException as exc:  # one line, as every CLI error; then exit
+                reason = str(exc).splitlines()[0] if str(exc) else ""
+                sys.stderr.write(
+                    f"testimony: a server worker stopped: {type(exc).__name__} {reason}\n"
+                )
             finally:
                 sys.stdout.flush()
                 sys.stderr.flush()
