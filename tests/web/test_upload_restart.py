@@ -6,15 +6,17 @@ the same port and data dir; the client asks for the offset and goes on from
 there, and the finished blob is the exact ciphertext the browser sealed,
 which a submission can then name.
 
-Nothing sleeps: the test polls the partial upload's size and the server's
-readiness, each with a deadline.
+Nothing sleeps: the test polls the partial upload's size (waiting on the
+server process between polls) and the server's readiness, each with a deadline.
 """
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import os
 import signal
+import subprocess
 import time
 from pathlib import Path
 from typing import Any
@@ -26,7 +28,7 @@ from testimony.crypto import hpke, submission
 from testimony.crypto.encoding import b64u_decode
 from testimony.service.domain.setup import init_data_dir
 from testimony.service.settings import Settings
-from tests.live_server import start_server
+from tests.live_server import LiveServer, start_server
 from tests.web import browser
 
 pytestmark = pytest.mark.slow
@@ -56,11 +58,16 @@ def _partial_bytes(data_dir: Path) -> int:
     return sum(path.stat().st_size for path in partial.iterdir()) if partial.is_dir() else 0
 
 
-def _wait_for_bytes_on_disk(data_dir: Path, at_least: int) -> int:
+def _wait_for_bytes_on_disk(server: LiveServer, at_least: int) -> int:
+    """Poll the partial upload's size until ``at_least`` bytes are on disk; the
+    wait between polls is a wait on the server process, so a server that dies
+    ends it at once."""
     deadline = time.monotonic() + DEADLINE
-    while (held := _partial_bytes(data_dir)) < at_least:
+    while (held := _partial_bytes(server.data_dir)) < at_least:
         assert time.monotonic() < deadline, f"only {held} bytes arrived"
-        time.sleep(0.02)  # polling the upload's file, not waiting for a server
+        with contextlib.suppress(subprocess.TimeoutExpired):
+            server.process.wait(timeout=0.02)
+        assert server.process.returncode is None, "the server died during the upload"
     return held
 
 
@@ -106,7 +113,7 @@ def test_an_upload_resumes_after_the_server_is_killed_mid_file(
         page.wait_for_function("window.harnessReady === true")
         total = page.evaluate(START_UPLOAD, {"size": SIZE, "chunkSize": CHUNK})
 
-        held = _wait_for_bytes_on_disk(data_dir, KILL_AFTER)
+        held = _wait_for_bytes_on_disk(first, KILL_AFTER)
         assert held < total
         first.process.send_signal(signal.SIGKILL)
         first.process.wait(timeout=DEADLINE)
