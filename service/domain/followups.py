@@ -30,8 +30,8 @@ names the parent, the parent's witness key and the request's signature; the
 
 **Replies.** :meth:`Followups.post_reply` logs a sealed reply to a submission
 (``Seal_S1(witness_box, "testimony/v1 reply", JCS(message))``, made by the
-reviewer's workstation): its bytes are kept as a blob and a ``reply`` entry
-names their hash. Reviewer ``actor`` and ``signature`` fields (§9) are not
+reviewer's workstation): a ``reply`` entry names the hash of its bytes,
+which are kept as an ``inline_blobs`` row committed with the entry. Reviewer ``actor`` and ``signature`` fields (§9) are not
 built yet: the workstation does not exist.
 """
 
@@ -68,7 +68,6 @@ from .errors import (
 )
 from .intake import MAX_INLINE_BODY, Intake, Submitted
 from .receipts import Receipt
-from .uploads import Uploads
 
 __all__ = ["Followups"]
 
@@ -91,7 +90,6 @@ class Followups:
         *,
         log: LogStore,
         batcher: AppendBatcher,
-        uploads: Uploads,
         intake: Intake,
         submissions: SubmissionTable,
         followups: FollowupTable,
@@ -101,7 +99,6 @@ class Followups:
     ) -> None:
         self._log = log
         self._batcher = batcher
-        self._uploads = uploads
         self._intake = intake
         self._submissions = submissions
         self._followups = followups
@@ -203,9 +200,9 @@ class Followups:
         parent = self.parent(parent_id)
         received = self._granularity.floor(self._clock.now())
         entry = followup.reply_entry(parent.id, sealed, received)
-        self._uploads.put_blob(sealed, sha256(sealed).hex())
         try:
-            appended = self._batcher.submit(entry)
+            # The sealed reply is kept like a header: a row committed with its entry.
+            appended = self._batcher.submit(entry, blobs={sha256(sealed).hex(): sealed})
         except store_errors.BatcherClosed:
             raise Unavailable("the server is shutting down") from None
         if not appended.appended:

@@ -349,7 +349,6 @@ def open_server(settings: Settings) -> Server:
     followups = Followups(
         log=log,
         batcher=batcher,
-        uploads=uploads,
         intake=intake,
         submissions=submissions,
         followups=FollowupTable(engine),

@@ -327,21 +327,17 @@ class Uploads:
 
     # --- blobs ---------------------------------------------------------------------
 
-    def put_blobs(self, blobs: Mapping[str, bytes]) -> None:
-        """Store each ``blobs[id]`` (a sealed reply) as blob file ``id`` and record them.
+    def put_blob(self, data: bytes, blob_id: str) -> None:
+        """Store ``data`` as verified blob file ``blob_id`` and record it,
+        unreferenced, as a finished upload leaves a blob (without the upload).
 
-        Raises ``BlobHashMismatch`` from the store if some bytes do not hash
-        to their id (the blobs before it are kept, unreferenced).
+        Raises ``BlobHashMismatch`` from the store if ``data`` does not hash to
+        ``blob_id``.
         """
         floored = self._floored_now()
-        for blob_id, data in blobs.items():
-            if not self._blobs.exists(blob_id):
-                self._blobs.put([data], expected_id=blob_id, mtime=floored)
-        self._index.record({k: len(v) for k, v in blobs.items()}, created=floored)
-
-    def put_blob(self, data: bytes, blob_id: str) -> None:
-        """:meth:`put_blobs` of one blob."""
-        self.put_blobs({blob_id: data})
+        if not self._blobs.exists(blob_id):
+            self._blobs.put([data], expected_id=blob_id, mtime=floored)
+        self._index.record({blob_id: len(data)}, created=floored)
 
     def claim_blobs(self, blob_ids: Sequence[str]) -> dict[str, str]:
         """:class:`BlobState` of each of ``blob_ids``: complete, still uploading, or unknown.

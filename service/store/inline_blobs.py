@@ -2,12 +2,13 @@
 that names them (PROTOCOL.md §3 step 6, §9).
 
 Every submission and follow-up carries a 1168-byte header and, usually, an
-inline body of at most 1 MiB. Written as blob files, each would cost a
-temporary file, an fsync, a rename and directory fsyncs per request, outside
-the group commit — most of the server's time under load. Kept as rows of
-``inline_blobs`` instead, they are written by the batch that logs their entry
-(``LogStore.append_batch`` ``prepare``) and become durable with its one
-commit: an entry and the ciphertexts it hashes are committed together or not
+inline body of at most 1 MiB; a reviewer's reply is a few kilobytes sealed.
+Written as blob files, each would cost a temporary file, an fsync, a rename
+and directory fsyncs per request, outside the group commit — most of the
+server's time under load. Kept as rows of ``inline_blobs`` instead, they are
+written by the batch that logs their entry, in one statement for the batch
+(``AppendBatcher`` ``store_blobs``, a ``log.Finish``), and become durable
+with its one commit: an entry and the ciphertexts it hashes are committed together or not
 at all, so no crash can leave an entry whose header is missing.
 
 ``inline_blobs`` is append-only like the log tables (the migration installs
