@@ -1,25 +1,43 @@
 /**
  * The few requests the witness pages make to their own server (same origin,
- * no credentials, nothing cached).
+ * no credentials, nothing cached). A refusal is a `SealError` whose code is
+ * the problem document's `code` (or `http-<status>`).
  */
+import { SealError } from "./errors.js";
 
-const OPTIONS = { credentials: "omit", cache: "no-store" };
+export const FETCH_OPTIONS = { credentials: "omit", cache: "no-store" };
 
-/** POST `body` as JSON to `path`; resolves to the `201` answer's JSON (a receipt). */
-export async function postForReceipt(path, body) {
+/** The JSON of `response` if its status is `expected` (else any 2xx); else a SealError. */
+export async function answerOf(response, what, expected) {
+  if (expected === undefined ? !response.ok : response.status !== expected) {
+    let code = `http-${response.status}`;
+    try {
+      code = (await response.json()).code ?? code;
+    } catch {
+      // not a problem document
+    }
+    throw new SealError(code, `${what}: the server answered ${response.status}`);
+  }
+  return response.json();
+}
+
+/** POST `body` as JSON to `path`; resolves to the JSON of the answer. */
+export async function postJson(path, body, what, expected) {
   const response = await fetch(path, {
-    ...OPTIONS,
+    ...FETCH_OPTIONS,
     method: "POST",
     headers: { "Content-Type": "application/json" },
     body: JSON.stringify(body),
   });
-  if (response.status !== 201) throw new Error(`the server answered ${response.status}`);
-  return response.json();
+  return answerOf(response, what, expected);
+}
+
+/** POST `body` as JSON to `path`; resolves to the `201` answer's JSON (a receipt). */
+export function postForReceipt(path, body) {
+  return postJson(path, body, path, 201);
 }
 
 /** A §8 proof-of-work challenge: `{challenge, bits, expires}`. */
 export async function fetchPow() {
-  const response = await fetch("/api/v1/pow", OPTIONS);
-  if (!response.ok) throw new Error(`the server answered ${response.status}`);
-  return response.json();
+  return answerOf(await fetch("/api/v1/pow", FETCH_OPTIONS), "the proof-of-work challenge");
 }

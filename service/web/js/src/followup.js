@@ -13,27 +13,13 @@
  *
  * The receipt code and the keys derived from it never leave the page.
  */
+import { FETCH_OPTIONS, answerOf, postJson } from "./api.js";
 import { b64uDecode, b64uEncode, fromUtf8 } from "./bytes.js";
-import { check, SealError } from "./errors.js";
+import { check } from "./errors.js";
 import { ed25519 } from "./ed25519.js";
 import { jcs } from "./jcs.js";
 import { INFO_REPLY, open } from "./s1.js";
 import { sealSubmission } from "./submission.js";
-
-const JSON_HEADERS = { "Content-Type": "application/json" };
-
-async function answerOf(response, what) {
-  if (!response.ok) {
-    let code = `http-${response.status}`;
-    try {
-      code = (await response.json()).code ?? code;
-    } catch {
-      // not a problem document
-    }
-    throw new SealError(code, `${what}: the server answered ${response.status}`);
-  }
-  return response.json();
-}
 
 /** `{witness, challenge, signature}` for `POST /api/v1/replies`. */
 export async function repliesRequest(keys, challenge) {
@@ -57,14 +43,9 @@ export async function openReply(boxSeed, sealed) {
  * Rejects with a SealError whose code is the server's problem code, or the
  * fetch error when the server cannot be reached.
  */
-export async function fetchWitnessView(keys, { fetchImpl = fetch } = {}) {
-  const options = { credentials: "omit", cache: "no-store" };
-  const offer = await answerOf(await fetchImpl("/api/v1/replies/challenge", options), "the replies challenge");
-  const body = JSON.stringify(await repliesRequest(keys, offer.challenge));
-  const answer = await answerOf(
-    await fetchImpl("/api/v1/replies", { ...options, method: "POST", headers: JSON_HEADERS, body }),
-    "the replies",
-  );
+export async function fetchWitnessView(keys) {
+  const offer = await answerOf(await fetch("/api/v1/replies/challenge", FETCH_OPTIONS), "the replies challenge");
+  const answer = await postJson("/api/v1/replies", await repliesRequest(keys, offer.challenge), "the replies");
   const replies = [];
   for (const reply of answer.replies) {
     const message = await openReply(keys.boxSeed, reply.sealed);

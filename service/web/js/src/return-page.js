@@ -16,7 +16,7 @@ import { prepareFiles } from "./form-dom.js";
 import { installLeave } from "./leave.js";
 import { normaliseReceiptCode } from "./receipt-code.js";
 import { deriveWitnessKeys, solvePow, verifyReceipt } from "./receipt.js";
-import { uploadBlob } from "./upload.js";
+import { uploadSealed } from "./upload.js";
 
 const data = JSON.parse(document.getElementById("page-data").textContent);
 const ui = data.ui;
@@ -133,16 +133,7 @@ async function sendFollowup(event) {
       files,
       onProgress: ({ done, total }) => setProgress(ui.return_sending, total ? done / (2 * total) : 0),
     });
-    const uploads = sealed.attachments.map((a) => ({ blob: a.blob, ciphertext: a.ciphertext }));
-    if (sealed.bodyBlob) uploads.push(sealed.bodyBlob);
-    const total = uploads.reduce((sum, u) => sum + u.ciphertext.size, 0);
-    let before = 0;
-    for (const upload of uploads) {
-      await uploadBlob(upload.ciphertext, upload.blob, {
-        onProgress: (sent) => setProgress(ui.return_sending, 0.5 + (total ? (before + sent) / (2 * total) : 0.5)),
-      });
-      before += upload.ciphertext.size;
-    }
+    await uploadSealed(sealed, { onProgress: (fraction) => setProgress(ui.return_sending, 0.5 + fraction / 2) });
     const offer = await fetchPow();
     const request = { ...sealed.request };
     if (offer.bits > 0) request.pow = { challenge: offer.challenge, nonce: await solvePow(offer.challenge, offer.bits) };

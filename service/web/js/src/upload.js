@@ -59,3 +59,21 @@ export function uploadBlob(ciphertext, blob, {
     upload.start();
   });
 }
+
+/**
+ * Upload every ciphertext a sealed submission or follow-up needs before its
+ * request (`sealSubmission`'s `attachments` and `bodyBlob`), one after the
+ * other. `onProgress(fraction)` runs from 0 to 1 over all their bytes.
+ */
+export async function uploadSealed(sealed, { onProgress } = {}) {
+  const uploads = sealed.attachments.map((a) => ({ blob: a.blob, ciphertext: a.ciphertext }));
+  if (sealed.bodyBlob) uploads.push(sealed.bodyBlob);
+  const total = uploads.reduce((sum, u) => sum + u.ciphertext.size, 0);
+  const report = (sent) => onProgress?.(total ? sent / total : 1);
+  let before = 0;
+  for (const upload of uploads) {
+    report(before);
+    await uploadBlob(upload.ciphertext, upload.blob, { onProgress: (sent) => report(before + sent) });
+    before += upload.ciphertext.size;
+  }
+}

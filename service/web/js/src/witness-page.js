@@ -19,7 +19,7 @@ import { installLeave } from "./leave.js";
 import { newReceiptCode } from "./receipt-code.js";
 import { deriveWitnessKeys, solvePow, verifyReceipt } from "./receipt.js";
 import { sealSubmission } from "./submission.js";
-import { uploadBlob } from "./upload.js";
+import { uploadSealed } from "./upload.js";
 
 const data = JSON.parse(document.getElementById("page-data").textContent);
 const definition = data.form.definition;
@@ -113,17 +113,7 @@ async function submit() {
       onProgress: ({ done, total }) => setStatus(ui.status_sealing, total ? done / total : 1),
     });
     stage = "upload";
-    const uploads = sealed.attachments.map((a) => ({ blob: a.blob, ciphertext: a.ciphertext }));
-    if (sealed.bodyBlob) uploads.push(sealed.bodyBlob);
-    const total = uploads.reduce((sum, u) => sum + u.ciphertext.size, 0);
-    let sentBefore = 0;
-    for (const upload of uploads) {
-      setStatus(ui.status_uploading, total ? sentBefore / total : 1);
-      await uploadBlob(upload.ciphertext, upload.blob, {
-        onProgress: (sent) => setStatus(ui.status_uploading, total ? (sentBefore + sent) / total : 1),
-      });
-      sentBefore += upload.ciphertext.size;
-    }
+    await uploadSealed(sealed, { onProgress: (fraction) => setStatus(ui.status_uploading, fraction) });
     stage = "send";
     setStatus(ui.status_pow);
     const challenge = await fetchPow();
