@@ -43,7 +43,7 @@ from testimony.crypto.rfc3339 import parse_time
 from testimony.service.settings import Settings
 from testimony.service.store import errors as store_errors
 from testimony.service.store.blob_index import BlobIndex
-from testimony.service.store.blobs import BlobStore, FilesystemBlobStore
+from testimony.service.store.blobs import BlobStore
 from testimony.service.store.inline_blobs import InlineBlobs, LayeredBlobStore
 from testimony.service.store.log import LogStore, StoredCheckpoint
 
@@ -476,15 +476,13 @@ def audit_settings(settings: Settings) -> tuple[list[str], list[Finding]]:
     verifier_key = settings.log_key
     if verifier_key is None and settings.data_dir is not None:
         verifier_key = str(read_signer_key(settings.log_key_path).verifier())
-    files: FilesystemBlobStore | None = None
-    if settings.data_dir is not None and settings.blobs_dir.is_dir():
-        files = FilesystemBlobStore(settings.blobs_dir)
-    else:
+    has_blobs = settings.data_dir is not None and settings.blobs_dir.is_dir()
+    if not has_blobs:
         notes.append("blobs not checked: no data directory with a blobs folder")
     with open_existing_engine(settings) as engine:
         blobs: BlobStore | None = None
-        if files is not None:
-            blobs = LayeredBlobStore(files, InlineBlobs(engine))
+        if has_blobs:
+            blobs = LayeredBlobStore(settings.blobs_dir, InlineBlobs(engine))
         findings = audit(
             log=LogStore(engine),
             engine=engine,

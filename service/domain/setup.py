@@ -31,7 +31,6 @@ from testimony.service.settings import Settings
 from testimony.service.store import db
 from testimony.service.store.batching import AppendBatcher
 from testimony.service.store.blob_index import BlobIndex
-from testimony.service.store.blobs import FilesystemBlobStore
 from testimony.service.store.inline_blobs import InlineBlobs, LayeredBlobStore
 from testimony.service.store.log import LogStore
 from testimony.service.store.projections import (
@@ -298,9 +297,8 @@ def open_server(settings: Settings) -> Server:
         db.upgrade(engine)
         log = LogStore(engine)
         load_intake_keys(log)  # NotInitialised unless the log names an intake key
-        files = FilesystemBlobStore(settings.blobs_dir)
-        files.sweep_temporary()
-        blobs = LayeredBlobStore(files, InlineBlobs(engine))
+        blobs = LayeredBlobStore(settings.blobs_dir, InlineBlobs(engine))
+        blobs.sweep_temporary()
         uploads = Uploads(
             blobs=blobs,
             blob_index=BlobIndex(engine),
@@ -406,5 +404,4 @@ def open_log(settings: Settings) -> Iterator[tuple[LogStore, LayeredBlobStore]]:
     if not settings.blobs_dir.is_dir():
         raise NotInitialised("the data directory has no blobs folder (run `testimony init`)")
     with open_existing_engine(settings) as engine:
-        files = FilesystemBlobStore(settings.blobs_dir)
-        yield LogStore(engine), LayeredBlobStore(files, InlineBlobs(engine))
+        yield LogStore(engine), LayeredBlobStore(settings.blobs_dir, InlineBlobs(engine))

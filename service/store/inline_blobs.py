@@ -26,7 +26,8 @@ the files.
 from __future__ import annotations
 
 import io
-from collections.abc import Iterable, Iterator, Mapping
+import os
+from collections.abc import Mapping
 from typing import BinaryIO
 
 from sqlalchemy import Connection, Engine, bindparam, func, insert, select
@@ -38,7 +39,6 @@ from .models import InlineBlob
 
 __all__ = ["InlineBlobs", "LayeredBlobStore"]
 
-_READ_CHUNK = 1 << 20
 # Built once: every append of a batch runs them.
 _SELECT_STORED = select(InlineBlob.id).where(InlineBlob.id.in_(bindparam("ids", expanding=True)))
 _INSERT = insert(InlineBlob)
@@ -84,28 +84,26 @@ class InlineBlobs:
         return None if size is None else int(size)
 
 
-class LayeredBlobStore:
-    """A :class:`~.blobs.BlobStore`: blob files, then ``inline_blobs`` rows.
+class LayeredBlobStore(FilesystemBlobStore):
+    """A :class:`~.blobs.FilesystemBlobStore` that also reads ``inline_blobs`` rows.
 
-    Reads (:meth:`exists`, :meth:`size`, :meth:`open`, :meth:`read`) look in
-    the files first, then in the rows; every write goes to the files, and
-    :meth:`delete` removes only a file (rows are never deleted).
+    :meth:`exists`, :meth:`size` and :meth:`open` (and so :meth:`read`) look
+    in the files first, then in the rows; writes, partial uploads and
+    :meth:`delete` are the files' alone (rows are never deleted).
     """
 
-    def __init__(self, files: FilesystemBlobStore, inline: InlineBlobs) -> None:
-        self.files = files
+    def __init__(self, root: str | os.PathLike[str], inline: InlineBlobs) -> None:
+        super().__init__(root)
         self.inline = inline
-
-    # --- reads ---------------------------------------------------------------------
 
     def exists(self, blob_id: str) -> bool:
         """Whether verified blob ``blob_id`` is stored. Raises ``ValueError`` for a bad id."""
-        return self.files.exists(blob_id) or self.inline.size(blob_id) is not None
+        return super().exists(blob_id) or self.inline.size(blob_id) is not None
 
     def size(self, blob_id: str) -> int:
         """The size of blob ``blob_id`` in bytes. Raises ``BlobNotFound``."""
         try:
-            return self.files.size(blob_id)
+            return super().size(blob_id)
         except BlobNotFound:
             size = self.inline.size(check_blob_id(blob_id))
         if size is None:
@@ -115,58 +113,9 @@ class LayeredBlobStore:
     def open(self, blob_id: str) -> BinaryIO:
         """A binary file object reading blob ``blob_id``. Raises ``BlobNotFound``."""
         try:
-            return self.files.open(blob_id)
+            return super().open(blob_id)
         except BlobNotFound:
             data = self.inline.get(check_blob_id(blob_id))
         if data is None:
             raise BlobNotFound()
         return io.BytesIO(data)
-
-    def read(self, blob_id: str, chunk_size: int = _READ_CHUNK) -> Iterator[bytes]:
-        """The bytes of blob ``blob_id`` in chunks. Raises ``BlobNotFound`` when called."""
-        handle = self.open(blob_id)
-
-        def chunks() -> Iterator[bytes]:
-            with handle:
-                while block := handle.read(chunk_size):
-                    yield block
-
-        return chunks()
-
-    # --- writes go to the files ----------------------------------------------------
-
-    def put(self, chunks: Iterable[bytes], *, expected_id: str, mtime: int) -> str:
-        """:meth:`FilesystemBlobStore.put`."""
-        return self.files.put(chunks, expected_id=expected_id, mtime=mtime)
-
-    def delete(self, blob_id: str) -> bool:
-        """Remove blob file ``blob_id``; returns whether it existed (rows stay)."""
-        return self.files.delete(blob_id)
-
-    def begin_partial(self, upload_id: str, *, mtime: int) -> None:
-        """:meth:`FilesystemBlobStore.begin_partial`."""
-        self.files.begin_partial(upload_id, mtime=mtime)
-
-    def append_partial(
-        self,
-        upload_id: str,
-        offset: int,
-        chunks: Iterable[bytes],
-        *,
-        mtime: int,
-        max_size: int | None = None,
-    ) -> int:
-        """:meth:`FilesystemBlobStore.append_partial`."""
-        return self.files.append_partial(upload_id, offset, chunks, mtime=mtime, max_size=max_size)
-
-    def partial_size(self, upload_id: str) -> int:
-        """:meth:`FilesystemBlobStore.partial_size`."""
-        return self.files.partial_size(upload_id)
-
-    def finish_partial(self, upload_id: str, expected_id: str, *, mtime: int) -> str:
-        """:meth:`FilesystemBlobStore.finish_partial`."""
-        return self.files.finish_partial(upload_id, expected_id, mtime=mtime)
-
-    def discard_partial(self, upload_id: str) -> bool:
-        """:meth:`FilesystemBlobStore.discard_partial`."""
-        return self.files.discard_partial(upload_id)
