@@ -40,6 +40,7 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from markupsafe import Markup
 
 from testimony.crypto import hpke
+from testimony.crypto.encoding import b64u_encode
 from testimony.forms.consent import consent_wording
 from testimony.service.domain.errors import FormNotFound
 
@@ -298,7 +299,7 @@ def return_page(lang: str, request: Request) -> HTMLResponse:
     intake_key = _intake_key(request)
     page_data = {
         "lang": lang,
-        "intakeKey": base64.urlsafe_b64encode(intake_key).rstrip(b"=").decode("ascii"),
+        "intakeKey": b64u_encode(intake_key),
         "logKey": request.app.state.server.log_view.verifier_key,
         "ui": ui_strings().for_language(lang),
     }
