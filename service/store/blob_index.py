@@ -25,10 +25,8 @@ checks a submission makes before it queues its entry.
 from __future__ import annotations
 
 from collections.abc import Collection, Iterator, Mapping
-from typing import Any
 
 from sqlalchemy import Connection, Engine, delete, select, update
-from sqlalchemy.dialects import postgresql, sqlite
 
 from . import db
 from .models import Blob
@@ -38,25 +36,13 @@ __all__ = ["BlobIndex"]
 _IN_CHUNK = 500
 
 
-def _build_upsert(dialect: Any) -> Any:
-    statement = dialect.insert(Blob)
-    return statement.on_conflict_do_update(
-        index_elements=[Blob.id],
-        set_={"created": statement.excluded.created},
-        where=Blob.referenced.is_(False) & (Blob.created < statement.excluded.created),
-    )
-
-
-_UPSERTS = {"sqlite": _build_upsert(sqlite), "postgresql": _build_upsert(postgresql)}
-
-
-def _upsert_statement(connection: Connection) -> Any:
-    """INSERT a row, or move an unreferenced row's ``created`` forward (never back).
-
-    Built once per dialect and without values, so one statement serves a
-    whole ``executemany`` of every append.
-    """
-    return _UPSERTS[connection.dialect.name]
+# Every append runs it (db.Statement: on the driver's cursor): INSERT a row,
+# or move an unreferenced row's ``created`` forward (never back).
+_UPSERT = db.Statement(
+    "INSERT INTO blobs (id, size, created, referenced) VALUES (:id, :size, :created, :no)"
+    " ON CONFLICT (id) DO UPDATE SET created = excluded.created"
+    " WHERE NOT blobs.referenced AND blobs.created < excluded.created"
+)
 
 
 class BlobIndex:
@@ -84,10 +70,10 @@ class BlobIndex:
         if not sizes:
             return
         rows = [
-            {"id": blob_id, "size": size, "created": created, "referenced": False}
+            {"id": blob_id, "size": size, "created": created, "no": False}
             for blob_id, size in sorted(sizes.items())
         ]
-        connection.execute(_upsert_statement(connection), rows)
+        _UPSERT.execute_many(connection, rows)
 
     def recorded(self, blob_ids: Collection[str]) -> set[str]:
         """Which of ``blob_ids`` are recorded (a read: nothing is claimed)."""

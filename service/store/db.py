@@ -26,7 +26,8 @@ from __future__ import annotations
 import contextlib
 import fcntl
 import os
-from collections.abc import Iterator
+import re
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from importlib.resources import files
 from typing import Any
 
@@ -43,6 +44,7 @@ __all__ = [
     "POOL_SIZES",
     "SQLITE_BUSY_TIMEOUT_MS",
     "UPLOAD_QUOTA_LOCK",
+    "Statement",
     "create_engine",
     "downgrade",
     "is_sqlite",
@@ -133,7 +135,97 @@ def _configure_sqlite(engine: Engine) -> None:
         if options.get(_READER_OPTION, False):
             return  # autocommit: each statement reads its own snapshot
         immediate = options.get(_WRITER_OPTION, False)
-        connection.exec_driver_sql("BEGIN IMMEDIATE" if immediate else "BEGIN")
+        # On the driver's connection: no statement of SQLAlchemy's for it (see Statement).
+        connection.connection.driver_connection.execute(  # type: ignore[union-attr]
+            "BEGIN IMMEDIATE" if immediate else "BEGIN"
+        )
+
+
+_NAMED_PARAMETER = re.compile(r"(?<![:\w]):(\w+)")
+
+
+class Statement:
+    """A fixed SQL statement run on the driver's own cursor, inside a
+    SQLAlchemy connection's transaction.
+
+    For the statements every log append runs (``log.py``, the projections,
+    ``inline_blobs``): through SQLAlchemy's execution layer each costs tens
+    of microseconds of CPU (execution context, parameter processing, result
+    wrapping, events), the driver itself a few; a batch runs about a dozen
+    of them while it holds the log's writer lock. The statement and its
+    connection stay SQLAlchemy's: the transaction, the locks and the pool
+    are unchanged, and any other statement may be mixed in.
+
+    ``sql`` is written for both databases, with ``:name`` parameters
+    (SQLite's style; rewritten once to psycopg's ``%(name)s``). Values go to
+    the driver as they are: ``int``, ``str``, ``bytes``, ``bool`` and None
+    mean the same on both. Listeners of SQLAlchemy's ``before_cursor_execute``
+    event are told of each, as of any statement.
+    """
+
+    __slots__ = ("_texts",)
+
+    def __init__(self, sql: str) -> None:
+        if "%" in sql:
+            raise ValueError("a Statement's text has no '%' (psycopg's placeholder)")
+        self._texts = {
+            "sqlite": sql,
+            "postgresql": _NAMED_PARAMETER.sub(r"%(\1)s", sql),
+        }
+
+    def text(self, connection: Connection) -> str:
+        """The statement as ``connection``'s driver takes it."""
+        return self._texts[connection.dialect.name]
+
+    def execute(self, connection: Connection, parameters: Mapping[str, Any] | None = None) -> Any:
+        """Run the statement once; returns the DB-API cursor (``fetchone``, ``fetchall``)."""
+        cursor = connection.connection.cursor()
+        text = self._texts[connection.dialect.name]
+        parameters = parameters or {}
+        _announce(connection, cursor, text, parameters, executemany=False)
+        cursor.execute(text, parameters)
+        return cursor
+
+    def run(self, connection: Connection, parameters: Mapping[str, Any] | None = None) -> None:
+        """Run the statement once, for its effect."""
+        self.execute(connection, parameters).close()
+
+    def rows(
+        self, connection: Connection, parameters: Mapping[str, Any] | None = None
+    ) -> list[Sequence[Any]]:
+        """Run the statement once; returns every row it answers."""
+        cursor = self.execute(connection, parameters)
+        try:
+            return list(cursor.fetchall())
+        finally:
+            cursor.close()
+
+    def execute_many(self, connection: Connection, rows: Iterable[Mapping[str, Any]]) -> None:
+        """Run the statement once per item of ``rows`` (one driver call)."""
+        cursor = connection.connection.cursor()
+        text = self._texts[connection.dialect.name]
+        try:
+            if _has_listeners(connection):
+                rows = list(rows)
+                _announce(connection, cursor, text, rows, executemany=True)
+            cursor.executemany(text, rows)
+        finally:
+            cursor.close()
+
+
+def _has_listeners(connection: Connection) -> bool:
+    return bool(connection._has_events or connection.engine._has_events)
+
+
+def _announce(
+    connection: Connection, cursor: Any, text: str, parameters: Any, *, executemany: bool
+) -> None:
+    """Tell SQLAlchemy's ``before_cursor_execute`` listeners, if any, of a
+    :class:`Statement` (statement counts and traces then see it as any other)."""
+    if _has_listeners(connection):
+        connection.dispatch.before_cursor_execute(
+            connection, cursor, text, parameters, None, executemany
+        )
 
 
 def read_engine(engine: Engine) -> Engine:

@@ -30,7 +30,7 @@ import os
 from collections.abc import Mapping
 from typing import BinaryIO
 
-from sqlalchemy import Connection, Engine, bindparam, func, insert, select
+from sqlalchemy import Connection, Engine, func, select
 
 from . import db
 from .blobs import FilesystemBlobStore, check_blob_id
@@ -39,9 +39,14 @@ from .models import InlineBlob
 
 __all__ = ["InlineBlobs", "LayeredBlobStore"]
 
-# Built once: every append of a batch runs them.
-_SELECT_STORED = select(InlineBlob.id).where(InlineBlob.id.in_(bindparam("ids", expanding=True)))
-_INSERT = insert(InlineBlob)
+# Every append runs it (db.Statement: on the driver's cursor). A row stored
+# already is skipped by the statement itself, so the append-only triggers
+# (which refuse even an insert that would be ignored) never see it. The CAST
+# gives PostgreSQL one type for ``:id`` in both places.
+_INSERT_NEW = db.Statement(
+    "INSERT INTO inline_blobs (id, data) SELECT CAST(:id AS VARCHAR(64)), :data"
+    " WHERE NOT EXISTS (SELECT 1 FROM inline_blobs WHERE id = :id)"
+)
 
 
 class InlineBlobs:
@@ -56,16 +61,13 @@ class InlineBlobs:
 
         The caller has checked that each id is the SHA-256 of its bytes (the
         entry it logs hashes them) and holds the log's writer lock. A blob
-        stored already is left as it is: the rows it has are read first, since
-        the append-only triggers refuse even an insert that would be ignored.
+        stored already is left as it is. One driver call for all of ``blobs``.
         """
         if not blobs:
             return
-        wanted = sorted(check_blob_id(k) for k in blobs)
-        stored = set(connection.execute(_SELECT_STORED, {"ids": wanted}).scalars())
-        rows = [{"id": k, "data": blobs[k]} for k in wanted if k not in stored]
-        if rows:
-            connection.execute(_INSERT, rows)
+        _INSERT_NEW.execute_many(
+            connection, [{"id": check_blob_id(k), "data": blobs[k]} for k in sorted(blobs)]
+        )
 
     def get(self, blob_id: str) -> bytes | None:
         """The bytes of ``blob_id``, or None if no row holds it."""

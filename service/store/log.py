@@ -33,14 +33,14 @@ import functools
 from collections.abc import Callable, Hashable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 
-from sqlalchemy import Connection, Engine, TextClause, bindparam, func, insert, select, text
+from sqlalchemy import Connection, Engine, select
 
 from testimony.crypto import merkle
 from testimony.crypto.errors import TreeSizeError
 
 from . import db
 from .errors import CheckpointNotFound, EntryNotFound, SizeOutOfRange
-from .models import Checkpoint, LogEntry, TreeNode
+from .models import Checkpoint, LogEntry
 from .projections import (
     DEFAULT_DEDUP_INDEX,
     DEFAULT_PROJECTIONS,
@@ -82,16 +82,19 @@ inline body) go to the database in one statement rather than one per item.
 Raising fails the whole batch.
 """
 
-# The statements of every append, built once: building a statement costs far
-# more than running it (SQLAlchemy constructs it and derives its cache key each
-# time), and an append of one entry runs about ten of them.
-_INSERT_ENTRIES = insert(LogEntry)
-_INSERT_NODES = insert(TreeNode)
-_INSERT_CHECKPOINT = insert(Checkpoint)
-_SELECT_SIZE = select(func.coalesce(func.max(LogEntry.idx) + 1, 0))
-_SELECT_INDEXES = select(LogEntry.entry_id, LogEntry.idx).where(
-    LogEntry.entry_id.in_(bindparam("ids", expanding=True))
+# The statements of every append and proof, on the driver's cursor
+# (``db.Statement``): an append of one entry runs about a dozen while it holds
+# the log's writer lock, and each costs several times more through
+# SQLAlchemy's execution layer than in the driver.
+_SELECT_SIZE = db.Statement("SELECT coalesce(max(idx) + 1, 0) FROM log_entries")
+_INSERT_ENTRY = db.Statement(
+    "INSERT INTO log_entries (idx, entry_id, entry) VALUES (:idx, :entry_id, :entry)"
 )
+_INSERT_NODE = db.Statement(
+    "INSERT INTO tree_nodes (level, idx, hash) VALUES (:level, :idx, :hash)"
+)
+_INSERT_CHECKPOINT = db.Statement("INSERT INTO checkpoints (size, note) VALUES (:size, :note)")
+_SELECT_INDEX = db.Statement("SELECT idx FROM log_entries WHERE entry_id = :entry_id")
 
 _IN_CHUNK = 500  # ids per IN (...) list: well under any driver's parameter limit
 
@@ -276,14 +279,14 @@ class LogStore:
 
             reader = _NodeReader(connection)
             if new_entries:
-                connection.execute(
-                    _INSERT_ENTRIES,
+                _INSERT_ENTRY.execute_many(
+                    connection,
                     [{"idx": e.idx, "entry_id": e.entry_id, "entry": e.entry} for e in new_entries],
                 )
                 result = merkle.append(size, [e.entry_id for e in new_entries], reader)
                 reader.remember(result.nodes)
-                connection.execute(
-                    _INSERT_NODES,
+                _INSERT_NODE.execute_many(
+                    connection,
                     [
                         {"level": level, "idx": idx, "hash": node}
                         for (level, idx), node in result.nodes.items()
@@ -293,7 +296,7 @@ class LogStore:
                     projection.project(connection, new_entries)
                 new_size, root = result.size, result.root
                 note = sign(new_size, root)
-                connection.execute(_INSERT_CHECKPOINT, {"size": new_size, "note": note})
+                _INSERT_CHECKPOINT.run(connection, {"size": new_size, "note": note})
                 checkpoint = StoredCheckpoint(size=new_size, note=note)
             else:
                 # Nothing new: nothing is signed; the latest checkpoint covers
@@ -514,15 +517,14 @@ class LogStore:
 
 
 @functools.lru_cache(maxsize=256)
-def _select_nodes_sql(count: int) -> TextClause:
+def _select_nodes_statement(count: int) -> db.Statement:
     # An OR of primary-key equalities rather than "(level, idx) IN (...)":
     # SQLite answers a row-value IN list with a full scan, an OR with one seek
-    # per node (PostgreSQL with a BitmapOr of index scans). Plain text, one
-    # statement per count of nodes: building the same as an expression costs
-    # more than the query itself.
+    # per node (PostgreSQL with a BitmapOr of index scans). One statement per
+    # count of nodes.
     where = " OR ".join(f"(level = :l{k} AND idx = :i{k})" for k in range(count))
     # Only integers and fixed text are interpolated; values are bound parameters.
-    return text(f"SELECT level, idx, hash FROM tree_nodes WHERE {where}")  # noqa: S608
+    return db.Statement(f"SELECT level, idx, hash FROM tree_nodes WHERE {where}")  # noqa: S608
 
 
 def _select_nodes(
@@ -532,12 +534,12 @@ def _select_nodes(
     for k, (level, idx) in enumerate(ids):
         params[f"l{k}"] = level
         params[f"i{k}"] = idx
-    for level, idx, node in connection.execute(_select_nodes_sql(len(ids)), params):
+    for level, idx, node in _select_nodes_statement(len(ids)).rows(connection, params):
         yield int(level), int(idx), bytes(node)
 
 
 def _size(connection: Connection) -> int:
-    return int(connection.execute(_SELECT_SIZE).scalar_one())
+    return int(_SELECT_SIZE.rows(connection)[0][0])
 
 
 def _latest_checkpoint(connection: Connection) -> StoredCheckpoint | None:
@@ -548,12 +550,10 @@ def _latest_checkpoint(connection: Connection) -> StoredCheckpoint | None:
 
 
 def _index_of(connection: Connection, entry_id: bytes) -> int:
-    index = connection.execute(
-        select(LogEntry.idx).where(LogEntry.entry_id == entry_id)
-    ).scalar_one_or_none()
-    if index is None:
+    rows = _SELECT_INDEX.rows(connection, {"entry_id": entry_id})
+    if not rows:
         raise EntryNotFound("no log entry with that id")
-    return int(index)
+    return int(rows[0][0])
 
 
 def _id_at(connection: Connection, index: int, batch: Sequence[AppendedEntry], size: int) -> bytes:
@@ -566,11 +566,19 @@ def _id_at(connection: Connection, index: int, batch: Sequence[AppendedEntry], s
     return bytes(entry_id)
 
 
+@functools.lru_cache(maxsize=64)
+def _select_indexes_statement(count: int) -> db.Statement:
+    marks = ", ".join(f":e{k}" for k in range(count))
+    # Only integers and fixed text are interpolated; values are bound parameters.
+    return db.Statement(f"SELECT entry_id, idx FROM log_entries WHERE entry_id IN ({marks})")  # noqa: S608
+
+
 def _indexes_of(connection: Connection, ids: Sequence[bytes]) -> dict[bytes, int]:
     wanted = sorted(set(ids))
     found: dict[bytes, int] = {}
     for start in range(0, len(wanted), _IN_CHUNK):
-        rows = connection.execute(_SELECT_INDEXES, {"ids": wanted[start : start + _IN_CHUNK]})
-        for entry_id, idx in rows:
+        part = wanted[start : start + _IN_CHUNK]
+        params = {f"e{k}": entry_id for k, entry_id in enumerate(part)}
+        for entry_id, idx in _select_indexes_statement(len(part)).rows(connection, params):
             found[bytes(entry_id)] = int(idx)
     return found

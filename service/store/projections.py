@@ -38,12 +38,9 @@ from typing import Any, NamedTuple, Protocol
 from sqlalchemy import (
     Connection,
     Engine,
-    TextClause,
-    bindparam,
     delete,
     insert,
     select,
-    text,
     update,
 )
 from sqlalchemy.orm import Session
@@ -90,6 +87,16 @@ class AppendedEntry:
     entry_id: bytes
     entry: bytes
 
+    @functools.cached_property
+    def fields(self) -> dict[str, Any] | None:
+        """The entry's JSON object, or None if it is not one (parsed once for
+        every projection)."""
+        try:
+            value = json.loads(self.entry)
+        except (UnicodeDecodeError, json.JSONDecodeError):
+            return None
+        return value if isinstance(value, dict) else None
+
 
 class Projection(Protocol):
     """Derives rows from log entries; must be deterministic in the entries alone."""
@@ -122,14 +129,6 @@ class SubmissionKey(NamedTuple):
     body_sha256: str
 
 
-def _parse(entry: AppendedEntry) -> dict[str, Any] | None:
-    try:
-        value = json.loads(entry.entry)
-    except (UnicodeDecodeError, json.JSONDecodeError):
-        return None
-    return value if isinstance(value, dict) else None
-
-
 def _text_field(obj: dict[str, Any], name: str, idx: int, *, nullable: bool = False) -> str | None:
     value = obj.get(name)
     if value is None and nullable:
@@ -140,7 +139,7 @@ def _text_field(obj: dict[str, Any], name: str, idx: int, *, nullable: bool = Fa
 
 
 @functools.lru_cache(maxsize=64)
-def _select_submissions_sql(count: int) -> TextClause:
+def _select_submissions_statement(count: int) -> db.Statement:
     # An OR of equalities on the unique key rather than "(a, b, c) IN (...)":
     # SQLite answers a row-value IN list with a full scan of the table, an OR
     # with one index seek per key (PostgreSQL with a BitmapOr of index scans).
@@ -150,7 +149,7 @@ def _select_submissions_sql(count: int) -> TextClause:
     )
     # Only integers and fixed text are interpolated; values are bound parameters.
     columns = "intake_key, header_sha256, body_sha256, idx"
-    return text(f"SELECT {columns} FROM submissions WHERE {where}")  # noqa: S608
+    return db.Statement(f"SELECT {columns} FROM submissions WHERE {where}")  # noqa: S608
 
 
 def _submission_indexes(
@@ -163,18 +162,40 @@ def _submission_indexes(
         params: dict[str, str] = {}
         for n, key in enumerate(part):
             params[f"k{n}"], params[f"h{n}"], params[f"b{n}"] = key
-        for intake_key, header, body, idx in connection.execute(
-            _select_submissions_sql(len(part)), params
+        for intake_key, header, body, idx in _select_submissions_statement(len(part)).rows(
+            connection, params
         ):
             found[SubmissionKey(intake_key, header, body)] = int(idx)
     return found
 
 
-# Built once: every append runs them (see log.py on the cost of building a statement).
-_INSERT_SUBMISSIONS = insert(Submission)
-_MARK_REFERENCED = (
-    update(Blob).where(Blob.id.in_(bindparam("ids", expanding=True))).values(referenced=True)
+# Every append runs them (db.Statement: on the driver's cursor). The first
+# entry with a content key wins: a later one with the same key gets no row.
+_INSERT_SUBMISSION = db.Statement(
+    "INSERT INTO submissions"
+    " (id, idx, intake_key, header_sha256, body_sha256, witness, witness_box_sha256)"
+    " VALUES (:id, :idx, :intake_key, :header_sha256, :body_sha256, :witness,"
+    " :witness_box_sha256)"
+    " ON CONFLICT (intake_key, header_sha256, body_sha256) DO NOTHING"
 )
+
+
+@functools.lru_cache(maxsize=64)
+def _mark_referenced_statement(count: int) -> db.Statement:
+    marks = ", ".join(f":b{n}" for n in range(count))
+    # Only integers and fixed text are interpolated; values are bound parameters.
+    return db.Statement(
+        f"UPDATE blobs SET referenced = :yes WHERE id IN ({marks}) AND NOT referenced"  # noqa: S608
+    )
+
+
+def _mark_referenced(connection: Connection, blob_ids: Collection[str]) -> None:
+    ordered = sorted(blob_ids)
+    for start in range(0, len(ordered), _IN_CHUNK):
+        part = ordered[start : start + _IN_CHUNK]
+        params: dict[str, Any] = {f"b{n}": blob_id for n, blob_id in enumerate(part)}
+        params["yes"] = True
+        _mark_referenced_statement(len(part)).run(connection, params)
 
 
 class SubmissionProjection:
@@ -200,7 +221,7 @@ class SubmissionProjection:
         rows: list[dict[str, Any]] = []
         blob_ids: set[str] = set()
         for item in entries:
-            obj = _parse(item)
+            obj = item.fields
             if obj is None or obj.get("type") != "submission":
                 continue
             row: dict[str, Any] = {
@@ -220,22 +241,8 @@ class SubmissionProjection:
             blob_ids.update(blob for blob in attachments if isinstance(blob, str))
         if not rows:
             return
-
-        def content_key(row: dict[str, Any]) -> SubmissionKey:
-            return SubmissionKey(row["intake_key"], row["header_sha256"], row["body_sha256"])
-
-        seen = set(_submission_indexes(connection, [content_key(row) for row in rows]))
-        fresh: list[dict[str, Any]] = []
-        for row in rows:
-            key = content_key(row)
-            if key not in seen:
-                seen.add(key)
-                fresh.append(row)
-        if fresh:
-            connection.execute(_INSERT_SUBMISSIONS, fresh)
-        ordered = sorted(blob_ids)
-        for start in range(0, len(ordered), _IN_CHUNK):
-            connection.execute(_MARK_REFERENCED, {"ids": ordered[start : start + _IN_CHUNK]})
+        _INSERT_SUBMISSION.execute_many(connection, rows)
+        _mark_referenced(connection, blob_ids)
 
     def find(self, connection: Connection, keys: Collection[Hashable]) -> dict[Hashable, int]:
         """The index of the first entry of each :class:`SubmissionKey` among ``keys``.
@@ -268,7 +275,7 @@ class IntakeKeyProjection:
         """
         rows: dict[str, dict[str, Any]] = {}
         for item in entries:
-            obj = _parse(item)
+            obj = item.fields
             if obj is None or obj.get("type") != "intake-key":
                 continue
             key_text = _text_field(obj, "key", item.idx)
@@ -302,16 +309,6 @@ class FollowupKey(NamedTuple):
     intake_key: str
     header_sha256: str
     body_sha256: str
-
-
-def _mark_referenced(connection: Connection, blob_ids: Collection[str]) -> None:
-    ordered = sorted(blob_ids)
-    for start in range(0, len(ordered), _IN_CHUNK):
-        connection.execute(
-            update(Blob)
-            .where(Blob.id.in_(ordered[start : start + _IN_CHUNK]))
-            .values(referenced=True)
-        )
 
 
 def _followup_indexes(
@@ -351,7 +348,7 @@ class FollowupProjection:
         rows: dict[FollowupKey, dict[str, Any]] = {}
         blob_ids: set[str] = set()
         for item in entries:
-            obj = _parse(item)
+            obj = item.fields
             if obj is None or obj.get("type") != "followup":
                 continue
             key = FollowupKey(
@@ -398,7 +395,7 @@ class ReplyProjection:
         """
         rows: list[dict[str, Any]] = []
         for item in entries:
-            obj = _parse(item)
+            obj = item.fields
             if obj is None or obj.get("type") != "reply":
                 continue
             rows.append(

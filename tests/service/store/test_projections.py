@@ -23,7 +23,7 @@ from testimony.service.store.projections import (
     StoredIntakeKey,
     SubmissionKey,
     SubmissionTable,
-    _select_submissions_sql,
+    _select_submissions_statement,
     rebuild_projections,
 )
 
@@ -156,8 +156,8 @@ def test_content_lookups_over_many_keys_use_the_unique_index(
         found = DEFAULT_DEDUP_INDEX.find(connection, [*keys, "not a submission key"])
         assert found == {keys[n]: n // 2 for n in range(0, 1_500, 2)}
         if db.is_sqlite(engine):
-            statement = _select_submissions_sql(2)
+            statement = _select_submissions_statement(2).text(connection)
             params = {f"{c}{n}": "x" for c in "khb" for n in range(2)}
-            plan = connection.execute(text("EXPLAIN QUERY PLAN " + statement.text), params).all()
+            plan = connection.execute(text("EXPLAIN QUERY PLAN " + statement), params).all()
             details = [str(row[-1]) for row in plan]
             assert details and not any(d.startswith("SCAN") for d in details), details
