@@ -147,16 +147,20 @@ def status(upload_id: str, request: Request, server: ServerDep) -> Response:
     return Response(status_code=200, headers=_state_headers(state))
 
 
-async def _pieces(request: Request) -> AsyncIterator[bytes]:
-    """The request body in pieces of about :data:`PIECE_BYTES`."""
-    piece = bytearray()
+async def _pieces(request: Request) -> AsyncIterator[list[bytes]]:
+    """The request body in pieces of about :data:`PIECE_BYTES`, each the list
+    of the chunks the server received (never copied into one buffer)."""
+    piece: list[bytes] = []
+    size = 0
     async for chunk in request.stream():
-        piece += chunk
-        if len(piece) >= PIECE_BYTES:
-            yield bytes(piece)
-            piece.clear()
+        if chunk:
+            piece.append(chunk)
+            size += len(chunk)
+        if size >= PIECE_BYTES:
+            yield piece
+            piece, size = [], 0
     if piece:
-        yield bytes(piece)
+        yield piece
 
 
 @router.patch("/{upload_id}", status_code=204, responses=_ERRORS)
@@ -177,7 +181,7 @@ async def append(upload_id: str, request: Request, server: ServerDep) -> Respons
 
     # The event loop reads ahead while the worker thread hashes and writes,
     # so receiving and writing overlap; at most READ_AHEAD pieces wait.
-    queue: asyncio.Queue[bytes | Exception | None] = asyncio.Queue(READ_AHEAD)
+    queue: asyncio.Queue[list[bytes] | Exception | None] = asyncio.Queue(READ_AHEAD)
 
     async def read_ahead() -> None:
         try:
@@ -192,7 +196,7 @@ async def append(upload_id: str, request: Request, server: ServerDep) -> Respons
         while (piece := anyio.from_thread.run(queue.get)) is not None:
             if isinstance(piece, Exception):
                 raise piece
-            yield piece
+            yield from piece
 
     reader = asyncio.create_task(read_ahead())
     try:
