@@ -204,10 +204,13 @@ def serve(
         if settings.workers == 1:
             application = create_app(settings)
         else:
-            # Fail here, in one line, on a broken setup; run the migrations once.
+            # Fail here, in one line, on a broken setup; migrate and sweep once,
+            # before any worker serves.
             setup.open_server(settings).close()
     status = serving.run(
-        (lambda: application) if settings.workers == 1 else (lambda: create_app(settings)),
+        (lambda: application)
+        if settings.workers == 1
+        else (lambda: create_app(settings, first=False)),
         host=settings.host,
         port=settings.port,
         workers=settings.workers,

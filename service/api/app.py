@@ -40,14 +40,15 @@ def _version() -> str:
         return "unknown"
 
 
-def create_app(settings: Settings) -> FastAPI:
+def create_app(settings: Settings, *, first: bool = True) -> FastAPI:
     """The application serving the data directory of ``settings``.
 
     Opens the database, blobs and keys at once (so a broken setup fails here,
     not at the first request) and closes them when the application shuts
-    down. Raises what ``open_server`` raises.
+    down. ``first`` is ``open_server``'s (False in a forked worker). Raises
+    what ``open_server`` raises.
     """
-    server = open_server(settings)
+    server = open_server(settings, first=first)
     try:
         intake_keys = list(server.intake.intake_keys.values())
         catalogue = FormsCatalogue(settings.forms, intake_keys[-1])

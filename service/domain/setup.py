@@ -275,10 +275,14 @@ class Server:
             self.engine.dispose()
 
 
-def open_server(settings: Settings) -> Server:
+def open_server(settings: Settings, *, first: bool = True) -> Server:
     """Open the data directory's database, blobs and keys for serving.
 
-    Runs the migrations (an already current database is left alone). Raises
+    ``first`` (the default) is for the first or only server process of a data
+    directory, started while no other serves it: it runs the migrations (an
+    already current database is left alone) and removes the temporary files
+    a crash left. Worker processes forked after it pass ``first=False``: the
+    other workers may be writing temporary files by then. Raises
     :class:`NotInitialised` if the data directory or the log was never set
     up, :class:`BadKeyFile` for an unreadable key, and :class:`BadSettings`
     for unusable settings.
@@ -294,11 +298,13 @@ def open_server(settings: Settings) -> Server:
     except ValueError as exc:
         raise BadSettings(str(exc)) from None
     try:
-        db.upgrade(engine)
+        if first:
+            db.upgrade(engine)
         log = LogStore(engine)
         load_intake_keys(log)  # NotInitialised unless the log names an intake key
         blobs = LayeredBlobStore(settings.blobs_dir, InlineBlobs(engine))
-        blobs.sweep_temporary()
+        if first:
+            blobs.sweep_temporary()
         uploads = Uploads(
             blobs=blobs,
             blob_index=BlobIndex(engine),

@@ -166,8 +166,10 @@ class Statement:
     __slots__ = ("_texts",)
 
     def __init__(self, sql: str) -> None:
-        if "%" in sql:
-            raise ValueError("a Statement's text has no '%' (psycopg's placeholder)")
+        if "%" in sql or "'" in sql:
+            # Values are parameters, never literals: no quoted text in which a
+            # ':name' would be rewritten, no '%' that psycopg would read.
+            raise ValueError("a Statement's text has no quoted literal and no '%'")
         self._texts = {
             "sqlite": sql,
             "postgresql": _NAMED_PARAMETER.sub(r"%(\1)s", sql),

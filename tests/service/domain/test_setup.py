@@ -140,3 +140,17 @@ def test_the_signer_key_file_holds_a_c2sp_signer_key(initialised: Settings) -> N
     text = initialised.log_key_path.read_text().strip()
     assert text.startswith("PRIVATE+KEY+test.invalid/log+")
     note.parse_signer_key(text)
+
+
+def test_only_the_first_server_process_sweeps_temporary_files(initialised: Settings) -> None:
+    """A forked worker (``serve --workers``) must not remove another worker's
+    temporary file; the first process, started alone, removes a crash's."""
+    leftover = initialised.blobs_dir / "tmp" / "put-in-progress"
+    leftover.parent.mkdir(parents=True, exist_ok=True)
+    leftover.write_bytes(b"ciphertext being written")
+
+    open_server(initialised, first=False).close()
+    assert leftover.read_bytes() == b"ciphertext being written"
+
+    open_server(initialised).close()
+    assert not leftover.exists()

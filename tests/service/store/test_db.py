@@ -6,7 +6,7 @@ from __future__ import annotations
 import sqlite3
 
 import pytest
-from sqlalchemy import text
+from sqlalchemy import event, text
 from sqlalchemy.engine import Engine, make_url
 
 from testimony.service.store import db
@@ -51,3 +51,71 @@ def test_writer_holds_the_lock_until_commit(engine: Engine) -> None:
     # Released with the transaction.
     with db.writer_connection(engine):
         pass
+
+
+def test_a_driver_statement_runs_in_the_callers_transaction_on_both_databases(
+    engine: Engine,
+) -> None:
+    """``db.Statement``: one text for both drivers, inside SQLAlchemy's transaction."""
+    insert = db.Statement(
+        "INSERT INTO blobs (id, size, created, referenced) VALUES (:id, :size, 0, :no)"
+    )
+    count = db.Statement("SELECT count(*), sum(size) FROM blobs WHERE NOT referenced")
+    with engine.connect() as connection, connection.begin() as transaction:
+        insert.execute_many(
+            connection, [{"id": f"{n:064x}", "size": n, "no": False} for n in (1, 2)]
+        )
+        insert.run(connection, {"id": "ff" * 32, "size": 3, "no": False})
+        # The same transaction sees its rows, through SQLAlchemy as through the driver.
+        assert count.rows(connection) == [(3, 6)]
+        assert connection.execute(text("SELECT count(*) FROM blobs")).scalar_one() == 3
+        transaction.rollback()
+    with engine.connect() as connection:
+        assert count.rows(connection)[0][0] == 0
+
+
+def test_a_driver_statement_is_seen_by_statement_listeners(engine: Engine) -> None:
+    seen: list[tuple[str, bool]] = []
+
+    def record(
+        _conn: object, _cursor: object, statement: str, _p: object, _c: object, many: bool
+    ) -> None:
+        seen.append((statement, many))
+
+    select = db.Statement("SELECT size FROM blobs WHERE id = :id")
+    insert = db.Statement(
+        "INSERT INTO blobs (id, size, created, referenced) VALUES (:id, 1, 0, :no)"
+    )
+    event.listen(engine, "before_cursor_execute", record)
+    try:
+        with engine.connect() as connection:
+            select.rows(connection, {"id": "00" * 32})
+            insert.execute_many(connection, [{"id": "01" * 32, "no": False}])
+            assert (select.text(connection), False) in seen
+            assert (insert.text(connection), True) in seen
+            connection.rollback()
+    finally:
+        event.remove(engine, "before_cursor_execute", record)
+
+
+def test_a_driver_statement_is_written_once_for_both_placeholder_styles() -> None:
+    class Dialect:
+        def __init__(self, name: str) -> None:
+            self.name = name
+
+    class Connection:
+        def __init__(self, name: str) -> None:
+            self.dialect = Dialect(name)
+
+    statement = db.Statement("SELECT x::text FROM t WHERE a = :a AND b IN (:b0, :b1)")
+    assert statement.text(Connection("sqlite")) == (  # type: ignore[arg-type]
+        "SELECT x::text FROM t WHERE a = :a AND b IN (:b0, :b1)"
+    )
+    # A cast (::text) stays as it is.
+    assert statement.text(Connection("postgresql")) == (  # type: ignore[arg-type]
+        "SELECT x::text FROM t WHERE a = %(a)s AND b IN (%(b0)s, %(b1)s)"
+    )
+    # No literal in which a ':name' or a '%' could be misread: values are parameters.
+    for text_with_literal in ("SELECT 1 WHERE a = ':c'", "SELECT 1 WHERE a LIKE :p || '%'"):
+        with pytest.raises(ValueError, match="literal"):
+            db.Statement(text_with_literal)
