@@ -4,7 +4,7 @@ A receipt carries a signed checkpoint and an inclusion proof, so each append
 costs a transaction, a tree update, a signature and (SQLite) an fsync. The
 :class:`AppendBatcher` spreads that cost: callers — request handlers on
 threads or on an asyncio loop — hand it one entry each and wait; one worker
-thread appends them with ``LogStore.append_batch`` (one transaction, one
+thread appends them with ``LogStore.append_gathered`` (one transaction, one
 checkpoint) and answers every waiter once the batch is committed. If the
 append fails, that batch's waiters get the exception and the worker moves on.
 
@@ -19,6 +19,12 @@ queue again only after the worker has taken the others), which halves the
 entries per commit; with it, they come back together. A lone client (``n =
 1``) never waits, and when clients leave, the worker waits ``max_delay``
 once and then expects the smaller batch.
+
+The batch is closed only once the log's writer lock is held
+(``LogStore.append_gathered``): when several server processes append, each
+waits its turn for the lock, and the requests that reach it meanwhile join
+the batch it is about to commit instead of waiting for the next one. With
+two processes this doubles the entries per commit.
 
 An entry may carry a dedup key (``LogStore.append_batch``): a duplicate by
 content, in the same batch or logged before, resolves to the first entry. It
@@ -47,7 +53,7 @@ from sqlalchemy import Connection
 from testimony.crypto import merkle
 
 from .errors import BatcherClosed
-from .log import AppendedBatch, Finish, LogStore, Prepare, Signer, StoredCheckpoint
+from .log import BatchItems, Finish, LogStore, Prepare, Signer, StoredCheckpoint
 
 BlobWriter = Callable[[Connection, Mapping[str, bytes]], None]
 """``store_blobs(connection, blobs)``: writes id -> bytes within the batch's transaction."""
@@ -116,13 +122,14 @@ class AppendBatcher:
         self._queue: queue.SimpleQueue[_Request | None] = queue.SimpleQueue()
         self._lock = threading.Lock()
         self._closed = False
+        self._stopping = False  # the worker has taken close()'s marker
         self._batches = 0
         self._worker = threading.Thread(target=self._run, name="log-append-batcher", daemon=True)
         self._worker.start()
 
     @property
     def batches(self) -> int:
-        """How many batches the worker has handed to ``append_batch`` so far."""
+        """How many batches the worker has handed to the log so far."""
         return self._batches
 
     def submit_future(
@@ -211,12 +218,11 @@ class AppendBatcher:
 
     def _run(self) -> None:
         expected = 1  # entries in the previous batch
-        while True:
+        while not self._stopping:
             first = self._queue.get()
             if first is None:  # close()
                 return
             batch = [first]
-            stopping = False
             linger = expected > 1 and self._max_delay > 0
             deadline = time.monotonic() + self._max_delay
             while len(batch) < self._max_batch:
@@ -231,13 +237,22 @@ class AppendBatcher:
                     except queue.Empty:
                         break
                 if item is None:  # close(): commit what came before it, then stop
-                    stopping = True
+                    self._stopping = True
                     break
                 batch.append(item)
-            self._commit(batch)
-            if stopping:
+            expected = self._commit(batch)
+
+    def _take_queued(self, batch: list[_Request]) -> None:
+        """Add what is queued now to ``batch``, up to ``max_batch`` (never waits)."""
+        while not self._stopping and len(batch) < self._max_batch:
+            try:
+                item = self._queue.get_nowait()
+            except queue.Empty:
                 return
-            expected = len(batch)
+            if item is None:  # close(): commit what came before it, then stop
+                self._stopping = True
+                return
+            batch.append(item)
 
     def _finish(self, live: Sequence[_Request]) -> Finish | None:
         """The batch's ``finish``: one ``store_blobs`` for every kept entry's blobs."""
@@ -255,27 +270,38 @@ class AppendBatcher:
 
         return finish
 
-    def _commit(self, requests: list[_Request]) -> None:
-        # A future cancelled while queued is dropped; the others can no longer be.
-        live = [r for r in requests if r.future.set_running_or_notify_cancel()]
-        if not live:
-            return
-        self._batches += 1
-        try:
+    def _commit(self, requests: list[_Request]) -> int:
+        """Append ``requests`` and the requests queued by the time the log's
+        writer lock is held; answer each. Returns how many were appended."""
+        live: list[_Request] = []
+
+        def gather() -> BatchItems | None:
+            # Under the writer lock: what queued while it was awaited joins.
+            self._take_queued(requests)
+            # A future cancelled while queued is dropped; the others can no longer be.
+            live.extend(r for r in requests if r.future.set_running_or_notify_cancel())
+            if not live:
+                return None
+            self._batches += 1
             prepare = [r.prepare for r in live]
-            result: AppendedBatch = self._log.append_batch(
+            return BatchItems(
                 [r.entry for r in live],
-                self._sign,
                 dedup_keys=[r.dedup_key for r in live],
                 prepare=prepare if any(p is not None for p in prepare) else None,
                 finish=self._finish(live),
             )
+
+        try:
+            result = self._log.append_gathered(gather, self._sign)
         except BaseException as exc:  # every waiter of this batch learns why
-            for request in live:
-                request.future.set_exception(exc)
+            for request in live or requests:
+                if not request.future.done():
+                    request.future.set_exception(exc)
             if not isinstance(exc, Exception):
                 raise
-            return
+            return len(live)
+        if result is None:
+            return 0
         i = 0  # the request's item in `result` (refused requests have none)
         for position, request in enumerate(live):
             refusal = result.refused[position] if result.refused else None
@@ -292,3 +318,4 @@ class AppendBatcher:
                 )
             )
             i += 1
+        return len(live)

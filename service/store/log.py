@@ -51,7 +51,9 @@ from .projections import (
 
 __all__ = [
     "AppendedBatch",
+    "BatchItems",
     "Finish",
+    "Gather",
     "LogStore",
     "Prepare",
     "Signer",
@@ -81,6 +83,22 @@ One call per batch, so that rows every item writes (a submission's header and
 inline body) go to the database in one statement rather than one per item.
 Raising fails the whole batch.
 """
+
+
+@dataclass(frozen=True)
+class BatchItems:
+    """The items of one append: the arguments of :meth:`LogStore.append_batch`."""
+
+    entries: Sequence[bytes]
+    dedup_keys: Sequence[Hashable | None] | None = None
+    prepare: Sequence[Prepare | None] | None = None
+    finish: Finish | None = None
+
+
+Gather = Callable[[], "BatchItems | None"]
+"""``gather() -> the batch's items, or None``: called by
+:meth:`LogStore.append_gathered` once the writer lock is held."""
+
 
 # The statements of every append and proof, on the driver's cursor
 # (``db.Statement``): an append of one entry runs about a dozen while it holds
@@ -228,6 +246,17 @@ class LogStore:
         ``sign`` or a projection raises, and the database's errors; in every
         case nothing of the batch is kept.
         """
+        items = BatchItems(entries, dedup_keys, prepare, finish)
+        self._check(items)  # before taking the lock
+        appended = self.append_gathered(lambda: items, sign)
+        if appended is None:  # pragma: no cover - the items above are never None
+            raise AssertionError("append_gathered appended nothing")
+        return appended
+
+    def _check(self, items: BatchItems) -> Sequence[Hashable | None]:
+        """The dedup key of each entry (None for none). Raises ``ValueError``
+        as :meth:`append_batch` says."""
+        entries, dedup_keys = items.entries, items.dedup_keys
         if not entries:
             raise ValueError("an append batch needs at least one entry")
         if dedup_keys is None:
@@ -236,13 +265,30 @@ class LogStore:
             raise ValueError("one dedup key (or None) per entry")
         else:
             keys = dedup_keys
-        if prepare is not None and len(prepare) != len(entries):
+        if items.prepare is not None and len(items.prepare) != len(entries):
             raise ValueError("one prepare (or None) per entry")
-        wanted_keys = {key for key in keys if key is not None}
-        if wanted_keys and self._dedup_index is None:
+        if self._dedup_index is None and any(key is not None for key in keys):
             raise ValueError("this log has no dedup index for dedup keys")
-        ids = [merkle.leaf_hash(entry) for entry in entries]
+        return keys
+
+    def append_gathered(self, gather: Gather, sign: Signer) -> AppendedBatch | None:
+        """:meth:`append_batch` of the items ``gather()`` returns once the
+        writer lock is held; None, without a checkpoint, if it returns None.
+
+        For group commit (``batching.AppendBatcher``): while one process
+        holds the lock, the requests that reach another one queue there, and
+        this lets them join that process's batch when its turn comes, rather
+        than wait for the next. ``gather`` runs in the append's transaction;
+        raising fails the batch. Raises what :meth:`append_batch` raises.
+        """
         with db.writer_connection(self._engine) as connection:
+            gathered = gather()
+            if gathered is None:
+                return None
+            keys = self._check(gathered)
+            entries, prepare, finish = gathered.entries, gathered.prepare, gathered.finish
+            wanted_keys = {key for key in keys if key is not None}
+            ids = [merkle.leaf_hash(entry) for entry in entries]
             size = _size(connection)
             refused: list[Exception | None] = []
             if prepare is not None:

@@ -15,7 +15,7 @@ from sqlalchemy import Connection
 from testimony.crypto import merkle
 from testimony.service.store.batching import AppendBatcher, AppendReceipt
 from testimony.service.store.errors import BatcherClosed
-from testimony.service.store.log import LogStore, Prepare
+from testimony.service.store.log import AppendedBatch, Gather, LogStore, Prepare, Signer
 
 from .support import read_note, stand_in_sign
 
@@ -235,6 +235,42 @@ def test_after_a_batch_of_n_the_worker_lingers_for_n(log: LogStore) -> None:
         receipts = [f.result(DEADLINE) for f in (lone, second, third)]
         assert {r.checkpoint.size for r in receipts} == {7}
         assert batcher.batches == 3
+
+
+class WatchedLog(LogStore):
+    """A ``LogStore`` that says when a batch starts waiting for the writer lock."""
+
+    def __init__(self, log: LogStore) -> None:
+        super().__init__(log.engine)
+        self.waiting = threading.Event()
+
+    def append_gathered(self, gather: Gather, sign: Signer) -> AppendedBatch | None:
+        self.waiting.set()
+        return super().append_gathered(gather, sign)
+
+
+def test_requests_queued_while_another_appender_holds_the_lock_join_the_waiting_batch(
+    log: LogStore,
+) -> None:
+    """Two appenders (as two server processes): while one holds the writer
+    lock, what reaches the other joins the batch it is waiting to commit."""
+    sign = GatedSigner()
+    watched = WatchedLog(log)
+    with AppendBatcher(log, sign) as holder, AppendBatcher(watched, stand_in_sign) as other:
+        held = holder.submit_future(b"held")
+        assert sign.entered.wait(DEADLINE)  # `holder` holds the writer lock
+        first = other.submit_future(b"first")
+        assert watched.waiting.wait(DEADLINE)  # `other` took it, and waits for the lock
+        later = [other.submit_future(f"later {i}".encode()) for i in range(3)]
+        sign.release()
+        assert held.result(DEADLINE).checkpoint.size == 1
+        receipts = [f.result(DEADLINE) for f in (first, *later)]
+        assert {r.checkpoint.size for r in receipts} == {5}  # one checkpoint for all four
+        assert other.batches == 1
+        for receipt, entry in zip(
+            receipts, [b"first", b"later 0", b"later 1", b"later 2"], strict=True
+        ):
+            _check_receipt(receipt, entry)
 
 
 def test_close_ends_a_linger_and_commits_what_it_holds(log: LogStore) -> None:
