@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 from collections.abc import AsyncIterator, Iterator
 from email.utils import format_datetime
 from typing import Annotated, Any
@@ -37,7 +38,6 @@ from testimony.service.domain.errors import (
     MalformedUpload,
     TusVersionUnsupported,
     UnsupportedMediaType,
-    UploadLengthExceeded,
 )
 from testimony.service.domain.setup import Server
 from testimony.service.domain.uploads import UploadState, parse_metadata
@@ -172,12 +172,7 @@ async def append(upload_id: str, request: Request, server: ServerDep) -> Respons
         raise UnsupportedMediaType(f"a PATCH body is {OFFSET_MEDIA_TYPE}")
     offset = _whole_number(request.headers.get("upload-offset"), "Upload-Offset")
     declared = request.headers.get("content-length")
-    uploads = server.uploads
-    if declared is not None:
-        content_length = _whole_number(declared, "Content-Length")
-        current = await anyio.to_thread.run_sync(uploads.status, upload_id)
-        if offset == current.offset and offset + content_length > current.length:
-            raise UploadLengthExceeded()
+    content_length = None if declared is None else _whole_number(declared, "Content-Length")
 
     # The event loop reads ahead while the worker thread hashes and writes,
     # so receiving and writing overlap; at most READ_AHEAD pieces wait.
@@ -200,7 +195,11 @@ async def append(upload_id: str, request: Request, server: ServerDep) -> Respons
 
     reader = asyncio.create_task(read_ahead())
     try:
-        state = await anyio.to_thread.run_sync(uploads.append, upload_id, offset, body())
+        state = await anyio.to_thread.run_sync(
+            functools.partial(
+                server.uploads.append, upload_id, offset, body(), declared_length=content_length
+            )
+        )
     except ClientDisconnect:
         # The bytes received are kept; the client resumes from HEAD's offset.
         return Response(status_code=204)

@@ -241,16 +241,28 @@ class Uploads:
             return self._state(row)
         if row.expires <= self._now():
             raise UploadExpired()
+        return self._state(row, self._partial_size(upload_id))
+
+    def _partial_size(self, upload_id: str) -> int:
         try:
-            offset = self._blobs.partial_size(upload_id)
+            return self._blobs.partial_size(upload_id)
         except store_errors.UploadNotFound:
             raise UploadNotFound() from None
-        return self._state(row, offset)
 
-    def append(self, upload_id: str, offset: int, chunks: Iterable[bytes]) -> UploadState:
+    def append(
+        self,
+        upload_id: str,
+        offset: int,
+        chunks: Iterable[bytes],
+        *,
+        declared_length: int | None = None,
+    ) -> UploadState:
         """Append ``chunks`` at ``offset`` (tus PATCH); finish the blob when complete.
 
-        Bytes received before ``chunks`` fails (a dropped connection) are kept,
+        ``declared_length`` is the request's ``Content-Length``, if it has
+        one: a request at the upload's offset that declares more bytes than
+        the upload has left is refused before any is written. Bytes received
+        before ``chunks`` fails (a dropped connection) are kept,
         and the iterator's exception is re-raised. Raises
         :class:`UploadNotFound`, :class:`UploadExpired`,
         :class:`UploadOffsetMismatch` if ``offset`` is not the upload's
@@ -270,6 +282,12 @@ class Uploads:
             return self._state(row)
         if row.expires <= self._now():
             raise UploadExpired()
+        if (
+            declared_length is not None
+            and offset + declared_length > row.length
+            and offset == self._partial_size(upload_id)
+        ):
+            raise UploadLengthExceeded()
         floored = self._floored_now()
         new_offset = offset
         try:
@@ -288,21 +306,13 @@ class Uploads:
             with contextlib.suppress(UploadHashMismatch):
                 self._finish(row, floored)
             raise UploadLengthExceeded() from None
-        except BaseException:
-            self._record_offset(upload_id)
-            raise
         if new_offset < row.length:
-            self._record_offset(upload_id, new_offset)
+            # The offset of an unfinished upload is its file's size (status);
+            # the row records it only once the upload is complete. Recording
+            # it per PATCH cost a commit, whose fsync waits behind the
+            # upload's own writeback: 3.5-6 ms of a 20 ms PATCH of 8 MiB.
             return self._state(row, new_offset)
         return self._finish(row, floored)
-
-    def _record_offset(self, upload_id: str, offset: int | None = None) -> None:
-        try:
-            if offset is None:
-                offset = self._blobs.partial_size(upload_id)
-        except store_errors.UploadNotFound:
-            return
-        self._table.set_offset(upload_id, offset)
 
     def _finish(self, row: StoredUpload, floored: int) -> UploadState:
         try:

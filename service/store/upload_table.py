@@ -1,8 +1,10 @@
 """The ``uploads`` table: pending resumable uploads (PROTOCOL.md §6, tus 1.0).
 
 A row holds only what resuming and expiry need: an opaque random id, the
-declared length, the offset reached, the blob id the bytes must hash to and a
-floored expiry. The bytes live in the ``BlobStore``'s partial uploads.
+declared length, the offset (0 until the upload is complete, then its
+length: an unfinished upload's offset is its partial file's size), the blob
+id the bytes must hash to and a floored expiry. The bytes live in the
+``BlobStore``'s partial uploads.
 
 Creating an upload checks a server-wide quota on unfinished uploads (how many,
 and how many bytes they declare together). :meth:`UploadTable.insert_within_quota`
