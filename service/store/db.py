@@ -27,11 +27,12 @@ import contextlib
 import fcntl
 import os
 import re
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from importlib.resources import files
 from typing import Any
 
 import sqlalchemy
+import sqlalchemy.exc
 from alembic import command
 from alembic.config import Config
 from sqlalchemy import event
@@ -88,12 +89,15 @@ def create_engine(url: str | URL, **engine_kwargs: Any) -> Engine:
     """An engine for ``url`` with the settings this module's docstring describes.
 
     ``engine_kwargs`` are passed to :func:`sqlalchemy.create_engine` (pool
-    sizes, ``echo``). Raises ``ValueError`` for an in-memory SQLite database
+    sizes, ``echo``); ``hide_parameters`` is on unless they say otherwise.
+    Raises ``ValueError`` for an in-memory SQLite database
     (each pooled connection would see a different, empty database) and for a
     database other than SQLite or PostgreSQL.
     """
     parsed = make_url(url)
     backend = parsed.get_backend_name()
+    # An error's message never carries a statement's values (ciphertext, ids).
+    engine_kwargs.setdefault("hide_parameters", True)
     if backend in POOL_SIZES and not engine_kwargs.get("poolclass"):
         pool_size, max_overflow = POOL_SIZES[backend]
         engine_kwargs.setdefault("pool_size", pool_size)
@@ -180,12 +184,20 @@ class Statement:
         return self._texts[connection.dialect.name]
 
     def execute(self, connection: Connection, parameters: Mapping[str, Any] | None = None) -> Any:
-        """Run the statement once; returns the DB-API cursor (``fetchone``, ``fetchall``)."""
+        """Run the statement once; returns the DB-API cursor (``fetchone``, ``fetchall``).
+
+        The driver's errors are raised as SQLAlchemy's (``IntegrityError``,
+        ``OperationalError``...), without the parameters in their message.
+        """
         cursor = connection.connection.cursor()
         text = self._texts[connection.dialect.name]
         parameters = parameters or {}
         _announce(connection, cursor, text, parameters, executemany=False)
-        cursor.execute(text, parameters)
+        try:
+            cursor.execute(text, parameters)
+        except connection.dialect.loaded_dbapi.Error as exc:
+            cursor.close()
+            raise _wrapped(connection, text, exc) from exc
         return cursor
 
     def run(self, connection: Connection, parameters: Mapping[str, Any] | None = None) -> None:
@@ -202,17 +214,29 @@ class Statement:
         finally:
             cursor.close()
 
-    def execute_many(self, connection: Connection, rows: Iterable[Mapping[str, Any]]) -> None:
+    def execute_many(self, connection: Connection, rows: Sequence[Mapping[str, Any]]) -> None:
         """Run the statement once per item of ``rows`` (one driver call)."""
         cursor = connection.connection.cursor()
         text = self._texts[connection.dialect.name]
         try:
-            if _has_listeners(connection):
-                rows = list(rows)
-                _announce(connection, cursor, text, rows, executemany=True)
+            _announce(connection, cursor, text, rows, executemany=True)
             cursor.executemany(text, rows)
+        except connection.dialect.loaded_dbapi.Error as exc:
+            raise _wrapped(connection, text, exc) from exc
         finally:
             cursor.close()
+
+
+def _wrapped(connection: Connection, text: str, error: Exception) -> BaseException:
+    """The driver's ``error`` as SQLAlchemy raises it, its parameters hidden."""
+    return sqlalchemy.exc.DBAPIError.instance(
+        text,
+        None,
+        error,
+        connection.dialect.loaded_dbapi.Error,
+        hide_parameters=True,
+        dialect=connection.dialect,
+    )
 
 
 def _has_listeners(connection: Connection) -> bool:

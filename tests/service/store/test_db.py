@@ -6,6 +6,7 @@ from __future__ import annotations
 import sqlite3
 
 import pytest
+import sqlalchemy.exc
 from sqlalchemy import event, text
 from sqlalchemy.engine import Engine, make_url
 
@@ -119,3 +120,23 @@ def test_a_driver_statement_is_written_once_for_both_placeholder_styles() -> Non
     for text_with_literal in ("SELECT 1 WHERE a = ':c'", "SELECT 1 WHERE a LIKE :p || '%'"):
         with pytest.raises(ValueError, match="literal"):
             db.Statement(text_with_literal)
+
+
+def test_a_driver_statement_fails_as_sqlalchemy_does_without_its_parameters(
+    engine: Engine,
+) -> None:
+    """Callers (the CLI's one-line errors) catch SQLAlchemy's errors; the
+    statement's values (ciphertext, ids) are not written into the message."""
+    blob_id = "5e" * 32
+    insert = db.Statement(
+        "INSERT INTO blobs (id, size, created, referenced) VALUES (:id, 1, 0, :no)"
+    )
+    with engine.connect() as connection:
+        insert.run(connection, {"id": blob_id, "no": False})
+        with pytest.raises(sqlalchemy.exc.IntegrityError) as refused:
+            insert.execute_many(connection, [{"id": blob_id, "no": False}])
+        assert "[parameters:" not in str(refused.value)
+        connection.rollback()
+    with engine.connect() as connection, pytest.raises(sqlalchemy.exc.DatabaseError) as failed:
+        db.Statement("SELECT x FROM no_such_table WHERE a = :a").rows(connection, {"a": blob_id})
+    assert blob_id not in str(failed.value)
