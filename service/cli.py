@@ -434,12 +434,38 @@ def followup(
     ] = None,
 ) -> None:
     """Add to a testimony with its receipt code (PROTOCOL.md §7); asks for the code."""
+    from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn
+
     from testimony.service.courier.followup import send_followup
 
     code = _read_receipt_code()
-    with _one_line_errors(), _courier_errors():
+    files = list(attach or [])
+    with (
+        _one_line_errors(),
+        _courier_errors(),
+        Progress(
+            TextColumn("{task.description}"),
+            BarColumn(),
+            DownloadColumn(),
+            transient=True,
+            disable=not files,
+        ) as bars,
+    ):
+        tasks: dict[str, Any] = {}
+
+        def advance(phase: str, done: int, total: int) -> None:
+            if phase not in tasks:
+                tasks[phase] = bars.add_task(phase, total=total)
+            bars.update(tasks[phase], completed=done, total=total)
+
         logged = send_followup(
-            server, code, parent=parent, text=text, files=list(attach or []), log_key=log_key
+            server,
+            code,
+            parent=parent,
+            text=text,
+            files=files,
+            log_key=log_key,
+            progress=advance,
         )
     typer.echo(f"follow-up logged: {logged['id']} (receipt verified)")
 

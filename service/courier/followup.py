@@ -12,16 +12,18 @@ key (which signs) and S1 seed (which opens replies) here
   (§3), upload the files (§6), solve the proof of work (§8), sign the request
   with the witness key, ``POST /api/v1/followups``, verify the receipt (§10).
 
-Attachments are read into memory whole; a large video is better sent as a
-new envelope.
+Attachments are sealed as the envelopes' are (``seal.seal_file``): each file
+is read, encrypted and written to a private temporary folder a chunk at a
+time, and uploaded from there in ``PATCH_BYTES`` pieces, so a large video
+costs disk space for its ciphertext, not memory.
 """
 
 from __future__ import annotations
 
 import base64
 import contextlib
-import hashlib
-from collections.abc import Sequence
+import tempfile
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -35,8 +37,9 @@ from testimony.crypto.errors import CryptoError
 from testimony.crypto.receipts import verify_receipt
 
 from .errors import LogKeyMismatch, UploadFailed
+from .seal import seal_file
 
-__all__ = ["OpenedReply", "fetch_replies", "send_followup"]
+__all__ = ["OpenedReply", "Progress", "fetch_replies", "send_followup"]
 
 TUS = {"Tus-Resumable": "1.0.0"}
 PATCH_BYTES = 8 << 20
@@ -102,13 +105,15 @@ def _intake_key(http: httpx.Client) -> bytes:
     return b64u_decode(form.json()["intake_key"])
 
 
-def _upload(http: httpx.Client, data: bytes) -> None:
-    blob_id = hashlib.sha256(data).hexdigest()
+def _upload(http: httpx.Client, ciphertext: Path, blob_id: str) -> Iterator[int]:
+    """Upload the file ``ciphertext`` (whose SHA-256 is ``blob_id``) over tus,
+    ``PATCH_BYTES`` at a time; yields the bytes each ``PATCH`` added."""
+    length = ciphertext.stat().st_size
     created = http.post(
         "/api/v1/uploads/",
         headers={
             **TUS,
-            "Upload-Length": str(len(data)),
+            "Upload-Length": str(length),
             "Upload-Metadata": "sha256 " + base64.b64encode(blob_id.encode()).decode(),
         },
     )
@@ -116,19 +121,23 @@ def _upload(http: httpx.Client, data: bytes) -> None:
         raise _refusal(created, "creating an upload")
     url = urljoin(str(http.base_url).rstrip("/") + "/", created.headers["location"])
     offset = 0
-    while offset < len(data):
-        answer = http.patch(
-            url,
-            content=data[offset : offset + PATCH_BYTES],
-            headers={
-                **TUS,
-                "Upload-Offset": str(offset),
-                "Content-Type": "application/offset+octet-stream",
-            },
-        )
-        if answer.status_code != 204:
-            raise _refusal(answer, "uploading an attachment")
-        offset = int(answer.headers["upload-offset"])
+    with ciphertext.open("rb") as source:
+        while offset < length:
+            source.seek(offset)
+            answer = http.patch(
+                url,
+                content=source.read(PATCH_BYTES),
+                headers={
+                    **TUS,
+                    "Upload-Offset": str(offset),
+                    "Content-Type": "application/offset+octet-stream",
+                },
+            )
+            if answer.status_code != 204:
+                raise _refusal(answer, "uploading an attachment")
+            reached = int(answer.headers["upload-offset"])
+            yield reached - offset
+            offset = reached
 
 
 def _proof_of_work(http: httpx.Client) -> dict[str, str] | None:
@@ -144,6 +153,11 @@ def _proof_of_work(http: httpx.Client) -> dict[str, str] | None:
     return {"challenge": challenge, "nonce": solve(challenge, bits)}
 
 
+Progress = Callable[[str, int, int], None]
+"""``progress(phase, done, total)``: bytes done of ``total`` in ``phase``
+(``"sealing"`` the files, then ``"uploading"`` their ciphertext)."""
+
+
 def send_followup(
     server_url: str,
     code: str,
@@ -153,33 +167,67 @@ def send_followup(
     files: Sequence[Path] = (),
     log_key: str | None = None,
     transport: httpx.BaseTransport | None = None,
+    progress: Progress | None = None,
 ) -> dict[str, Any]:
     """Seal, sign and send a follow-up to submission ``parent``; return its verified receipt.
 
-    ``log_key`` is the log verifier key to trust (else the server's own).
+    ``log_key`` is the log verifier key to trust (else the server's own);
+    ``progress`` is told how the sealing and the uploads advance.
     Raises ``ReceiptCodeError``, ``OSError`` for an unreadable file,
     :class:`LogKeyMismatch` if the served log key is not ``log_key``, and
     :class:`UploadFailed` if the server refuses, cannot be reached, or its
     receipt does not verify.
     """
     keys = receipt.derive(code)
-    sealed_files = [
-        submission.seal_attachment(
-            path.read_bytes(), name=path.name, media_type="application/octet-stream"
+    report = progress or (lambda _phase, _done, _total: None)
+    with tempfile.TemporaryDirectory(prefix="testimony-followup-") as folder:
+        total = sum(path.stat().st_size for path in files)
+        sealed_bytes = 0
+
+        def sealed(count: int) -> None:
+            nonlocal sealed_bytes
+            sealed_bytes += count
+            report("sealing", sealed_bytes, total)
+
+        sealed_files = [seal_file(path, Path(folder), progress=sealed) for path in files]
+        return _send(
+            report,
+            server_url,
+            keys,
+            parent=parent,
+            text=text,
+            sealed_files=sealed_files,
+            log_key=log_key,
+            transport=transport,
         )
-        for path in files
-    ]
+
+
+def _send(
+    report: Progress,
+    server_url: str,
+    keys: receipt.WitnessKeys,
+    *,
+    parent: str,
+    text: str,
+    sealed_files: Sequence[tuple[str, dict[str, Any], Path]],
+    log_key: str | None,
+    transport: httpx.BaseTransport | None,
+) -> dict[str, Any]:
     with _client(server_url, transport) as http:
         try:
             served_key = http.get("/api/v1/log/key").text.strip()
             if log_key is not None and served_key != log_key.strip():
                 raise LogKeyMismatch("the server's log key is not the one given")
-            manifest = followup.followup_manifest(text, [a.descriptor for a in sealed_files])
+            manifest = followup.followup_manifest(text, [d for _, d, _ in sealed_files])
             sealed = submission.seal_submission(_intake_key(http), manifest)
-            for attachment in sealed_files:
-                _upload(http, attachment.ciphertext)
+            total = sum(ciphertext.stat().st_size for _, _, ciphertext in sealed_files)
+            uploaded = 0
+            for blob, _, ciphertext in sealed_files:
+                for count in _upload(http, ciphertext, blob):
+                    uploaded += count
+                    report("uploading", uploaded, total)
             request = followup.followup_request(
-                sealed, parent=parent, attachments=[a.blob for a in sealed_files]
+                sealed, parent=parent, attachments=[blob for blob, _, _ in sealed_files]
             )
             work = _proof_of_work(http)
             if work is not None:

@@ -45,6 +45,7 @@ __all__ = [
     "read_answers_file",
     "read_intake_key",
     "seal_envelope",
+    "seal_file",
 ]
 
 BODY_INLINE_LIMIT = 1 << 20
@@ -145,13 +146,19 @@ class _HashingWriter:
         return written
 
 
-def _seal_file(
+def seal_file(
     path: Path,
     folder: Path,
-    random_bytes: Callable[[int], bytes],
-    progress: ProgressCallback | None,
+    random_bytes: Callable[[int], bytes] = os.urandom,
+    progress: ProgressCallback | None = None,
 ) -> tuple[str, dict[str, Any], Path]:
-    """Seal one file into ``folder``: its blob id, manifest descriptor and ciphertext file."""
+    """Seal one file into ``folder``, streamed (§3 step 1): its blob id,
+    manifest descriptor and ciphertext file.
+
+    The file is read and written a chunk at a time, whatever its size.
+    Raises :class:`SealRefused` if the file changed size while it was read,
+    and ``OSError``.
+    """
     key = random_bytes(stream.KEY_SIZE)
     size = path.stat().st_size
     with tempfile.NamedTemporaryFile(dir=folder, delete=False) as sink:
@@ -254,7 +261,7 @@ def seal_envelope(
         blob_of: dict[str, str] = {}
         descriptors = []
         for path in attachments:
-            blob, descriptor, ciphertext = _seal_file(path, Path(folder), random_bytes, progress)
+            blob, descriptor, ciphertext = seal_file(path, Path(folder), random_bytes, progress)
             blob_files[blob], blob_of[path.name] = ciphertext, blob
             descriptors.append(descriptor)
         final_answers = _with_attachments(form, answers, blob_of)

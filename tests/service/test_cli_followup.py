@@ -91,3 +91,51 @@ def test_a_witness_follows_up_and_reads_a_reply(live: LiveServer, tmp_path: Path
     assert not_a_code.exit_code == 1
     assert len(not_a_code.output.strip().splitlines()) == 1
     assert "12345" not in not_a_code.output
+
+
+def test_a_followup_file_is_sealed_and_uploaded_in_pieces_never_read_whole(
+    live: LiveServer, tmp_path: Path, monkeypatch: Any
+) -> None:
+    """A witness's video goes through a temporary ciphertext file, a chunk at a
+    time, and several PATCHes; progress is reported for both phases."""
+    from testimony.service.courier import followup as courier_followup
+
+    keys = receipt.derive(CODE)
+    with httpx.Client(base_url=live.url, timeout=30) as http:
+        me = WitnessClient(http, log_key=live.log_key(), origin=ORIGIN)
+        sealed = me.seal(hpke.public_key(INTAKE_SEED), {}, {"q": "what I saw"})
+        sealed.request["witness"] = keys.witness_b64u
+        sealed.request["witness_box"] = keys.witness_box_b64u
+        parent = me.submit(sealed)["id"]
+
+    video = tmp_path / "street.webm"
+    video.write_bytes(bytes(range(251)) * 2_000)  # 502,000 bytes
+    read_whole = Path.read_bytes
+
+    def refuse_the_video(path: Path) -> bytes:
+        assert path != video, "the attachment was read whole"
+        return read_whole(path)
+
+    monkeypatch.setattr(Path, "read_bytes", refuse_the_video)
+    monkeypatch.setattr(courier_followup, "PATCH_BYTES", 64 << 10)
+    seen: dict[str, list[tuple[int, int]]] = {}
+    logged = courier_followup.send_followup(
+        live.url, CODE, parent=parent, text="", files=[video], log_key=live.log_key(),
+        progress=lambda phase, done, total: seen.setdefault(phase, []).append((done, total)),
+    )  # fmt: skip
+    monkeypatch.undo()
+
+    assert seen["sealing"][-1] == (video.stat().st_size, video.stat().st_size)
+    uploaded, total = seen["uploading"][-1]
+    assert uploaded == total and len(seen["uploading"]) == -(-total // (64 << 10)) > 1
+    entry = json.loads(b64u_decode(logged["entry"]))
+    server = open_server(Settings(data_dir=live.data_dir))
+    try:
+        header = b"".join(server.blobs.read(entry["header"]))
+        body = b"".join(server.blobs.read(entry["body"]))
+        [descriptor] = open_submission(INTAKE_SEED, header, body).manifest["attachments"]
+        assert descriptor["name"] == "street.webm" and descriptor["type"] == "video/webm"
+        ciphertext = b"".join(server.blobs.read(descriptor["blob"]))
+        assert open_attachment(descriptor, ciphertext) == video.read_bytes()
+    finally:
+        server.close()
