@@ -49,6 +49,9 @@ POW_SECRET_FILE = "pow-secret"  # noqa: S105 - a file name, not a secret
 MiB = 1 << 20
 GiB = 1 << 30
 
+MIN_CONNECTIONS_PER_WORKER = 2
+"""One for a worker's group-commit batch, one at least for its requests."""
+
 
 @dataclass(frozen=True)
 class Settings:
@@ -66,6 +69,11 @@ class Settings:
     port: int = 8000
     workers: int = 1
     """Server processes (``testimony serve``); about one core each."""
+    database_connections: int = 80
+    """Most connections the server opens to PostgreSQL, all its workers
+    together (PostgreSQL allows 100 by default; the rest is left for
+    ``testimony audit``, the workstation and maintenance). Each worker may
+    open ``database_connections // workers``. Not used with SQLite."""
 
     pow_bits: int = 16
     """Leading zero bits a proof of work needs (§8); 0 turns it off."""
@@ -100,6 +108,7 @@ class Settings:
         for name in (
             "port",
             "workers",
+            "database_connections",
             "pow_bits",
             "pow_ttl_seconds",
             "time_granularity_minutes",
@@ -124,12 +133,23 @@ class Settings:
             raise BadSettings("port is 1 to 65535")
         if not 1 <= self.workers <= 64:
             raise BadSettings("workers is 1 to 64")
+        uses_postgres = (self.database_url or "").startswith("postgresql")
+        if uses_postgres and self.connections_per_worker < MIN_CONNECTIONS_PER_WORKER:
+            raise BadSettings(
+                f"database_connections ({self.database_connections}) gives each of "
+                f"{self.workers} workers fewer than {MIN_CONNECTIONS_PER_WORKER} connections"
+            )
         if self.batch_max_entries < 1 or self.max_log_entries_page < 1:
             raise BadSettings("batch_max_entries and max_log_entries_page are at least 1")
         if self.batch_max_wait_ms < 0:
             raise BadSettings("batch_max_wait_ms is at least 0")
 
     # --- derived -----------------------------------------------------------------
+
+    @property
+    def connections_per_worker(self) -> int:
+        """The PostgreSQL connections one server process may open."""
+        return self.database_connections // self.workers
 
     def require_data_dir(self) -> Path:
         """The data dir. Raises :class:`BadSettings` if none is set."""

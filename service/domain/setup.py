@@ -294,7 +294,9 @@ def open_server(settings: Settings, *, first: bool = True) -> Server:
     signer = load_signer(settings)
     secret = read_pow_secret(settings.pow_secret_path)
     try:
-        engine = db.create_engine(settings.resolved_database_url)
+        engine = db.create_engine(
+            settings.resolved_database_url, max_connections=settings.connections_per_worker
+        )
     except ValueError as exc:
         raise BadSettings(str(exc)) from None
     try:

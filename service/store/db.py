@@ -85,11 +85,16 @@ PostgreSQL keeps fewer: each connection is a server process, and several
 server processes share its ``max_connections``."""
 
 
-def create_engine(url: str | URL, **engine_kwargs: Any) -> Engine:
+def create_engine(
+    url: str | URL, *, max_connections: int | None = None, **engine_kwargs: Any
+) -> Engine:
     """An engine for ``url`` with the settings this module's docstring describes.
 
     ``engine_kwargs`` are passed to :func:`sqlalchemy.create_engine` (pool
     sizes, ``echo``); ``hide_parameters`` is on unless they say otherwise.
+    ``max_connections`` caps a PostgreSQL engine's pool (kept and extra
+    together, half each) below :data:`POOL_SIZES`, for server processes that
+    share the server's ``max_connections``; SQLite ignores it.
     Raises ``ValueError`` for an in-memory SQLite database
     (each pooled connection would see a different, empty database) and for a
     database other than SQLite or PostgreSQL.
@@ -100,6 +105,12 @@ def create_engine(url: str | URL, **engine_kwargs: Any) -> Engine:
     engine_kwargs.setdefault("hide_parameters", True)
     if backend in POOL_SIZES and not engine_kwargs.get("poolclass"):
         pool_size, max_overflow = POOL_SIZES[backend]
+        if backend == "postgresql" and max_connections is not None:
+            if max_connections < 1:
+                raise ValueError("max_connections is at least 1")
+            if max_connections < pool_size + max_overflow:
+                pool_size = (max_connections + 1) // 2
+                max_overflow = max_connections - pool_size
         engine_kwargs.setdefault("pool_size", pool_size)
         engine_kwargs.setdefault("max_overflow", max_overflow)
     if backend == "sqlite":

@@ -55,3 +55,30 @@ def test_bad_settings_are_refused(
 def test_a_missing_config_file_is_a_bad_setting(tmp_path: Path) -> None:
     with pytest.raises(BadSettings):
         load_settings({}, environ={}, config=tmp_path / "absent.toml")
+
+
+def test_workers_share_the_postgresql_connection_budget() -> None:
+    """PostgreSQL allows 100 connections by default: however many workers
+    serve, together they open at most ``database_connections``."""
+    from testimony.service.store import db
+
+    url = "postgresql+psycopg://postgres@127.0.0.1:5432/test"
+    for workers in (1, 2, 4, 8, 40):
+        settings = Settings(database_url=url, workers=workers)
+        engine = db.create_engine(url, max_connections=settings.connections_per_worker)
+        try:
+            per_worker = engine.pool.size() + engine.pool._max_overflow  # type: ignore[attr-defined]
+        finally:
+            engine.dispose()
+        assert per_worker <= min(sum(db.POOL_SIZES["postgresql"]), 80 // workers)
+        assert workers * per_worker <= settings.database_connections
+    # Fewer than two each (one for the batch, one for requests) is refused at once,
+    # on PostgreSQL only: SQLite opens no server connections.
+    with pytest.raises(BadSettings, match="database_connections"):
+        Settings(database_url=url, workers=64)
+    with pytest.raises(BadSettings, match="database_connections"):
+        load_settings(
+            {"workers": 4},
+            environ={"TESTIMONY_DATABASE_URL": url, "TESTIMONY_DATABASE_CONNECTIONS": "7"},
+        )
+    assert Settings(workers=64).workers == 64
