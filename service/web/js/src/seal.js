@@ -35,5 +35,6 @@ export {
 } from "./submission.js";
 export { deriveWitnessKeys, solvePow, verifyReceipt } from "./receipt.js";
 export { SealedFile } from "./sealed-file.js";
+export { crc32, storedZip } from "./zip-store.js";
 export { UPLOAD_ENDPOINT, uploadBlob } from "./upload.js";
 export { defaultWorkerUrl, runInWorker } from "./worker-client.js";
