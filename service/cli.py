@@ -244,11 +244,34 @@ def audit(
 
     Exits 0 only if everything holds; otherwise prints one line per finding.
     """
+    from rich.console import Console
+    from rich.progress import (
+        BarColumn,
+        MofNCompleteColumn,
+        Progress,
+        TextColumn,
+        TimeRemainingColumn,
+    )
+
     from testimony.service.domain import audit as auditing
 
-    with _one_line_errors():
+    with (
+        _one_line_errors(),
+        Progress(
+            TextColumn("auditing entries"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            TimeRemainingColumn(),
+            console=Console(stderr=True),
+            transient=True,
+            disable=not sys.stderr.isatty(),
+        ) as bar,
+    ):
         settings = _settings(config, data_dir=data_dir, database_url=database_url, log_key=log_key)
-        notes, findings = auditing.audit_settings(settings)
+        task = bar.add_task("audit", total=None)
+        notes, findings = auditing.audit_settings(
+            settings, progress=lambda done, total: bar.update(task, completed=done, total=total)
+        )
     for note in notes:
         typer.echo(f"testimony: {note}", err=True)
     for finding in findings:

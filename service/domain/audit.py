@@ -30,7 +30,7 @@ from __future__ import annotations
 import hashlib
 import json
 from collections import Counter
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -51,7 +51,7 @@ from .clock import Granularity, unix_seconds
 from .log import read_signer_key
 from .setup import open_existing_engine
 
-__all__ = ["MAX_PER_CODE", "Finding", "audit", "audit_settings"]
+__all__ = ["MAX_PER_CODE", "AuditProgress", "Finding", "audit", "audit_settings"]
 
 MAX_PER_CODE = 100
 """Findings of one kind reported one by one; beyond that, one summary line."""
@@ -152,8 +152,10 @@ class _Auditor:
         verifier_key: str | None,
         origin: str | None,
         granularity: Granularity | None,
+        progress: AuditProgress | None = None,
     ) -> None:
         self.log = log
+        self.progress = progress
         self.engine = engine
         self.blobs = blobs
         self.verifier_key = verifier_key
@@ -181,6 +183,7 @@ class _Auditor:
                     "checkpoint signatures not checked: no log key (give --log-key or --data-dir)",
                 )
             )
+        total = self.log_size if self.progress is not None else 0
         # Checkpoints at size 0 precede every entry.
         self._checkpoints_up_to(0)
         pending: list[bytes] = []
@@ -204,8 +207,12 @@ class _Auditor:
             ):
                 self._grow(pending)
                 pending = []
+                if self.progress is not None:
+                    self.progress(self.size, max(total, self.size))
         if pending:
             self._grow(pending)
+        if self.progress is not None:
+            self.progress(self.size, max(total, self.size))
         self._checkpoints_up_to(None)
         if self.checkpoint_count == 0 and self.size:
             self.findings.add(Finding("no-checkpoint", "no checkpoint was ever signed"))
@@ -437,6 +444,10 @@ class _Auditor:
             self._check_blob(blob_id, f"blob {blob_id} is recorded")
 
 
+AuditProgress = Callable[[int, int], None]
+"""``progress(entries_checked, entries_in_the_log)``, called as the audit advances."""
+
+
 def audit(
     *,
     log: LogStore,
@@ -445,14 +456,16 @@ def audit(
     verifier_key: str | None,
     origin: str | None = None,
     granularity: Granularity | None = None,
+    progress: AuditProgress | None = None,
 ) -> list[Finding]:
     """Audit the log in ``engine`` (and the blobs in ``blobs``); return every finding.
 
     ``verifier_key`` is the pinned log key (None: signatures are not checked,
     which is itself a finding); ``origin`` the expected origin (None: the key's
     name); ``granularity`` the time granularity to check times against (None:
-    not checked); ``blobs`` None skips the blob checks. An empty list means
-    everything holds. Raises only what the database raises.
+    not checked); ``blobs`` None skips the blob checks; ``progress`` is told
+    how many entries (with their blobs) have been checked. An empty list
+    means everything holds. Raises only what the database raises.
     """
     return _Auditor(
         log=log,
@@ -461,11 +474,15 @@ def audit(
         verifier_key=verifier_key,
         origin=origin,
         granularity=granularity,
+        progress=progress,
     ).run()
 
 
-def audit_settings(settings: Settings) -> tuple[list[str], list[Finding]]:
-    """Audit the database (and blobs, with a data dir) the settings name.
+def audit_settings(
+    settings: Settings, progress: AuditProgress | None = None
+) -> tuple[list[str], list[Finding]]:
+    """Audit the database (and blobs, with a data dir) the settings name
+    (``progress`` as :func:`audit` says).
 
     The log key is ``settings.log_key`` if set, else the data dir's. Returns
     notes on what could not be checked, and the findings. Raises
@@ -489,5 +506,6 @@ def audit_settings(settings: Settings) -> tuple[list[str], list[Finding]]:
             blobs=blobs,
             verifier_key=verifier_key,
             granularity=Granularity(settings.time_granularity_minutes),
+            progress=progress,
         )
     return notes, findings

@@ -73,6 +73,14 @@ def test_an_honest_store_passes(populated: Settings) -> None:
     assert findings(populated) == []
 
 
+def test_the_audit_reports_its_progress_up_to_the_whole_log(populated: Settings) -> None:
+    reports: list[tuple[int, int]] = []
+    notes, found = audit_settings(populated, progress=lambda *report: reports.append(report))
+    assert (notes, found) == ([], [])
+    assert reports and reports[-1] == (4, 4)  # the intake-key entry and three submissions
+    assert [done for done, _ in reports] == sorted(done for done, _ in reports)
+
+
 def test_a_changed_blob_byte_is_named(populated: Settings, engine: Engine) -> None:
     with engine.connect() as connection:
         entry = json.loads(
