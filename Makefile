@@ -14,7 +14,7 @@ export TESTIMONY_TEST_POSTGRES_URL
 
 WEB    := service/web/js
 
-.PHONY: install run test browser-deps bench clean
+.PHONY: install run test browser-deps deploy-deps bench clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -47,10 +47,22 @@ browser-deps: $(WEB)/node_modules/.package-lock.json
 	    echo "the browser tests need Debian's chromium: sudo apt-get install chromium chromium-driver" >&2; exit 1; \
 	  fi; }
 
+# The deployment tests (tests/deploy) run deploy/'s nginx site in front of a
+# real server and check deploy/tor/torrc with tor itself (Debian's packages;
+# the services the packages may start are stopped and disabled again).
+deploy-deps:
+	@{ [ -x /usr/sbin/nginx ] && [ -x /usr/sbin/tor ]; } || { \
+	  if [ "$$(id -u)" = 0 ]; then \
+	    apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends nginx-light tor && \
+	    { systemctl disable --now nginx tor >/dev/null 2>&1 || true; }; \
+	  else \
+	    echo "the deployment tests need Debian's nginx and tor: sudo apt-get install nginx-light tor" >&2; exit 1; \
+	  fi; }
+
 $(WEB)/node_modules/.package-lock.json: $(WEB)/package-lock.json
 	cd $(WEB) && npm ci --no-audit --no-fund --loglevel=error
 
-test: $(STAMP) browser-deps
+test: $(STAMP) browser-deps deploy-deps
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	mkdir -p $(VENV)/mypy-root/testimony
