@@ -136,6 +136,8 @@ def _upload(http: httpx.Client, ciphertext: Path, blob_id: str) -> Iterator[int]
             if answer.status_code != 204:
                 raise _refusal(answer, "uploading an attachment")
             reached = int(answer.headers["upload-offset"])
+            if not offset < reached <= length:
+                raise UploadFailed("uploading an attachment: the server's offset did not advance")
             yield reached - offset
             offset = reached
 
@@ -174,6 +176,7 @@ def send_followup(
     ``log_key`` is the log verifier key to trust (else the server's own);
     ``progress`` is told how the sealing and the uploads advance.
     Raises ``ReceiptCodeError``, ``OSError`` for an unreadable file,
+    ``SealRefused`` for a file that changed while it was sealed,
     :class:`LogKeyMismatch` if the served log key is not ``log_key``, and
     :class:`UploadFailed` if the server refuses, cannot be reached, or its
     receipt does not verify.
