@@ -12,7 +12,8 @@
 Every request but OPTIONS carries ``Tus-Resumable: 1.0.0`` (else 412); every
 answer does too. ``X-HTTP-Method-Override`` on a POST is honoured
 (:class:`MethodOverride`). A PATCH body is streamed to the blob store in
-pieces of at most :data:`PIECE_BYTES`; it is never held whole in memory.
+pieces of about :data:`PIECE_BYTES` (the chunks as received, at most
+:data:`READ_AHEAD` pieces waiting); it is never held whole in memory.
 Errors: 404 unknown upload, 410 expired, 409 wrong offset, 413 limits, 415
 wrong content type, 422 the finished bytes do not hash to the declared id,
 423 another request is writing to the upload.
