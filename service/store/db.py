@@ -207,8 +207,7 @@ class Statement:
         try:
             cursor.execute(text, parameters)
         except connection.dialect.loaded_dbapi.Error as exc:
-            cursor.close()
-            raise _wrapped(connection, text, exc) from exc
+            raise _wrapped(connection, text, exc, cursor) from exc
         return cursor
 
     def run(self, connection: Connection, parameters: Mapping[str, Any] | None = None) -> None:
@@ -222,6 +221,8 @@ class Statement:
         cursor = self.execute(connection, parameters)
         try:
             return list(cursor.fetchall())
+        except connection.dialect.loaded_dbapi.Error as exc:  # SQLite reads as it fetches
+            raise _wrapped(connection, self.text(connection), exc, cursor) from exc
         finally:
             cursor.close()
 
@@ -233,19 +234,39 @@ class Statement:
             _announce(connection, cursor, text, rows, executemany=True)
             cursor.executemany(text, rows)
         except connection.dialect.loaded_dbapi.Error as exc:
-            raise _wrapped(connection, text, exc) from exc
+            raise _wrapped(connection, text, exc, cursor) from exc
         finally:
             cursor.close()
 
 
-def _wrapped(connection: Connection, text: str, error: Exception) -> BaseException:
-    """The driver's ``error`` as SQLAlchemy raises it, its parameters hidden."""
+def _wrapped(connection: Connection, text: str, error: Exception, cursor: Any) -> BaseException:
+    """The driver's ``error`` as SQLAlchemy raises it, its parameters hidden.
+
+    A lost connection is handled as SQLAlchemy handles one for its own
+    statements: this connection and every pooled one opened before it are
+    invalidated (the database restarted: they are all gone), so that one
+    request fails, not one per pooled connection.
+    """
+    disconnect = False
+    with contextlib.suppress(Exception):
+        disconnect = connection.dialect.is_disconnect(
+            error,  # type: ignore[arg-type]  # a DB-API Error: the callers catch only those
+            connection.connection.dbapi_connection,
+            cursor,
+        )
+    with contextlib.suppress(Exception):
+        cursor.close()
+    if disconnect and not connection.invalidated:
+        # Pool._invalidate is what Connection._handle_dbapi_exception calls.
+        connection.engine.pool._invalidate(connection.connection, error)
+        connection.invalidate(error)
     return sqlalchemy.exc.DBAPIError.instance(
         text,
         None,
         error,
         connection.dialect.loaded_dbapi.Error,
         hide_parameters=True,
+        connection_invalidated=disconnect,
         dialect=connection.dialect,
     )
 

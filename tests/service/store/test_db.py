@@ -3,9 +3,12 @@ lock that another writer really has to wait for."""
 
 from __future__ import annotations
 
+import contextlib
 import sqlite3
+import time
 
 import pytest
+import sqlalchemy
 import sqlalchemy.exc
 from sqlalchemy import event, text
 from sqlalchemy.engine import Engine, make_url
@@ -140,3 +143,38 @@ def test_a_driver_statement_fails_as_sqlalchemy_does_without_its_parameters(
     with engine.connect() as connection, pytest.raises(sqlalchemy.exc.DatabaseError) as failed:
         db.Statement("SELECT x FROM no_such_table WHERE a = :a").rows(connection, {"a": blob_id})
     assert blob_id not in str(failed.value)
+
+
+def test_a_lost_connection_fails_one_statement_not_one_per_pooled_connection(
+    engine: Engine, request: pytest.FixtureRequest
+) -> None:
+    """PostgreSQL restarted: every pooled connection is gone. As for SQLAlchemy's
+    own statements, the first ``Statement`` to meet one drops them all."""
+    if db.is_sqlite(engine):
+        pytest.skip("a lost connection is a database server's")
+    postgres_url = request.getfixturevalue("postgres_url")
+    count = db.Statement("SELECT count(*) FROM log_entries")
+    backend = db.Statement("SELECT pg_backend_pid()")
+    with contextlib.ExitStack() as stack:
+        pooled = [stack.enter_context(engine.connect()) for _ in range(3)]
+        pids = [backend.rows(connection)[0][0] for connection in pooled]
+    admin = sqlalchemy.create_engine(postgres_url, isolation_level="AUTOCOMMIT")
+    try:
+        with admin.connect() as connection:
+            for pid in pids:
+                connection.execute(text("SELECT pg_terminate_backend(:pid)"), {"pid": pid})
+            deadline = time.monotonic() + 30
+            while connection.execute(
+                text("SELECT count(*) FROM pg_stat_activity WHERE pid = ANY(:pids)"),
+                {"pids": pids},
+            ).scalar_one():
+                assert time.monotonic() < deadline, "the backends did not end"
+    finally:
+        admin.dispose()
+
+    with engine.connect() as connection, pytest.raises(sqlalchemy.exc.OperationalError) as lost:
+        count.rows(connection)
+    assert lost.value.connection_invalidated
+    for _ in range(len(pids)):  # the other two were dropped with it
+        with engine.connect() as connection:
+            assert count.rows(connection) == [(0,)]
