@@ -380,16 +380,18 @@ class FilesystemBlobStore:
             written = size
             hasher = _HashBeside(running)
             try:
+                # A chunk is hashed once it is written (a failed write leaves the
+                # hash at the bytes on disk), while the next one is written.
                 for chunk in chunks:
                     if max_size is not None and written + len(chunk) > max_size:
                         chunk = chunk[: max_size - written]
-                        hasher.update(chunk)
                         _write_all(fd, chunk)
                         written += len(chunk)
+                        hasher.update(chunk)
                         raise UploadTooLarge()
-                    hasher.update(chunk)
                     _write_all(fd, chunk)
                     written += len(chunk)
+                    hasher.update(chunk)
             finally:
                 hashed = hasher.close()
                 _start_writeback(fd, size, written - size)

@@ -4,6 +4,7 @@ resume across restarts."""
 
 from __future__ import annotations
 
+import errno
 import hashlib
 import multiprocessing
 import os
@@ -12,6 +13,7 @@ from pathlib import Path
 
 import pytest
 
+from testimony.service.store import blobs as blobs_module
 from testimony.service.store.blobs import BlobStore, FilesystemBlobStore
 from testimony.service.store.errors import (
     BlobHashMismatch,
@@ -195,6 +197,35 @@ def test_partial_upload_finished_by_the_same_object_uses_its_running_hash(
     store.append_partial(UPLOAD, 0, [data[:10], data[10:]], mtime=HOUR)
     assert store.finish_partial(UPLOAD, _id(data), mtime=HOUR) == _id(data)
     assert store.exists(_id(data))
+
+
+def test_a_write_that_fails_leaves_the_running_hash_at_the_bytes_on_disk(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A full disk refuses a chunk: the client resumes from the file's size, and
+    the running hash (hashing beside the writes) must not include that chunk."""
+    store = FilesystemBlobStore(tmp_path / "blobs")
+    store.begin_partial(UPLOAD, mtime=HOUR)
+    data = bytes(range(256)) * 1_000
+    real_write = blobs_module._write_all
+    calls = 0
+
+    def disk_full_on_the_third(fd: int, chunk: bytes) -> None:
+        nonlocal calls
+        calls += 1
+        if calls == 3:
+            raise OSError(errno.ENOSPC, "No space left on device")
+        real_write(fd, chunk)
+
+    monkeypatch.setattr(blobs_module, "_write_all", disk_full_on_the_third)
+    pieces = [data[:50_000], data[50_000:100_000], data[100_000:150_000]]
+    with pytest.raises(OSError):
+        store.append_partial(UPLOAD, 0, pieces, mtime=HOUR)
+    monkeypatch.undo()
+    offset = store.partial_size(UPLOAD)
+    assert offset == 100_000
+    assert store.append_partial(UPLOAD, offset, [data[offset:]], mtime=HOUR) == len(data)
+    assert store.finish_partial(UPLOAD, _id(data), mtime=HOUR) == _id(data)
 
 
 def test_partial_upload_with_the_wrong_hash_leaves_nothing(tmp_path: Path) -> None:
