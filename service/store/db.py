@@ -150,10 +150,10 @@ def _configure_sqlite(engine: Engine) -> None:
         if options.get(_READER_OPTION, False):
             return  # autocommit: each statement reads its own snapshot
         immediate = options.get(_WRITER_OPTION, False)
-        # On the driver's connection: no statement of SQLAlchemy's for it (see Statement).
-        connection.connection.driver_connection.execute(  # type: ignore[union-attr]
-            "BEGIN IMMEDIATE" if immediate else "BEGIN"
-        )
+        # On the driver's connection: no statement of SQLAlchemy's for it (see
+        # Statement), whose errors are raised as SQLAlchemy's (a database
+        # locked past the busy timeout is an OperationalError).
+        (_BEGIN_IMMEDIATE if immediate else _BEGIN).run(connection)
 
 
 _NAMED_PARAMETER = re.compile(r"(?<![:\w]):(\w+)")
@@ -284,6 +284,10 @@ def _announce(
         connection.dispatch.before_cursor_execute(
             connection, cursor, text, parameters, None, executemany
         )
+
+
+_BEGIN = Statement("BEGIN")
+_BEGIN_IMMEDIATE = Statement("BEGIN IMMEDIATE")
 
 
 def read_engine(engine: Engine) -> Engine:

@@ -6,6 +6,7 @@ from __future__ import annotations
 import contextlib
 import sqlite3
 import time
+from pathlib import Path
 
 import pytest
 import sqlalchemy
@@ -178,3 +179,27 @@ def test_a_lost_connection_fails_one_statement_not_one_per_pooled_connection(
     for _ in range(len(pids)):  # the other two were dropped with it
         with engine.connect() as connection:
             assert count.rows(connection) == [(0,)]
+
+
+def test_a_database_locked_past_the_busy_timeout_is_sqlalchemys_error(tmp_path: Path) -> None:
+    """BEGIN IMMEDIATE runs on the driver (db.Statement): a lock held past the
+    busy timeout still surfaces as SQLAlchemy's OperationalError, which the
+    CLI turns into its one-line error."""
+    url = f"sqlite:///{tmp_path}/locked.db"
+    holder = db.create_engine(url)
+    waiter = db.create_engine(url)
+    event.listen(waiter, "connect", lambda dbapi, _record: dbapi.execute("PRAGMA busy_timeout=50"))
+    db.upgrade(holder)
+    try:
+        with db.writer_connection(holder) as held:
+            held.execute(text("SELECT 1"))
+            with (
+                pytest.raises(sqlalchemy.exc.OperationalError, match="locked"),
+                waiter.connect() as connection,
+            ):
+                connection.execution_options(testimony_writer=True)
+                with connection.begin():
+                    pass
+    finally:
+        holder.dispose()
+        waiter.dispose()
