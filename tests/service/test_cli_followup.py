@@ -31,14 +31,19 @@ def run(*args: str | Path, stdin: str) -> Any:
     return result
 
 
-def test_a_witness_follows_up_and_reads_a_reply(live: LiveServer, tmp_path: Path) -> None:
-    keys = receipt.derive(CODE)
+def _submit_with_code(live: LiveServer, keys: receipt.WitnessKeys) -> str:
+    """Submit a testimony carrying the witness keys of ``keys``; return its id."""
     with httpx.Client(base_url=live.url, timeout=30) as http:
         me = WitnessClient(http, log_key=live.log_key(), origin=ORIGIN)
         sealed = me.seal(hpke.public_key(INTAKE_SEED), {}, {"q": "what I saw"})
         sealed.request["witness"] = keys.witness_b64u
         sealed.request["witness_box"] = keys.witness_box_b64u
-        parent = me.submit(sealed)["id"]
+        return str(me.submit(sealed)["id"])
+
+
+def test_a_witness_follows_up_and_reads_a_reply(live: LiveServer, tmp_path: Path) -> None:
+    keys = receipt.derive(CODE)
+    parent = _submit_with_code(live, keys)
 
     photo = tmp_path / "photo.jpg"
     photo.write_bytes(b"\xff\xd8" + bytes(range(256)) * 40)
@@ -101,12 +106,7 @@ def test_a_followup_file_is_sealed_and_uploaded_in_pieces_never_read_whole(
     from testimony.service.courier import followup as courier_followup
 
     keys = receipt.derive(CODE)
-    with httpx.Client(base_url=live.url, timeout=30) as http:
-        me = WitnessClient(http, log_key=live.log_key(), origin=ORIGIN)
-        sealed = me.seal(hpke.public_key(INTAKE_SEED), {}, {"q": "what I saw"})
-        sealed.request["witness"] = keys.witness_b64u
-        sealed.request["witness_box"] = keys.witness_box_b64u
-        parent = me.submit(sealed)["id"]
+    parent = _submit_with_code(live, keys)
 
     video = tmp_path / "street.webm"
     video.write_bytes(bytes(range(251)) * 2_000)  # 502,000 bytes
