@@ -24,7 +24,7 @@ from __future__ import annotations
 
 import contextlib
 import sys
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 from typing import Annotated, Any
@@ -94,6 +94,32 @@ def _one_line_errors() -> Iterator[None]:
         raise fail("the database cannot be read as a Testimony log", "database-error") from None
     except OSError as exc:
         raise fail(f"{exc.strerror or 'input/output error'}: {exc.filename}", "io-error") from None
+
+
+@contextlib.contextmanager
+def _counting(label: str) -> Iterator[Callable[[int, int], None]]:
+    """A progress bar over a count (entries), drawn on stderr only when it is
+    a terminal and gone when done; yields ``update(done, total)``."""
+    from rich.console import Console
+    from rich.progress import (
+        BarColumn,
+        MofNCompleteColumn,
+        Progress,
+        TextColumn,
+        TimeRemainingColumn,
+    )
+
+    with Progress(
+        TextColumn(label),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeRemainingColumn(),
+        console=Console(stderr=True),
+        transient=True,
+        disable=not sys.stderr.isatty(),
+    ) as bar:
+        task = bar.add_task(label, total=None)
+        yield lambda done, total: bar.update(task, completed=done, total=total)
 
 
 # --- options ---------------------------------------------------------------------
@@ -244,34 +270,11 @@ def audit(
 
     Exits 0 only if everything holds; otherwise prints one line per finding.
     """
-    from rich.console import Console
-    from rich.progress import (
-        BarColumn,
-        MofNCompleteColumn,
-        Progress,
-        TextColumn,
-        TimeRemainingColumn,
-    )
-
     from testimony.service.domain import audit as auditing
 
-    with (
-        _one_line_errors(),
-        Progress(
-            TextColumn("auditing entries"),
-            BarColumn(),
-            MofNCompleteColumn(),
-            TimeRemainingColumn(),
-            console=Console(stderr=True),
-            transient=True,
-            disable=not sys.stderr.isatty(),
-        ) as bar,
-    ):
+    with _one_line_errors(), _counting("auditing entries") as progress:
         settings = _settings(config, data_dir=data_dir, database_url=database_url, log_key=log_key)
-        task = bar.add_task("audit", total=None)
-        notes, findings = auditing.audit_settings(
-            settings, progress=lambda done, total: bar.update(task, completed=done, total=total)
-        )
+        notes, findings = auditing.audit_settings(settings, progress=progress)
     for note in notes:
         typer.echo(f"testimony: {note}", err=True)
     for finding in findings:
@@ -279,6 +282,28 @@ def audit(
     if findings:
         raise fail(f"the audit found {len(findings)} problems", "audit-failed")
     typer.echo("audit: the log, its checkpoints and its blobs are consistent")
+
+
+@app.command("rebuild-projections")
+def rebuild_projections(
+    data_dir: DataDir = None,
+    database_url: DatabaseUrl = None,
+    config: Config = None,
+) -> None:
+    """Empty the tables derived from the log and replay every entry into them.
+
+    One transaction under the log's writer lock: appends wait until it ends
+    (stop the server first for a large log). Nothing changes if it fails.
+    """
+    from testimony.service.domain.setup import rebuild_projections_of
+
+    with _one_line_errors(), _counting("replaying entries") as progress:
+        settings = _settings(config, data_dir=data_dir, database_url=database_url)
+        try:
+            count = rebuild_projections_of(settings, progress=progress)
+        except ValueError as exc:
+            raise fail(str(exc).splitlines()[0], "unreadable-entry") from None
+    typer.echo(f"rebuilt the projections from {count} entries")
 
 
 @app.command()

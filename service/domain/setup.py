@@ -38,6 +38,7 @@ from testimony.service.store.projections import (
     IntakeKeyTable,
     ReplyTable,
     SubmissionTable,
+    rebuild_projections,
 )
 from testimony.service.store.upload_table import UploadTable
 
@@ -62,6 +63,7 @@ __all__ = [
     "open_server",
     "read_intake_public_key",
     "read_pow_secret",
+    "rebuild_projections_of",
     "write_secret_file",
 ]
 
@@ -401,6 +403,28 @@ def open_existing_engine(settings: Settings) -> Iterator[Engine]:
         raise NotInitialised("there is no database there (run `testimony init`)")
     with open_engine(settings) as engine:
         yield engine
+
+
+def rebuild_projections_of(
+    settings: Settings, progress: Callable[[int, int], None] | None = None
+) -> int:
+    """Empty the tables derived from the log and replay every entry into them
+    (``testimony rebuild-projections``); returns the entries replayed.
+
+    Runs in one transaction under the log's writer lock, so appends wait
+    until it commits (on SQLite, at most the busy timeout: stop the server
+    for a large log). ``progress(done, total)`` is told how far it is.
+    Raises :class:`NotInitialised` if there is no database and
+    ``ValueError`` for an entry a projection cannot read (nothing is changed
+    then).
+    """
+    with open_existing_engine(settings) as engine:
+        total = LogStore(engine).size()
+        with db.writer_session(engine) as session:
+            return rebuild_projections(
+                session,
+                progress=None if progress is None else (lambda done: progress(done, total)),
+            )
 
 
 @contextlib.contextmanager

@@ -31,7 +31,7 @@ from __future__ import annotations
 
 import functools
 import json
-from collections.abc import Collection, Hashable, Sequence
+from collections.abc import Callable, Collection, Hashable, Sequence
 from dataclasses import dataclass
 from typing import Any, NamedTuple, Protocol
 
@@ -569,9 +569,15 @@ class IntakeKeyTable:
 
 
 def rebuild_projections(
-    session: Session, projections: Sequence[Projection] = DEFAULT_PROJECTIONS
+    session: Session,
+    projections: Sequence[Projection] = DEFAULT_PROJECTIONS,
+    *,
+    progress: Callable[[int], None] | None = None,
 ) -> int:
     """Empty every projection and replay the whole log through it; returns the entries read.
+
+    ``progress``, if given, is called with the entries replayed so far after
+    each chunk.
 
     Runs in ``session``'s transaction (the caller commits). Appends must not
     interleave: on PostgreSQL this takes the log's writer lock itself; on
@@ -600,3 +606,5 @@ def rebuild_projections(
             projection.project(connection, chunk)
         count += len(chunk)
         after = chunk[-1].idx
+        if progress is not None:
+            progress(count)

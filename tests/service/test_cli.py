@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import sqlalchemy
 from typer.testing import CliRunner
 
 from testimony.crypto import submission
@@ -77,6 +78,7 @@ def test_intake_key_new_refuses_to_overwrite(keys: tuple[Path, Path]) -> None:
     [
         (["log-key", "--data-dir", "{tmp}/nothing"], "not-initialised"),
         (["audit", "--data-dir", "{tmp}/nothing"], "not-initialised"),
+        (["rebuild-projections", "--data-dir", "{tmp}/nothing"], "not-initialised"),
         (
             ["raw", "00" * 32, "--data-dir", "{tmp}/nothing", "--out", "{tmp}/out"],
             "not-initialised",
@@ -151,6 +153,33 @@ def test_audit_passes_then_names_a_changed_blob(data_dir: Path) -> None:
         failed.stdout == f"blob {blob_id}: its bytes do not hash to its id (blob-hash-mismatch)\n"
     )
     assert failed.stderr.endswith("(audit-failed)\n")
+
+
+def test_rebuild_projections_restores_the_tables_the_log_implies(data_dir: Path) -> None:
+    submitted = _submit(data_dir)
+    blob_id, _ = submitted["blob"]
+    engine = sqlalchemy.create_engine(f"sqlite:///{data_dir}/testimony.sqlite3")
+
+    def derived() -> tuple[list[str], bool]:
+        with engine.connect() as connection:
+            ids = list(connection.execute(sqlalchemy.text("SELECT id FROM submissions")).scalars())
+            referenced = connection.execute(
+                sqlalchemy.text("SELECT referenced FROM blobs WHERE id = :id"), {"id": blob_id}
+            ).scalar_one()
+        return ids, bool(referenced)
+
+    before = derived()
+    assert before == ([submitted["receipt"]["id"]], True)
+    with engine.begin() as connection:  # the projections lost, as after a bad restore
+        connection.execute(sqlalchemy.text("DELETE FROM submissions"))
+        connection.execute(sqlalchemy.text("UPDATE blobs SET referenced = false"))
+    assert derived() == ([], False)
+    rebuilt = run("rebuild-projections", "--data-dir", data_dir)
+    assert rebuilt.exit_code == 0, rebuilt.output
+    assert rebuilt.stdout == "rebuilt the projections from 2 entries\n"
+    assert derived() == before
+    engine.dispose()
+    assert run("audit", "--data-dir", data_dir).exit_code == 0
 
 
 def test_audit_by_database_url_needs_the_pinned_key(data_dir: Path) -> None:

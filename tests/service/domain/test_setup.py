@@ -23,6 +23,7 @@ from testimony.service.domain.setup import (
     new_intake_key,
     open_server,
     read_intake_public_key,
+    rebuild_projections_of,
 )
 from testimony.service.settings import Settings
 from testimony.service.store import db
@@ -154,3 +155,14 @@ def test_only_the_first_server_process_sweeps_temporary_files(initialised: Setti
 
     open_server(initialised).close()
     assert not leftover.exists()
+
+
+def test_rebuilding_the_projections_reports_progress_to_the_whole_log(
+    initialised: Settings,
+) -> None:
+    reports: list[tuple[int, int]] = []
+    replayed = rebuild_projections_of(initialised, progress=lambda *r: reports.append(r))
+    assert replayed == 1  # the intake-key entry
+    assert reports == [(1, 1)]
+    with pytest.raises(NotInitialised):
+        rebuild_projections_of(Settings(data_dir=initialised.require_data_dir() / "absent"))
