@@ -111,6 +111,16 @@ def watched(chromium: Any) -> Iterator[Watched]:
     opened.context.close()
 
 
+def _send(page: Any) -> Any:
+    """Click Send and return the answer to the page's ``POST /api/v1/submissions``."""
+    with page.expect_response(
+        lambda r: r.url.endswith("/api/v1/submissions") and r.request.method == "POST",
+        timeout=SUBMIT_TIMEOUT_MS,
+    ) as answer:
+        page.click("#send")
+    return answer.value
+
+
 def _ready(page: Any) -> None:
     """Wait until the page's script has wired the form."""
     page.wait_for_selector("html[data-ready=true]", state="attached")
@@ -190,14 +200,10 @@ def test_a_testimony_typed_in_russian_arrives_sealed_and_opens_to_what_was_typed
     _ready(page)
     expected_answers = _fill_russian(page, photo_path, strip=strip)
 
-    with page.expect_response(
-        lambda r: r.url.endswith("/api/v1/submissions") and r.request.method == "POST",
-        timeout=SUBMIT_TIMEOUT_MS,
-    ) as answer:
-        page.click("#send")
-    assert answer.value.status == 201
-    sent = answer.value.request.post_data_json
-    submission_id = answer.value.json()["id"]
+    answer = _send(page)
+    assert answer.status == 201
+    sent = answer.request.post_data_json
+    submission_id = answer.json()["id"]
     page.wait_for_selector("#receipt:not([hidden])", timeout=SUBMIT_TIMEOUT_MS)
 
     # The receipt page: the code shown large and grouped, verified in the browser.
@@ -370,13 +376,9 @@ def test_a_spoken_account_recorded_in_the_page_is_sealed_like_a_file(
         page.wait_for_selector("#f-files-recordings li")
         assert page.get_attribute("#f-files-record", "aria-pressed") == "false"
 
-        with page.expect_response(
-            lambda r: r.url.endswith("/api/v1/submissions") and r.request.method == "POST",
-            timeout=SUBMIT_TIMEOUT_MS,
-        ) as answer:
-            page.click("#send")
-        assert answer.value.status == 201
-        submission_id = answer.value.json()["id"]
+        answer = _send(page)
+        assert answer.status == 201
+        submission_id = answer.json()["id"]
         page.wait_for_selector("#receipt:not([hidden])", timeout=SUBMIT_TIMEOUT_MS)
     finally:
         context.close()

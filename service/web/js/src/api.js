@@ -4,6 +4,7 @@
  * the problem document's `code` (or `http-<status>`).
  */
 import { SealError } from "./errors.js";
+import { solvePow } from "./receipt.js";
 
 export const FETCH_OPTIONS = { credentials: "omit", cache: "no-store" };
 
@@ -37,7 +38,12 @@ export function postForReceipt(path, body) {
   return postJson(path, body, path, 201);
 }
 
-/** A §8 proof-of-work challenge: `{challenge, bits, expires}`. */
-export async function fetchPow() {
-  return answerOf(await fetch("/api/v1/pow", FETCH_OPTIONS), "the proof-of-work challenge");
+/**
+ * A solved §8 proof of work for the next request, `{challenge, nonce}`, or
+ * null when the server asks for none (`bits` 0). Solved in the Worker.
+ */
+export async function proofOfWork() {
+  const offer = await answerOf(await fetch("/api/v1/pow", FETCH_OPTIONS), "the proof-of-work challenge");
+  if (offer.bits === 0) return null;
+  return { challenge: offer.challenge, nonce: await solvePow(offer.challenge, offer.bits) };
 }

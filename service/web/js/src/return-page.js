@@ -9,13 +9,13 @@
  * The code and the keys stay in this page's memory: nothing is stored, and
  * the code is never sent. Everything the script needs is in `#page-data`.
  */
-import { fetchPow, postForReceipt } from "./api.js";
+import { postForReceipt, proofOfWork } from "./api.js";
 import { b64uDecode } from "./bytes.js";
 import { fetchWitnessView, sealFollowup, signFollowup } from "./followup.js";
 import { prepareFiles } from "./form-dom.js";
 import { installLeave } from "./leave.js";
 import { normaliseReceiptCode } from "./receipt-code.js";
-import { deriveWitnessKeys, solvePow, verifyReceipt } from "./receipt.js";
+import { deriveWitnessKeys, verifyReceipt } from "./receipt.js";
 import { uploadSealed } from "./upload.js";
 
 const data = JSON.parse(document.getElementById("page-data").textContent);
@@ -134,9 +134,8 @@ async function sendFollowup(event) {
       onProgress: ({ done, total }) => setProgress(ui.return_sending, total ? done / (2 * total) : 0),
     });
     await uploadSealed(sealed, { onProgress: (fraction) => setProgress(ui.return_sending, 0.5 + fraction / 2) });
-    const offer = await fetchPow();
-    const request = { ...sealed.request };
-    if (offer.bits > 0) request.pow = { challenge: offer.challenge, nonce: await solvePow(offer.challenge, offer.bits) };
+    const pow = await proofOfWork();
+    const request = pow === null ? { ...sealed.request } : { ...sealed.request, pow };
     const signed = await signFollowup(keys, request);
     const receipt = await postForReceipt("/api/v1/followups", signed);
     followupForm.reset();

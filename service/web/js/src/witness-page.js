@@ -12,12 +12,12 @@
  * the device: no cookie, no storage, no URL with an answer in it.
  */
 import { validateAnswers, validateConsent } from "../../../../forms/static/validate.js";
-import { fetchPow, postForReceipt } from "./api.js";
+import { postForReceipt, proofOfWork } from "./api.js";
 import { b64uDecode } from "./bytes.js";
 import { clearProblems, collectAnswers, collectConsent, collectFiles, placeholderAnswers, prepareFiles, showProblems, showReceiptCode } from "./form-dom.js";
 import { installLeave } from "./leave.js";
 import { newReceiptCode } from "./receipt-code.js";
-import { deriveWitnessKeys, solvePow, verifyReceipt } from "./receipt.js";
+import { deriveWitnessKeys, verifyReceipt } from "./receipt.js";
 import { sealSubmission } from "./submission.js";
 import { uploadSealed } from "./upload.js";
 
@@ -116,9 +116,8 @@ async function submit() {
     await uploadSealed(sealed, { onProgress: (fraction) => setStatus(ui.status_uploading, fraction) });
     stage = "send";
     setStatus(ui.status_pow);
-    const challenge = await fetchPow();
-    const nonce = await solvePow(challenge.challenge, challenge.bits);
-    sealed.request.pow = { challenge: challenge.challenge, nonce };
+    const pow = await proofOfWork();
+    if (pow !== null) sealed.request.pow = pow;
     setStatus(ui.status_sending);
     const receipt = await postForReceipt("/api/v1/submissions", sealed.request);
     setStatus(ui.status_verifying);
