@@ -97,12 +97,13 @@ def _one_line_errors() -> Iterator[None]:
 
 
 @contextlib.contextmanager
-def _counting(label: str) -> Iterator[Callable[[int, int], None]]:
-    """A progress bar over a count (entries), drawn on stderr only when it is
-    a terminal and gone when done; yields ``update(done, total)``."""
+def _progress(*, in_bytes: bool = False) -> Iterator[Callable[[str, int, int], None]]:
+    """Progress bars on stderr, one per phase, drawn only on a terminal and
+    gone when done; yields ``update(phase, done, total)`` (counts, or bytes)."""
     from rich.console import Console
     from rich.progress import (
         BarColumn,
+        DownloadColumn,
         MofNCompleteColumn,
         Progress,
         TextColumn,
@@ -110,16 +111,22 @@ def _counting(label: str) -> Iterator[Callable[[int, int], None]]:
     )
 
     with Progress(
-        TextColumn(label),
+        TextColumn("{task.description}"),
         BarColumn(),
-        MofNCompleteColumn(),
+        DownloadColumn() if in_bytes else MofNCompleteColumn(),
         TimeRemainingColumn(),
         console=Console(stderr=True),
         transient=True,
         disable=not sys.stderr.isatty(),
-    ) as bar:
-        task = bar.add_task(label, total=None)
-        yield lambda done, total: bar.update(task, completed=done, total=total)
+    ) as bars:
+        tasks: dict[str, Any] = {}
+
+        def update(phase: str, done: int, total: int) -> None:
+            if phase not in tasks:
+                tasks[phase] = bars.add_task(phase, total=total)
+            bars.update(tasks[phase], completed=done, total=total)
+
+        yield update
 
 
 # --- options ---------------------------------------------------------------------
@@ -272,9 +279,11 @@ def audit(
     """
     from testimony.service.domain import audit as auditing
 
-    with _one_line_errors(), _counting("auditing entries") as progress:
+    with _one_line_errors(), _progress() as update:
         settings = _settings(config, data_dir=data_dir, database_url=database_url, log_key=log_key)
-        notes, findings = auditing.audit_settings(settings, progress=progress)
+        notes, findings = auditing.audit_settings(
+            settings, progress=lambda done, total: update("auditing entries", done, total)
+        )
     for note in notes:
         typer.echo(f"testimony: {note}", err=True)
     for finding in findings:
@@ -297,10 +306,12 @@ def rebuild_projections(
     """
     from testimony.service.domain.setup import rebuild_projections_of
 
-    with _one_line_errors(), _counting("replaying entries") as progress:
+    with _one_line_errors(), _progress() as update:
         settings = _settings(config, data_dir=data_dir, database_url=database_url)
         try:
-            count = rebuild_projections_of(settings, progress=progress)
+            count = rebuild_projections_of(
+                settings, progress=lambda done, total: update("replaying entries", done, total)
+            )
         except ValueError as exc:
             raise fail(str(exc).splitlines()[0], "unreadable-entry") from None
     typer.echo(f"rebuilt the projections from {count} entries")
@@ -375,8 +386,6 @@ def seal(
     ] = False,
 ) -> None:
     """Seal a testimony into an offline envelope (PROTOCOL.md §4), with no network."""
-    from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn
-
     from testimony.crypto.hpke import key_id
     from testimony.forms import Consent, load_form
     from testimony.service.courier import prompt
@@ -406,10 +415,14 @@ def seal(
             answer_values, consent = interview.answers, interview.consent
         sealing.check_inputs(definition, language, answer_values, files)
         total = sum(path.stat().st_size for path in files)
-        with Progress(
-            TextColumn("sealing"), BarColumn(), DownloadColumn(), transient=True, disable=not files
-        ) as progress:
-            task = progress.add_task("sealing", total=total)
+        with _progress(in_bytes=True) as update:
+            done = 0
+
+            def advance(count: int) -> None:
+                nonlocal done
+                done += count
+                update("sealing", done, total)
+
             sealed = sealing.seal_envelope(
                 form=definition,
                 intake_public_key=public,
@@ -418,7 +431,7 @@ def seal(
                 consent=consent,
                 attachments=files,
                 out=out,
-                progress=lambda count: progress.advance(task, count),
+                progress=advance,
             )
     typer.echo(f"wrote {sealed.path} for intake key {sealed.intake_key_id}")
     typer.echo("")
@@ -482,38 +495,18 @@ def followup(
     ] = None,
 ) -> None:
     """Add to a testimony with its receipt code (PROTOCOL.md §7); asks for the code."""
-    from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn
-
     from testimony.service.courier.followup import send_followup
 
     code = _read_receipt_code()
-    files = list(attach or [])
-    with (
-        _one_line_errors(),
-        _courier_errors(),
-        Progress(
-            TextColumn("{task.description}"),
-            BarColumn(),
-            DownloadColumn(),
-            transient=True,
-            disable=not files,
-        ) as bars,
-    ):
-        tasks: dict[str, Any] = {}
-
-        def advance(phase: str, done: int, total: int) -> None:
-            if phase not in tasks:
-                tasks[phase] = bars.add_task(phase, total=total)
-            bars.update(tasks[phase], completed=done, total=total)
-
+    with _one_line_errors(), _courier_errors(), _progress(in_bytes=True) as update:
         logged = send_followup(
             server,
             code,
             parent=parent,
             text=text,
-            files=files,
+            files=list(attach or []),
             log_key=log_key,
-            progress=advance,
+            progress=update,
         )
     typer.echo(f"follow-up logged: {logged['id']} (receipt verified)")
 

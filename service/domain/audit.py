@@ -207,12 +207,10 @@ class _Auditor:
             ):
                 self._grow(pending)
                 pending = []
-                if self.progress is not None:
-                    self.progress(self.size, max(total, self.size))
+                self._report(total)
         if pending:
             self._grow(pending)
-        if self.progress is not None:
-            self.progress(self.size, max(total, self.size))
+        self._report(total)
         self._checkpoints_up_to(None)
         if self.checkpoint_count == 0 and self.size:
             self.findings.add(Finding("no-checkpoint", "no checkpoint was ever signed"))
@@ -226,6 +224,11 @@ class _Auditor:
             )
         self._check_recorded_blobs()
         return self.findings.result()
+
+    def _report(self, total: int) -> None:
+        # Entries appended while the audit runs are checked too: total grows.
+        if self.progress is not None:
+            self.progress(self.size, max(total, self.size))
 
     def _check_entry(self, idx: int, entry: bytes, stored_id: bytes, leaf: bytes) -> None:
         if leaf != stored_id:
