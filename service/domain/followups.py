@@ -24,15 +24,17 @@ appending nothing unless every one holds:
 The header and an inline body are kept as blobs, so the ciphertexts the entry
 hashes can be handed out later. As for a submission (``intake``), steps 2 to 8
 only read: the blobs are claimed, the challenge spent and the header and body
-recorded in the transaction of the batch that appends the entry. The ``followup`` entry (``docs/log-entries.md``)
-names the parent, the parent's witness key and the request's signature; the
-``followups`` projection marks its blobs referenced.
+recorded in the transaction of the batch that appends the entry. The
+``followup`` entry (``docs/log-entries.md``) names the parent, the parent's
+witness key and the request's signature; the ``followups`` projection marks
+its blobs referenced.
 
 **Replies.** :meth:`Followups.post_reply` logs a sealed reply to a submission
 (``Seal_S1(witness_box, "testimony/v1 reply", JCS(message))``, made by the
 reviewer's workstation): a ``reply`` entry names the hash of its bytes,
-which are kept as an ``inline_blobs`` row committed with the entry. Reviewer ``actor`` and ``signature`` fields (§9) are not
-built yet: the workstation does not exist.
+which are kept as an ``inline_blobs`` row committed with the entry. Reviewer
+``actor`` and ``signature`` fields (§9) are not built yet: the workstation
+does not exist.
 """
 
 from __future__ import annotations

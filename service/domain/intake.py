@@ -26,8 +26,9 @@ spent (a challenge spent since, by another submission of this batch or an
 earlier one, refuses it with :class:`ProofOfWorkReused`), and the header and
 inline body are stored as database rows (``store.inline_blobs``: committed
 with the entry, so ``testimony raw`` and evidence bundles can hand out the
-exact ciphertexts it hashes, at no fsync of their own); the log's ``submissions`` projection then marks the
-header, body and attachment blobs referenced.
+exact ciphertexts it hashes, at no fsync of their own); the log's
+``submissions`` projection then marks the header, body and attachment blobs
+referenced.
 
 **Idempotency.** ``received`` is in the entry, so the entry's bytes change
 from one hour to the next: a submission is identified by its content, its

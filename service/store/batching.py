@@ -172,11 +172,11 @@ class AppendBatcher:
     ) -> AppendReceipt:
         """Append ``entry`` with the next batch and block until it is committed.
 
-        ``dedup_key`` and ``prepare`` are passed to ``LogStore.append_batch``;
-        ``blobs`` are stored with the batch.
-        Raises ``BatcherClosed`` if the batcher is closed, the error ``prepare``
-        refused the entry with, whatever the batch's append raised, and ``TimeoutError`` after ``timeout`` seconds (the entry may
-        still be appended later).
+        ``dedup_key`` and ``prepare`` go to the log's append; ``blobs`` are
+        stored with the batch. Raises ``BatcherClosed`` if the batcher is
+        closed, the error ``prepare`` refused the entry with, whatever the
+        batch's append raised, and ``TimeoutError`` after ``timeout`` seconds
+        (the entry may still be appended later).
         """
         future = self.submit_future(entry, dedup_key=dedup_key, prepare=prepare, blobs=blobs)
         return future.result(timeout)
