@@ -1,4 +1,4 @@
-"""The witness coming back with a receipt code (PROTOCOL.md §7): read reviewers'
+"""The witness coming back with a receipt code (docs/protocol.md §7): read reviewers'
 replies and send follow-ups, from a terminal (``testimony replies``,
 ``testimony followup``).
 
@@ -34,6 +34,7 @@ import httpx
 from testimony.crypto import followup, receipt, submission
 from testimony.crypto.encoding import b64u_decode
 from testimony.crypto.errors import CryptoError
+from testimony.crypto.pow import solve
 from testimony.crypto.receipts import verify_receipt
 
 from .errors import LogKeyMismatch, UploadFailed
@@ -149,8 +150,6 @@ def _proof_of_work(http: httpx.Client) -> dict[str, str] | None:
     bits = int(offer.json().get("bits", 0))
     if bits == 0:
         return None
-    from testimony.service.domain.pow import solve
-
     challenge = str(offer.json()["challenge"])
     return {"challenge": challenge, "nonce": solve(challenge, bits)}
 

@@ -1,4 +1,4 @@
-"""Delivering envelopes to a server (PROTOCOL.md §4, by §6, §8, §3 step 6 and §10).
+"""Delivering envelopes to a server (docs/protocol.md §4, by §6, §8, §3 step 6 and §10).
 
 For each envelope, :meth:`Courier.deliver`:
 
@@ -38,6 +38,7 @@ from urllib.parse import urljoin
 import httpx
 
 from testimony.crypto.errors import CryptoError
+from testimony.crypto.pow import solve
 from testimony.crypto.receipts import verify_receipt
 
 from .envelope import Envelope, read_envelope
@@ -329,8 +330,6 @@ class Courier:
             raise _refusal(challenge, "the proof-of-work challenge")
         offer = challenge.json()
         if int(offer.get("bits", 0)) > 0:
-            from testimony.service.domain.pow import solve
-
             request["pow"] = {
                 "challenge": offer["challenge"],
                 "nonce": solve(offer["challenge"], int(offer["bits"])),

@@ -1,4 +1,4 @@
-"""Proof of work (PROTOCOL.md §8).
+"""Proof of work (docs/protocol.md §8).
 
 ``GET /api/v1/pow`` hands out a challenge; the client finds a ``nonce`` such
 that ``H(challenge bytes || nonce)`` has at least ``bits`` leading zero bits and
@@ -39,6 +39,7 @@ from sqlalchemy.engine import Connection, Engine
 
 from testimony.crypto.encoding import b64u_decode, b64u_encode, sha256
 from testimony.crypto.errors import MalformedInput
+from testimony.crypto.pow import MAX_BITS, MAX_NONCE_BYTES, leading_zero_bits
 from testimony.service.store.pow_ledger import PowLedger
 
 from .clock import Clock, Granularity, unix_seconds
@@ -52,7 +53,6 @@ from .errors import (
 )
 
 __all__ = [
-    "MAX_BITS",
     "SECRET_LENGTH",
     "Challenge",
     "ProofOfWork",
@@ -60,18 +60,10 @@ __all__ = [
     "SpentChallenges",
     "StoredSpentChallenges",
     "TransactionalSpentChallenges",
-    "leading_zero_bits",
-    "solve",
 ]
 
 SECRET_LENGTH = 32
 """Length of the server's MAC secret."""
-
-MAX_BITS = 64
-"""Highest difficulty a server may ask for."""
-
-MAX_NONCE_BYTES = 64
-"""Longest nonce accepted."""
 
 _VERSION = 1
 _LABEL = b"testimony/v1 pow"
@@ -125,16 +117,6 @@ class Challenge:
             "bits": self.bits,
             "expires": self.expires.strftime("%Y-%m-%dT%H:%M:%SZ"),
         }
-
-
-def leading_zero_bits(digest: bytes) -> int:
-    """The number of leading zero bits of ``digest``.
-
-    >>> leading_zero_bits(bytes([0, 0x10]) + bytes(30))
-    11
-    """
-    value = int.from_bytes(digest, "big")
-    return len(digest) * 8 - value.bit_length()
 
 
 class ProofOfWork:
@@ -242,20 +224,6 @@ class ProofOfWork:
         if len(challenge) != CHALLENGE_BYTES or len(nonce) > MAX_NONCE_BYTES:
             raise ProofOfWorkInvalid()
         return challenge, nonce
-
-
-def solve(challenge: str, bits: int) -> str:
-    """Find a nonce for ``challenge`` (a client's job; used by tests and tools).
-
-    Returns the b64u nonce. Costs about ``2**bits`` hashes.
-    """
-    raw = b64u_decode(challenge)
-    counter = 0
-    while True:
-        nonce = counter.to_bytes(8, "big")
-        if leading_zero_bits(sha256(raw + nonce)) >= bits:
-            return b64u_encode(nonce)
-        counter += 1
 
 
 class StoredSpentChallenges:

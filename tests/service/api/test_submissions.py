@@ -1,4 +1,4 @@
-"""POST /api/v1/submissions (PROTOCOL.md §3 step 6, §9, §10), over the real store."""
+"""POST /api/v1/submissions (docs/protocol.md §3 step 6, §9, §10), over the real store."""
 
 from __future__ import annotations
 
@@ -9,9 +9,9 @@ from typing import Any
 import pytest
 
 from testimony.crypto.encoding import b64u_decode, b64u_encode
+from testimony.crypto.pow import solve
 from testimony.service.api.app import create_app
 from testimony.service.domain.clock import FixedClock
-from testimony.service.domain.pow import solve
 from testimony.service.settings import Settings
 from tests.service.api.witness_client import WitnessClient
 from tests.service.intake_support import TestClient, assert_problem, log_size, upload_vector_blobs

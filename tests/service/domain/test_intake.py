@@ -1,4 +1,4 @@
-"""Intake rules without HTTP (PROTOCOL.md §3 step 6): idempotency by content,
+"""Intake rules without HTTP (docs/protocol.md §3 step 6): idempotency by content,
 even for identical requests racing past the lookup; intake keys from the log."""
 
 from __future__ import annotations
@@ -16,6 +16,7 @@ import pytest
 
 from testimony.crypto import hpke, submission
 from testimony.crypto.encoding import b64u_decode
+from testimony.crypto.pow import solve
 from testimony.crypto.receipts import verify_receipt
 from testimony.service.domain.clock import FixedClock, Granularity
 from testimony.service.domain.errors import (
@@ -28,9 +29,9 @@ from testimony.service.domain.errors import (
 )
 from testimony.service.domain.intake import Intake, Submitted
 from testimony.service.domain.log import intake_key_entry
-from testimony.service.domain.pow import ProofOfWork, StoredSpentChallenges, solve
-from testimony.service.domain.setup import Server, open_server
+from testimony.service.domain.pow import ProofOfWork, StoredSpentChallenges
 from testimony.service.domain.uploads import parse_metadata
+from testimony.service.server import Server, open_server
 from testimony.service.settings import Settings
 from testimony.service.store.blob_index import BlobIndex
 from testimony.service.store.projections import IntakeKeyTable, SubmissionKey, SubmissionTable

@@ -1,4 +1,4 @@
-"""Proof of work (PROTOCOL.md §8): stateless MACed challenges, accepted once."""
+"""Proof of work (docs/protocol.md §8): stateless MACed challenges, accepted once."""
 
 from __future__ import annotations
 
@@ -8,6 +8,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from testimony.crypto.encoding import b64u_decode, b64u_encode
+from testimony.crypto.pow import leading_zero_bits, solve
 from testimony.service.domain.clock import FixedClock, Granularity
 from testimony.service.domain.errors import (
     BadSettings,
@@ -17,12 +18,7 @@ from testimony.service.domain.errors import (
     ProofOfWorkRequired,
     ProofOfWorkReused,
 )
-from testimony.service.domain.pow import (
-    ProofOfWork,
-    StoredSpentChallenges,
-    leading_zero_bits,
-    solve,
-)
+from testimony.service.domain.pow import ProofOfWork, StoredSpentChallenges
 from testimony.service.store import db
 
 NOW = datetime(2026, 11, 25, 12, 34, 56, tzinfo=UTC)
