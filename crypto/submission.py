@@ -1,4 +1,4 @@
-"""A submission, end to end (PROTOCOL.md §3, and its log entry of §9).
+"""A submission, end to end (docs/protocol.md §3, and its log entry of §9).
 
 The witness's side seals; the server only hashes; the reviewer's side opens::
 
@@ -46,7 +46,10 @@ from .receipt import WitnessKeys
 from .rfc3339 import format_time
 
 __all__ = [
+    "HEADER_LENGTH",
     "KEY_LENGTH",
+    "MAX_INLINE_BODY",
+    "REQUEST_MEMBERS",
     "OpenedSubmission",
     "SealedAttachment",
     "SealedSubmission",
@@ -61,6 +64,12 @@ __all__ = [
 
 KEY_LENGTH = 32
 HEADER_LENGTH = hpke.ENC_LENGTH + KEY_LENGTH + 16  # 1168
+MAX_INLINE_BODY = 1 << 20
+"""A body larger than 1 MiB is uploaded as a blob and named by ``body_blob`` (§3 step 6)."""
+REQUEST_MEMBERS = frozenset(
+    {"intake_key", "header", "body", "body_blob", "attachments", "witness", "witness_box"}
+)
+"""The members of a §3 step 6 request, ``pow`` aside (an envelope's ``request.json``, §4)."""
 ENTRY_TYPE = "submission"
 VERSION = 1
 

@@ -1,4 +1,4 @@
-"""Offline sealed envelopes, the ``.testimony`` file (PROTOCOL.md §4).
+"""Offline sealed envelopes, the ``.testimony`` file (docs/protocol.md §4).
 
 An envelope is a ZIP whose members are *stored*, not deflated:
 
@@ -32,7 +32,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import IO, Any
 
-from testimony.crypto import canonical
+from testimony.crypto import canonical, submission
 from testimony.crypto.errors import CryptoError, MalformedInput
 from testimony.crypto.submission import submission_entry
 
@@ -49,9 +49,6 @@ __all__ = [
 
 REQUEST_MEMBER = "request.json"
 BLOB_PREFIX = "blobs/"
-REQUEST_KEYS = frozenset(
-    {"intake_key", "header", "body", "body_blob", "attachments", "witness", "witness_box"}
-)
 MAX_REQUEST_BYTES = 4 << 20
 """A request carries at most a 1 MiB body inline (about 1.4 MB as b64u)."""
 
@@ -112,7 +109,7 @@ def parse_request(data: bytes) -> dict[str, Any]:
         raise EnvelopeInvalid("request.json is not well-formed JSON") from None
     if not isinstance(request, dict):
         raise EnvelopeInvalid("request.json is not a JSON object")
-    unknown = sorted(set(request) - REQUEST_KEYS)
+    unknown = sorted(set(request) - submission.REQUEST_MEMBERS)
     if unknown:
         raise EnvelopeInvalid(f"request.json has members §4 does not allow: {', '.join(unknown)}")
     try:

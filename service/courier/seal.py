@@ -1,4 +1,4 @@
-"""Sealing an envelope with no network (PROTOCOL.md §4, by the steps of §3 and §7).
+"""Sealing an envelope with no network (docs/protocol.md §4, by the steps of §3 and §7).
 
 From a saved form definition, a saved intake public key (pinned by its key
 id), the witness's answers and consent, and files to attach:
@@ -28,7 +28,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from testimony.crypto import hpke, padding, stream
+from testimony.crypto import hpke, padding, stream, submission
 from testimony.crypto.encoding import b64u_decode, b64u_encode
 from testimony.crypto.errors import CryptoError
 from testimony.crypto.receipt import ReceiptCode, derive, new_code
@@ -39,7 +39,6 @@ from .envelope import write_envelope
 from .errors import SealRefused
 
 __all__ = [
-    "BODY_INLINE_LIMIT",
     "AnswersFile",
     "SealedEnvelope",
     "read_answers_file",
@@ -47,9 +46,6 @@ __all__ = [
     "seal_envelope",
     "seal_file",
 ]
-
-BODY_INLINE_LIMIT = 1 << 20
-"""A body larger than this is sent as ``body_blob`` (§3 step 6)."""
 
 ProgressCallback = Callable[[int], None]
 
@@ -277,7 +273,7 @@ def seal_envelope(
         sealed = seal_submission(intake_public_key, manifest, random_bytes=random_bytes)
         code = new_code(random_bytes=random_bytes)
         request = sealed.request(attachments=list(blob_of.values()), witness=derive(code))
-        if len(sealed.body) > BODY_INLINE_LIMIT:
+        if len(sealed.body) > submission.MAX_INLINE_BODY:
             body_path = Path(folder) / "body"
             body_path.write_bytes(sealed.body)
             body_blob = hashlib.sha256(sealed.body).hexdigest()

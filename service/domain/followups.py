@@ -1,4 +1,4 @@
-"""Follow-ups from a witness, and reviewers' replies to them (PROTOCOL.md §7, §9, §10).
+"""Follow-ups from a witness, and reviewers' replies to them (docs/protocol.md §7, §9, §10).
 
 **A follow-up needs a valid witness signature.** ``POST /api/v1/followups``
 carries a new header and body sealed as in §3, ``parent`` (a submission id)
@@ -42,7 +42,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from testimony.crypto import followup
+from testimony.crypto import followup, submission
 from testimony.crypto.encoding import b64u_decode, sha256
 from testimony.crypto.errors import MalformedInput, SignatureError
 from testimony.crypto.rfc3339 import parse_time
@@ -68,7 +68,7 @@ from .errors import (
     UnknownIntakeKey,
     UnknownParent,
 )
-from .intake import MAX_INLINE_BODY, Intake, Submitted
+from .intake import Intake, Submitted
 from .receipts import Receipt
 
 __all__ = ["Followups"]
@@ -150,7 +150,7 @@ class Followups:
             raise MalformedFollowup(str(exc)) from None
         header = b64u_decode(request["header"])
         body = b64u_decode(request["body"]) if "body" in request else None
-        if body is not None and len(body) > MAX_INLINE_BODY:
+        if body is not None and len(body) > submission.MAX_INLINE_BODY:
             raise BodyTooLarge()
 
         # 3. A known intake key.

@@ -1,4 +1,4 @@
-"""Accepting a submission (PROTOCOL.md §3 step 6, its entry of §9, its receipt of §10).
+"""Accepting a submission (docs/protocol.md §3 step 6, its entry of §9, its receipt of §10).
 
 The server checks structure only, in this order, and appends nothing unless
 every check holds:
@@ -84,19 +84,14 @@ from .receipts import Receipt
 from .uploads import BlobState, Uploads
 
 __all__ = [
-    "MAX_INLINE_BODY",
     "REQUEST_MEMBERS",
     "Intake",
     "Submitted",
     "check_blobs_and_append",
 ]
 
-MAX_INLINE_BODY = 1 << 20
-"""A body larger than 1 MiB is uploaded as a blob and named by ``body_blob`` (§3)."""
-
-REQUEST_MEMBERS = frozenset(
-    {"intake_key", "header", "body", "body_blob", "attachments", "witness", "witness_box", "pow"}
-)
+REQUEST_MEMBERS = submission.REQUEST_MEMBERS | {"pow"}
+"""The members a submission request may carry (§3 step 6)."""
 
 
 @dataclass(frozen=True)
@@ -255,7 +250,7 @@ class Intake:
         fields = json.loads(entry)
         header = b64u_decode(content["header"])
         body = b64u_decode(content["body"]) if "body" in content else None
-        if body is not None and len(body) > MAX_INLINE_BODY:
+        if body is not None and len(body) > submission.MAX_INLINE_BODY:
             raise BodyTooLarge()
 
         # 3. A known intake key.
