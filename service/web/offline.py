@@ -1,4 +1,4 @@
-"""The offline sealing page (issue 5, item 5; PROTOCOL.md §3, §4, §5, §7): one
+"""The offline sealing page (issue 5, item 5; docs/protocol.md §3, §4, §5, §7): one
 self-contained HTML file, opened from disk with no network, that seals a
 testimony into a ``.testimony`` envelope for ``testimony upload``.
 
@@ -45,12 +45,19 @@ from testimony.crypto.encoding import b64u_encode
 from testimony.crypto.errors import CryptoError
 from testimony.forms import FormDefinition
 from testimony.forms.consent import consent_wording
-from testimony.service.courier.errors import SealRefused
 
 from .i18n import UiStrings, ui_strings
-from .pages import _field_view, _forms_data, _groups, _script_json, _templates
+from .render import field_view, forms_data, key_groups, script_json, templates
 
-__all__ = ["OfflinePage", "offline_page", "offline_strings"]
+__all__ = ["OfflinePage", "OfflinePageRefused", "offline_page", "offline_strings"]
+
+
+class OfflinePageRefused(ValueError):
+    """The offline page cannot be made from these inputs (a bad key, a language
+    the form or the pages lack)."""
+
+    code = "seal-refused"
+
 
 _STATIC = Path(__file__).resolve().parent / "static"
 _CLOSERS = ("</script", "</style", "<!--")
@@ -112,12 +119,12 @@ def _choose_languages(definition: FormDefinition, languages: Sequence[str] | Non
     available = [lang for lang in definition.languages if lang in ui_strings().languages]
     if not languages:
         if not available:
-            raise SealRefused(f"form {definition.id} has no language the pages have")
+            raise OfflinePageRefused(f"form {definition.id} has no language the pages have")
         return available
     chosen = list(dict.fromkeys(languages))
     unknown = [lang for lang in chosen if lang not in available]
     if unknown:
-        raise SealRefused(
+        raise OfflinePageRefused(
             f"form {definition.id} cannot be shown in {', '.join(unknown)}; "
             f"it can in {', '.join(available)}"
         )
@@ -129,7 +136,7 @@ def _language_block(
 ) -> Markup:
     texts = ui_strings().for_language(lang)
     html = (
-        _templates()
+        templates()
         .get_template("offline_form.html")
         .render(
             lang=lang,
@@ -138,10 +145,10 @@ def _language_block(
             m={key: value[lang] for key, value in messages["messages"].items()},
             title=definition["title"][lang],
             key_id=key_id,
-            key_groups=_groups(key_id),
-            fields=[_field_view(field, lang, messages) for field in definition["fields"]],
+            key_groups=key_groups(key_id),
+            fields=[field_view(field, lang, messages) for field in definition["fields"]],
             consent_title=consent["title"][lang],
-            consent=[_field_view(field, lang, messages) for field in consent["fields"]],
+            consent=[field_view(field, lang, messages) for field in consent["fields"]],
         )
     )
     return Markup(html)  # noqa: S704 - rendered by the autoescaping environment
@@ -156,18 +163,18 @@ def offline_page(
 
     ``languages``: the languages to offer, the first shown on opening (default:
     every language of the form the pages have, in the form's order). Raises
-    :class:`~testimony.service.courier.errors.SealRefused` for a key that is
+    :class:`OfflinePageRefused` for a key that is
     not an S1 public key or a language the form or the pages lack, and
     ``ValueError`` when the package's built files are broken.
     """
     try:
         hpke.seal(intake_public_key, b"testimony/v1 key check", b"")
     except CryptoError:
-        raise SealRefused("the intake key is not an S1 public key") from None
+        raise OfflinePageRefused("the intake key is not an S1 public key") from None
     chosen = _choose_languages(definition, languages)
     key_id = hpke.key_id(intake_public_key)
     source = definition.as_json()
-    rules, messages = _forms_data()
+    rules, messages = forms_data()
     consent = consent_wording().as_json()
     blocks = {lang: _language_block(source, lang, key_id, messages, consent) for lang in chosen}
     strings = ui_strings()
@@ -191,7 +198,7 @@ def offline_page(
     css = _inline("witness.css")
     first = chosen[0]
     html = (
-        _templates()
+        templates()
         .get_template("offline_page.html")
         .render(
             lang=first,
@@ -201,7 +208,7 @@ def offline_page(
             languages=[(lang, strings.autonyms[lang]) for lang in chosen],
             default_block=blocks[first],
             blocks=list(blocks.items()),
-            page_data=_script_json(page_data),
+            page_data=script_json(page_data),
             script=Markup(script),  # noqa: S704 - our own bundle, checked by _inline
             css=Markup(css),  # noqa: S704 - our own style sheet, checked by _inline
         )

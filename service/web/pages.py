@@ -1,4 +1,4 @@
-"""The witness pages (issue 5, "Witness pages"; PROTOCOL.md §3, §5 to §8, §10 happen
+"""The witness pages (issue 5, "Witness pages"; docs/protocol.md §3, §5 to §8, §10 happen
 in the page's script, ``js/src/witness-page.js``).
 
 | request | page |
@@ -30,14 +30,11 @@ import hashlib
 import json
 import re
 from functools import cache
-from importlib import resources
 from pathlib import Path
 from typing import Any
 
-import jinja2
 from fastapi import APIRouter, HTTPException, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
-from markupsafe import Markup
 
 from testimony.crypto import hpke
 from testimony.crypto.encoding import b64u_encode
@@ -45,6 +42,7 @@ from testimony.forms.consent import consent_wording
 from testimony.service.domain.errors import FormNotFound
 
 from .i18n import UiStrings, ui_strings
+from .render import field_view, forms_data, key_groups, script_json, templates
 
 __all__ = ["LEAVE_URL", "PAGE_CSP", "router"]
 
@@ -73,45 +71,12 @@ router = APIRouter(include_in_schema=False)
 
 
 @cache
-def _templates() -> jinja2.Environment:
-    return jinja2.Environment(
-        loader=jinja2.FileSystemLoader(str(_HERE / "templates")),
-        autoescape=True,
-        undefined=jinja2.StrictUndefined,
-        trim_blocks=True,
-        lstrip_blocks=True,
-    )
-
-
-@cache
 def _integrity() -> dict[str, str]:
     """SRI values: the bundles' from ``integrity.json``, the style sheet's computed."""
     values: dict[str, str] = json.loads((_STATIC / "integrity.json").read_text(encoding="utf-8"))
     css = hashlib.sha384((_STATIC / "witness.css").read_bytes()).digest()
     values["witness.css"] = "sha384-" + base64.b64encode(css).decode("ascii")
     return values
-
-
-@cache
-def _forms_data() -> tuple[Any, Any]:
-    """``forms/static/rules.json`` and ``forms/messages.json``, as the browser reads them."""
-    forms = resources.files("testimony.forms")
-    rules = json.loads(forms.joinpath("static", "rules.json").read_text(encoding="utf-8"))
-    messages = json.loads(forms.joinpath("messages.json").read_text(encoding="utf-8"))
-    return rules, messages
-
-
-def _script_json(value: Any) -> Markup:
-    """JSON safe inside ``<script type="application/json">`` (no ``<``, ``>``, ``&``),
-    marked safe for the template (HTML entities are not decoded inside a script)."""
-    text = json.dumps(value, ensure_ascii=False, separators=(",", ":"))
-    for raw, escaped in (("&", "\\u0026"), ("<", "\\u003c"), (">", "\\u003e")):
-        text = text.replace(raw, escaped)
-    return Markup(text)  # noqa: S704 - escaped above: no markup can start inside it
-
-
-def _groups(key_id: str) -> list[str]:
-    return [key_id[i : i + 4] for i in range(0, len(key_id), 4)]
 
 
 def _language_links(strings: UiStrings, rest: str) -> list[tuple[str, str, str]]:
@@ -124,7 +89,7 @@ def _render(
     strings = ui_strings()
     known = lang in strings.languages
     body = (
-        _templates()
+        templates()
         .get_template(template)
         .render(
             lang=lang,
@@ -194,46 +159,6 @@ def start(lang: str, request: Request) -> HTMLResponse:
     return _render("start.html", lang=lang, forms=forms)
 
 
-def _field_view(field: dict[str, Any], lang: str, messages: Any) -> dict[str, Any]:
-    """What the template needs of one field, in ``lang``."""
-    text = messages["messages"]
-    view: dict[str, Any] = {
-        "id": field["id"],
-        "type": field["type"],
-        "label": field["label"][lang],
-        "help": field["help"][lang],
-        "required": field["required"],
-        "options": [],
-        "free_text": None,
-    }
-    kind = field["type"]
-    if kind in ("choice", "multichoice"):
-        view["options"] = [
-            {"value": choice["id"], "label": choice["label"][lang]} for choice in field["choices"]
-        ]
-        if field.get("other"):
-            view["free_text"] = {
-                "value": "__other",
-                "suffix": "other",
-                "label": text["field.other"][lang],
-            }
-    elif kind == "place":
-        view["options"] = [
-            {"value": place["id"], "label": place["label"][lang]} for place in field["places"]
-        ]
-        view["free_text"] = {
-            "value": "__text",
-            "suffix": "text",
-            "label": text["field.place-text"][lang],
-        }
-    elif kind == "boolean":
-        view["options"] = [
-            {"value": "true", "label": text["field.yes"][lang]},
-            {"value": "false", "label": text["field.no"][lang]},
-        ]
-    return view
-
-
 @router.get("/{lang}/forms/{form_id}", response_class=HTMLResponse)
 def form_page(lang: str, form_id: str, request: Request) -> HTMLResponse:
     """The latest version of ``form_id`` in ``lang``; 404 when either is unknown."""
@@ -247,7 +172,7 @@ def form_page(lang: str, form_id: str, request: Request) -> HTMLResponse:
     definition = published["definition"]
     if lang not in definition["languages"]:
         return not_found_page()
-    rules, messages = _forms_data()
+    rules, messages = forms_data()
     consent = consent_wording().as_json()
     page_data = {
         "lang": lang,
@@ -265,11 +190,11 @@ def form_page(lang: str, form_id: str, request: Request) -> HTMLResponse:
         lang=lang,
         rest=f"forms/{form_id}",
         title=definition["title"][lang],
-        fields=[_field_view(field, lang, messages) for field in definition["fields"]],
+        fields=[field_view(field, lang, messages) for field in definition["fields"]],
         consent_title=consent["title"][lang],
-        consent=[_field_view(field, lang, messages) for field in consent["fields"]],
+        consent=[field_view(field, lang, messages) for field in consent["fields"]],
         m={key: texts[lang] for key, texts in messages["messages"].items()},
-        page_data=_script_json(page_data),
+        page_data=script_json(page_data),
     )
 
 
@@ -282,7 +207,7 @@ def key_page(lang: str, request: Request) -> HTMLResponse:
         "key.html",
         lang=lang,
         rest="key",
-        key_groups=_groups(hpke.key_id(_intake_key(request))),
+        key_groups=key_groups(hpke.key_id(_intake_key(request))),
         log_key=request.app.state.server.log_view.verifier_key,
     )
 
@@ -303,7 +228,7 @@ def return_page(lang: str, request: Request) -> HTMLResponse:
         "logKey": request.app.state.server.log_view.verifier_key,
         "ui": ui_strings().for_language(lang),
     }
-    return _render("return.html", lang=lang, rest="return", page_data=_script_json(page_data))
+    return _render("return.html", lang=lang, rest="return", page_data=script_json(page_data))
 
 
 @router.get("/{lang}/offline", response_class=HTMLResponse)
@@ -320,7 +245,7 @@ def offline_page(lang: str, request: Request) -> HTMLResponse:
         rest="offline",
         example_form=summaries[0]["id"] if summaries else "FORM",
         server_hint=str(request.base_url).rstrip("/"),
-        key_groups=_groups(hpke.key_id(_intake_key(request))),
+        key_groups=key_groups(hpke.key_id(_intake_key(request))),
         o=offline_strings().for_language(lang),
         offline_pages=[
             {"href": f"/{lang}/offline/{form['id']}.html", "title": form["title"][lang]}

@@ -201,19 +201,19 @@ def test_the_page_is_reproducible_self_contained_and_pinned(tmp_path: Path) -> N
 
 
 def test_the_generator_refuses_a_language_the_form_lacks_and_a_bad_key() -> None:
-    from testimony.service.courier.errors import SealRefused
+    from testimony.service.web.offline import OfflinePageRefused
 
     key = hpke.public_key(INTAKE_SEED)
-    with pytest.raises(SealRefused, match="cannot be shown in fr"):
+    with pytest.raises(OfflinePageRefused, match="cannot be shown in fr"):
         offline_page(FORM.definition, key, ["ru", "fr"])
-    with pytest.raises(SealRefused, match="not an S1 public key"):
+    with pytest.raises(OfflinePageRefused, match="not an S1 public key"):
         offline_page(FORM.definition, key[:-1], ["ru"])
     assert offline_page(FORM.definition, key, ["en"]).languages == ("en",)
 
 
 def test_the_offline_page_of_the_server_links_and_serves_the_pinned_page(tmp_path: Path) -> None:
     from testimony.service.api.app import create_app
-    from testimony.service.domain.setup import init_data_dir
+    from testimony.service.server import init_data_dir
     from testimony.service.settings import Settings
     from tests.service.intake_support import TestClient
 
