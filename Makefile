@@ -6,6 +6,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 DATA   ?= data
+PORT   ?= 8000
 
 # The PostgreSQL tests use this server; each run makes its own schema there.
 # Set it empty (TESTIMONY_TEST_POSTGRES_URL=) to skip them outside CI.
@@ -35,7 +36,7 @@ run: $(STAMP)
 	  $(BIN)/testimony intake-key new --private $(KEYS)/intake.seed --public $(KEYS)/intake.pub && \
 	  $(BIN)/testimony init --data-dir $(DATA) --intake-public-key $(KEYS)/intake.pub; \
 	fi
-	$(BIN)/testimony serve --data-dir $(DATA)
+	$(BIN)/testimony serve --data-dir $(DATA) --port $(PORT)
 
 # The browser tests drive Debian's Chromium (never a downloaded browser) and
 # rebuild the sealing module from its pinned npm lockfile.
@@ -66,7 +67,8 @@ test: $(STAMP) browser-deps deploy-deps
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	mkdir -p $(VENV)/mypy-root/testimony
-	for d in crypto service forms migrations; do ln -sfn "$(CURDIR)/$$d" $(VENV)/mypy-root/testimony/$$d; done
+	for d in crypto client service forms migrations workstation; do ln -sfn "$(CURDIR)/$$d" $(VENV)/mypy-root/testimony/$$d; done
+	$(BIN)/lint-imports --no-cache architecture.ini
 	$(BIN)/mypy
 	$(BIN)/pytest --cov --cov-report=term
 

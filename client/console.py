@@ -1,0 +1,83 @@
+"""What every ``testimony`` command shares on the terminal.
+
+An error is one line on stderr, ``testimony: <message> (<code>)``, and exit
+status 1; never a traceback. Every error raised on purpose anywhere in the
+project carries a stable ``code`` (``testimony.crypto.errors``,
+``testimony.forms.errors``, the server's domain and store errors, the
+courier's); :func:`one_line_errors` prints any of them, and the OS errors a
+command may meet. Progress bars are drawn on stderr only when it is a
+terminal.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import sys
+from collections.abc import Callable, Iterator
+from typing import Any
+
+import typer
+
+__all__ = ["Progress", "fail", "first_line", "one_line_errors", "progress"]
+
+Progress = Callable[[str, int, int], None]
+"""``update(phase, done, total)``: counts, or bytes, done of ``total`` in ``phase``."""
+
+
+def fail(message: str, code: str) -> typer.Exit:
+    """Print the one-line error and return the exit to raise."""
+    typer.echo(f"testimony: {message} ({code})", err=True)
+    return typer.Exit(1)
+
+
+def first_line(exc: BaseException) -> str:
+    """The first line of an error's message (messages never hold a secret)."""
+    lines = str(exc).splitlines()
+    return lines[0] if lines else type(exc).__name__
+
+
+@contextlib.contextmanager
+def one_line_errors(*coded: type[Exception]) -> Iterator[None]:
+    """Turn ``coded`` errors (each with a ``code``) and OS errors into the
+    one-line error and exit 1."""
+    try:
+        yield
+    except coded as exc:
+        raise fail(first_line(exc), str(getattr(exc, "code", "error"))) from None
+    except FileExistsError as exc:
+        raise fail(first_line(exc), "file-exists") from None
+    except OSError as exc:
+        raise fail(f"{exc.strerror or 'input/output error'}: {exc.filename}", "io-error") from None
+
+
+@contextlib.contextmanager
+def progress(*, in_bytes: bool = False) -> Iterator[Progress]:
+    """Progress bars on stderr, one per phase, drawn only on a terminal and
+    gone when done; yields ``update(phase, done, total)`` (counts, or bytes)."""
+    from rich.console import Console
+    from rich.progress import (
+        BarColumn,
+        DownloadColumn,
+        MofNCompleteColumn,
+        TextColumn,
+        TimeRemainingColumn,
+    )
+    from rich.progress import Progress as Bars
+
+    with Bars(
+        TextColumn("{task.description}"),
+        BarColumn(),
+        DownloadColumn() if in_bytes else MofNCompleteColumn(),
+        TimeRemainingColumn(),
+        console=Console(stderr=True),
+        transient=True,
+        disable=not sys.stderr.isatty(),
+    ) as bars:
+        tasks: dict[str, Any] = {}
+
+        def update(phase: str, done: int, total: int) -> None:
+            if phase not in tasks:
+                tasks[phase] = bars.add_task(phase, total=total)
+            bars.update(tasks[phase], completed=done, total=total)
+
+        yield update
