@@ -1,5 +1,5 @@
 """Setting up a data directory (``testimony init``) and opening one
-(``testimony serve``, ``audit``, ``raw``): PROTOCOL.md §9.
+(``testimony serve``, ``audit``, ``raw``): docs/protocol.md §9.
 
 A data directory holds::
 
@@ -27,10 +27,31 @@ from sqlalchemy.engine import Engine, make_url
 from testimony.crypto import hpke, note, signing
 from testimony.crypto.encoding import b64u_decode, b64u_encode
 from testimony.crypto.errors import CryptoError, MalformedInput
+from testimony.service.domain.audit import AuditProgress, Finding, audit
+from testimony.service.domain.clock import Granularity
+from testimony.service.domain.errors import (
+    AlreadyInitialised,
+    BadKeyFile,
+    BadSettings,
+    NotInitialised,
+)
+from testimony.service.domain.followups import Followups
+from testimony.service.domain.intake import Intake
+from testimony.service.domain.log import (
+    LogSigner,
+    LogView,
+    intake_key_entry,
+    load_intake_keys,
+    read_signer_key,
+)
+from testimony.service.domain.pow import SECRET_LENGTH, ProofOfWork, StoredSpentChallenges
+from testimony.service.domain.replies import Replies
+from testimony.service.domain.uploads import UploadLimits, Uploads
 from testimony.service.settings import Settings
 from testimony.service.store import db
 from testimony.service.store.batching import AppendBatcher
 from testimony.service.store.blob_index import BlobIndex
+from testimony.service.store.blobs import BlobStore
 from testimony.service.store.inline_blobs import InlineBlobs, LayeredBlobStore
 from testimony.service.store.log import LogStore
 from testimony.service.store.projections import (
@@ -41,15 +62,6 @@ from testimony.service.store.projections import (
     rebuild_projections,
 )
 from testimony.service.store.upload_table import UploadTable
-
-from .clock import Granularity
-from .errors import AlreadyInitialised, BadKeyFile, BadSettings, NotInitialised
-from .followups import Followups
-from .intake import Intake
-from .log import LogSigner, LogView, intake_key_entry, load_intake_keys, read_signer_key
-from .pow import SECRET_LENGTH, ProofOfWork, StoredSpentChallenges
-from .replies import Replies
-from .uploads import UploadLimits, Uploads
 
 __all__ = [
     "InitResult",
@@ -437,3 +449,36 @@ def open_log(settings: Settings) -> Iterator[tuple[LogStore, LayeredBlobStore]]:
         raise NotInitialised("the data directory has no blobs folder (run `testimony init`)")
     with open_existing_engine(settings) as engine:
         yield LogStore(engine), LayeredBlobStore(settings.blobs_dir, InlineBlobs(engine))
+
+
+def audit_settings(
+    settings: Settings, progress: AuditProgress | None = None
+) -> tuple[list[str], list[Finding]]:
+    """Audit the database (and blobs, with a data dir) the settings name
+    (``progress`` as :func:`audit` says).
+
+    The log key is ``settings.log_key`` if set, else the data dir's. Returns
+    notes on what could not be checked, and the findings. Raises
+    :class:`NotInitialised` if there is no database and :class:`BadKeyFile`
+    for an unreadable log key.
+    """
+    notes: list[str] = []
+    verifier_key = settings.log_key
+    if verifier_key is None and settings.data_dir is not None:
+        verifier_key = str(read_signer_key(settings.log_key_path).verifier())
+    has_blobs = settings.data_dir is not None and settings.blobs_dir.is_dir()
+    if not has_blobs:
+        notes.append("blobs not checked: no data directory with a blobs folder")
+    with open_existing_engine(settings) as engine:
+        blobs: BlobStore | None = None
+        if has_blobs:
+            blobs = LayeredBlobStore(settings.blobs_dir, InlineBlobs(engine))
+        findings = audit(
+            log=LogStore(engine),
+            engine=engine,
+            blobs=blobs,
+            verifier_key=verifier_key,
+            granularity=Granularity(settings.time_granularity_minutes),
+            progress=progress,
+        )
+    return notes, findings

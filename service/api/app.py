@@ -1,4 +1,4 @@
-"""The intake server's FastAPI application (PROTOCOL.md §3, §5, §6, §7, §8, §9, §10).
+"""The intake server's FastAPI application (docs/protocol.md §3, §5, §6, §7, §8, §9, §10).
 
 ``create_app(settings)`` opens the data directory (``domain.setup.open_server``)
 and mounts one thin router per resource, and the witness pages
@@ -18,7 +18,7 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI
 
 from testimony.service.domain.forms import FormsCatalogue
-from testimony.service.domain.setup import open_server
+from testimony.service.server import open_server
 from testimony.service.settings import Settings
 from testimony.service.web import pages
 
@@ -67,7 +67,7 @@ def create_app(settings: Settings, *, first: bool = True) -> FastAPI:
         title="Testimony intake API",
         version=_version(),
         description="Sealed submissions, resumable uploads and the append-only log "
-        "of PROTOCOL.md (§3, §5, §6, §8, §9, §10).",
+        "of docs/protocol.md (§3, §5, §6, §8, §9, §10).",
         openapi_url=OPENAPI_URL,
         docs_url=None,
         redoc_url=None,

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from fastapi import Request
 
-from testimony.service.domain.setup import Server
+from testimony.service.server import Server
 
 __all__ = ["get_server"]
 

@@ -1,4 +1,4 @@
-"""``POST /api/v1/followups`` (PROTOCOL.md §7; the receipt of §10).
+"""``POST /api/v1/followups`` (docs/protocol.md §7; the receipt of §10).
 
 The body is read as for a submission (``submissions.answer_receipt``: JSON
 only, bounded, strict); everything else is the domain's (``Followups.submit``). A
@@ -12,7 +12,7 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, Request
 from fastapi.responses import JSONResponse
 
-from testimony.service.domain.setup import Server
+from testimony.service.server import Server
 
 from .deps import get_server
 from .schemas import Receipt

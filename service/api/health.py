@@ -6,7 +6,7 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends
 
-from testimony.service.domain.setup import Server
+from testimony.service.server import Server
 
 from .deps import get_server
 from .schemas import Health

@@ -1,4 +1,4 @@
-"""The log's HTTP interface (PROTOCOL.md §9).
+"""The log's HTTP interface (docs/protocol.md §9).
 
 | request | answer |
 | --- | --- |
@@ -17,7 +17,7 @@ from fastapi import APIRouter, Depends, Query
 from fastapi.responses import PlainTextResponse
 
 from testimony.crypto.encoding import b64u_encode
-from testimony.service.domain.setup import Server
+from testimony.service.server import Server
 
 from .deps import get_server
 from .schemas import ConsistencyProof, Entries, InclusionProof

@@ -1,4 +1,4 @@
-"""``GET /api/v1/pow`` (PROTOCOL.md §8)."""
+"""``GET /api/v1/pow`` (docs/protocol.md §8)."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends
 
-from testimony.service.domain.setup import Server
+from testimony.service.server import Server
 
 from .deps import get_server
 from .schemas import Challenge

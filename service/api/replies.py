@@ -1,4 +1,4 @@
-"""``GET /api/v1/replies/challenge`` and ``POST /api/v1/replies`` (PROTOCOL.md §7).
+"""``GET /api/v1/replies/challenge`` and ``POST /api/v1/replies`` (docs/protocol.md §7).
 
 A witness fetches reviewers' sealed replies after signing a fresh challenge
 with its witness key; the exchange is defined in ``domain/replies.py`` and
@@ -12,7 +12,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, Request
 from starlette.concurrency import run_in_threadpool
 
-from testimony.service.domain.setup import Server
+from testimony.service.server import Server
 
 from .deps import get_server
 from .schemas import Problem

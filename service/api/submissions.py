@@ -1,4 +1,4 @@
-"""``POST /api/v1/submissions`` (PROTOCOL.md §3 step 6; the receipt of §10).
+"""``POST /api/v1/submissions`` (docs/protocol.md §3 step 6; the receipt of §10).
 
 The body must be ``application/json`` (415 otherwise), at most
 ``max_request_bytes`` (413, read in pieces and refused as soon as it is
@@ -7,7 +7,7 @@ exceeded), and well-formed JSON without duplicate member names or
 (``Intake.submit``).
 
 A repeated submission answers ``201`` with the same receipt, byte for byte, as
-the first: a client written from PROTOCOL.md expects ``201``, and a retry after
+the first: a client written from docs/protocol.md expects ``201``, and a retry after
 a lost answer is then indistinguishable from the first try.
 """
 
@@ -24,7 +24,7 @@ from testimony.crypto import canonical
 from testimony.crypto.errors import MalformedInput
 from testimony.service.domain.errors import MalformedJSON, RequestTooLarge, UnsupportedMediaType
 from testimony.service.domain.intake import Submitted
-from testimony.service.domain.setup import Server
+from testimony.service.server import Server
 
 from .deps import get_server
 from .schemas import Problem, Receipt, SubmissionRequest

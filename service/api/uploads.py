@@ -1,4 +1,4 @@
-"""Resumable uploads: the part of tus 1.0 that PROTOCOL.md §6 needs, under
+"""Resumable uploads: the part of tus 1.0 that docs/protocol.md §6 needs, under
 ``/api/v1/uploads/``. Why not ``tuspyserver``: see ``docs/uploads.md``.
 
 | request | answer |
@@ -40,8 +40,8 @@ from testimony.service.domain.errors import (
     TusVersionUnsupported,
     UnsupportedMediaType,
 )
-from testimony.service.domain.setup import Server
 from testimony.service.domain.uploads import UploadState, parse_metadata
+from testimony.service.server import Server
 
 from .deps import get_server
 from .schemas import Problem

@@ -1,4 +1,4 @@
-"""``testimony audit``: check that the log was never rewritten (PROTOCOL.md §9).
+"""``testimony audit``: check that the log was never rewritten (docs/protocol.md §9).
 
 The triggers of the migrations refuse UPDATE and DELETE on the log tables, but
 whoever owns the database can drop them. The audit therefore trusts nothing
@@ -40,18 +40,14 @@ from testimony.crypto import canonical, merkle
 from testimony.crypto import checkpoint as checkpoints
 from testimony.crypto.errors import CryptoError
 from testimony.crypto.rfc3339 import parse_time
-from testimony.service.settings import Settings
 from testimony.service.store import errors as store_errors
 from testimony.service.store.blob_index import BlobIndex
 from testimony.service.store.blobs import BlobStore
-from testimony.service.store.inline_blobs import InlineBlobs, LayeredBlobStore
 from testimony.service.store.log import LogStore, StoredCheckpoint
 
 from .clock import Granularity, unix_seconds
-from .log import read_signer_key
-from .setup import open_existing_engine
 
-__all__ = ["MAX_PER_CODE", "AuditProgress", "Finding", "audit", "audit_settings"]
+__all__ = ["MAX_PER_CODE", "AuditProgress", "Finding", "audit"]
 
 MAX_PER_CODE = 100
 """Findings of one kind reported one by one; beyond that, one summary line."""
@@ -479,36 +475,3 @@ def audit(
         granularity=granularity,
         progress=progress,
     ).run()
-
-
-def audit_settings(
-    settings: Settings, progress: AuditProgress | None = None
-) -> tuple[list[str], list[Finding]]:
-    """Audit the database (and blobs, with a data dir) the settings name
-    (``progress`` as :func:`audit` says).
-
-    The log key is ``settings.log_key`` if set, else the data dir's. Returns
-    notes on what could not be checked, and the findings. Raises
-    :class:`NotInitialised` if there is no database and :class:`BadKeyFile`
-    for an unreadable log key.
-    """
-    notes: list[str] = []
-    verifier_key = settings.log_key
-    if verifier_key is None and settings.data_dir is not None:
-        verifier_key = str(read_signer_key(settings.log_key_path).verifier())
-    has_blobs = settings.data_dir is not None and settings.blobs_dir.is_dir()
-    if not has_blobs:
-        notes.append("blobs not checked: no data directory with a blobs folder")
-    with open_existing_engine(settings) as engine:
-        blobs: BlobStore | None = None
-        if has_blobs:
-            blobs = LayeredBlobStore(settings.blobs_dir, InlineBlobs(engine))
-        findings = audit(
-            log=LogStore(engine),
-            engine=engine,
-            blobs=blobs,
-            verifier_key=verifier_key,
-            granularity=Granularity(settings.time_granularity_minutes),
-            progress=progress,
-        )
-    return notes, findings

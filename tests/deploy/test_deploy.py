@@ -36,7 +36,7 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 
 from testimony.crypto import hpke, receipts, submission
-from testimony.service.domain.setup import init_data_dir
+from testimony.service.server import init_data_dir
 from testimony.service.settings import Settings, load_settings
 from tests.live_server import LiveServer, free_port, start_server
 

@@ -24,7 +24,7 @@ from sqlalchemy.engine import make_url
 from testimony.crypto import hpke
 from testimony.crypto.encoding import b64u_decode
 from testimony.service.domain.clock import FixedClock
-from testimony.service.domain.setup import init_data_dir
+from testimony.service.server import init_data_dir
 from testimony.service.settings import Settings
 from tests.vectors.loader import load_json
 

@@ -1,4 +1,4 @@
-"""``testimony followup`` and ``testimony replies`` against a real server (PROTOCOL.md §7):
+"""``testimony followup`` and ``testimony replies`` against a real server (docs/protocol.md §7):
 the receipt code is read from stdin, a follow-up with a file is logged and its
 receipt verified, a reviewer's reply is read back, and errors are one line."""
 
@@ -16,7 +16,7 @@ from testimony.crypto import followup, hpke, receipt
 from testimony.crypto.encoding import b64u_decode
 from testimony.crypto.submission import open_attachment, open_submission
 from testimony.service.cli import app
-from testimony.service.domain.setup import open_server
+from testimony.service.server import open_server
 from testimony.service.settings import Settings
 from tests.service.api.witness_client import WitnessClient
 from tests.service.courier.support import INTAKE_SEED, ORIGIN, LiveServer

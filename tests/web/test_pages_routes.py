@@ -19,7 +19,7 @@ import pytest
 from testimony.crypto import hpke
 from testimony.forms.registry import bundled_forms
 from testimony.service.api.app import create_app
-from testimony.service.domain.setup import init_data_dir
+from testimony.service.server import init_data_dir
 from testimony.service.settings import Settings
 from testimony.service.web.i18n import REVIEW_PREFIX, ui_strings
 from testimony.service.web.pages import PAGE_CSP

@@ -1,5 +1,5 @@
 """An attachment's upload survives the server being killed and started again
-mid-file (issue 5; PROTOCOL.md §6): Chromium runs the sealing module's
+mid-file (issue 5; docs/protocol.md §6): Chromium runs the sealing module's
 ``uploadBlob`` (tus-js-client) against a real ``testimony serve``; the server
 is killed with SIGKILL once part of the file is on disk and started again on
 the same port and data dir; the client asks for the offset and goes on from
@@ -26,7 +26,7 @@ import pytest
 
 from testimony.crypto import hpke, submission
 from testimony.crypto.encoding import b64u_decode
-from testimony.service.domain.setup import init_data_dir
+from testimony.service.server import init_data_dir
 from testimony.service.settings import Settings
 from tests.live_server import LiveServer, start_server
 from tests.web import browser

@@ -29,7 +29,7 @@ import pytest
 
 from testimony.crypto import followup, hpke, padding, receipt, stream
 from testimony.crypto.encoding import b64u_decode
-from testimony.service.domain.setup import init_data_dir, open_server
+from testimony.service.server import init_data_dir, open_server
 from testimony.service.settings import Settings
 from tests.live_server import start_server
 from tests.service.api.witness_client import WitnessClient

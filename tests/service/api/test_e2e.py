@@ -1,5 +1,5 @@
 """End to end against a real ``testimony serve`` (uvicorn) process, on SQLite and
-on PostgreSQL: a witness client written from PROTOCOL.md submits, uploads and
+on PostgreSQL: a witness client written from docs/protocol.md submits, uploads and
 verifies; no client address reaches the database, the blobs or the logs; a
 large upload streams through in bounded memory.
 
@@ -16,8 +16,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from testimony.service.domain.audit import audit_settings
-from testimony.service.domain.setup import init_data_dir
+from testimony.service.server import audit_settings, init_data_dir
 from testimony.service.settings import Settings
 from tests.live_server import LiveServer, start_server
 from tests.service.api.witness_client import TUS, WitnessClient

@@ -19,7 +19,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from testimony.service.domain.setup import init_data_dir
+from testimony.service.server import init_data_dir
 from testimony.service.settings import Settings
 from tests.live_server import LiveServer, start_server
 from tests.service.api.witness_client import WitnessClient

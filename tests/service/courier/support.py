@@ -9,7 +9,7 @@ import pytest
 
 from testimony.crypto import hpke
 from testimony.crypto.encoding import b64u_encode
-from testimony.service.domain.setup import init_data_dir
+from testimony.service.server import init_data_dir
 from testimony.service.settings import Settings
 from tests import live_server
 from tests.live_server import LiveServer

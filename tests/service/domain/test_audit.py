@@ -1,4 +1,4 @@
-"""``testimony audit`` (PROTOCOL.md §9): passes on an honest store and names
+"""``testimony audit`` (docs/protocol.md §9): passes on an honest store and names
 the entry, checkpoint or blob after tampering below the database's rules."""
 
 from __future__ import annotations
@@ -13,8 +13,9 @@ from sqlalchemy.engine import Engine
 
 from testimony.crypto.encoding import b64u_decode
 from testimony.service.api.app import create_app
-from testimony.service.domain.audit import Finding, audit, audit_settings
+from testimony.service.domain.audit import Finding, audit
 from testimony.service.domain.clock import Granularity
+from testimony.service.server import audit_settings
 from testimony.service.settings import Settings
 from testimony.service.store import db
 from testimony.service.store.blobs import FilesystemBlobStore

@@ -1,4 +1,4 @@
-"""Upload and blob expiry (PROTOCOL.md §6): unreferenced blobs go; the header,
+"""Upload and blob expiry (docs/protocol.md §6): unreferenced blobs go; the header,
 body and attachments of a logged submission stay, even after the projections
 are rebuilt; a blob a submission has claimed does not expire under it."""
 
@@ -15,8 +15,8 @@ import pytest
 from testimony.crypto.encoding import b64u_decode
 from testimony.service.domain.clock import FixedClock
 from testimony.service.domain.errors import UnknownBlob
-from testimony.service.domain.setup import Server, open_server
 from testimony.service.domain.uploads import BlobState
+from testimony.service.server import Server, open_server
 from testimony.service.settings import Settings
 from testimony.service.store import db
 from testimony.service.store.projections import rebuild_projections

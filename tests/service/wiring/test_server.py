@@ -1,4 +1,4 @@
-"""``testimony init`` and opening a data dir (PROTOCOL.md §9; the intake-key entry)."""
+"""``testimony init`` and opening a data dir (docs/protocol.md §9; the intake-key entry)."""
 
 from __future__ import annotations
 
@@ -18,7 +18,7 @@ from testimony.service.domain.errors import (
     NotInitialised,
 )
 from testimony.service.domain.log import load_intake_keys, parse_intake_key_entry, read_signer_key
-from testimony.service.domain.setup import (
+from testimony.service.server import (
     init_data_dir,
     new_intake_key,
     open_server,
