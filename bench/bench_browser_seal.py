@@ -1,4 +1,4 @@
-"""Benchmark of sealing a large attachment in the browser (PROTOCOL.md §3 step 1).
+"""Benchmark of sealing a large attachment in the browser (docs/protocol.md §3 step 1).
 
 In headless Chromium (Debian's /usr/bin/chromium), under the witness pages'
 strict CSP, a generated file of --size MiB (default 200) is sealed with the

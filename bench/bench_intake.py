@@ -7,7 +7,7 @@ PART is ``sqlite`` or ``postgres`` (part 1 on that database), ``upload``
 (part 2), ``log`` (part 3 on both; ``log-sqlite``, ``log-postgres`` for one).
 Without ``--only`` every part runs.
 
-1. **Durable submissions per second** (PROTOCOL.md §3 step 6, §10) against a
+1. **Durable submissions per second** (docs/protocol.md §3 step 6, §10) against a
    real ``testimony serve`` process, on SQLite and on PostgreSQL, with 1 and
    16 concurrent clients (``_load``: keep-alive connections from one asyncio loop), proof
    of work off. Submissions are sealed with ``testimony.crypto.submission``

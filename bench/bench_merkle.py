@@ -1,4 +1,4 @@
-"""Benchmark of testimony.crypto.merkle against pymerkle 7 (PROTOCOL.md §9).
+"""Benchmark of testimony.crypto.merkle against pymerkle 7 (docs/protocol.md §9).
 
 Builds a tree of --size leaves (default 1,000,000) in a MemoryHashStore with
 ``append`` in batches, and the same tree in pymerkle's ``InmemoryTree``; checks

@@ -1,4 +1,4 @@
-"""Receipt-code derivation (PROTOCOL.md §7) against raw Argon2id in the same run.
+"""Receipt-code derivation (docs/protocol.md §7) against raw Argon2id in the same run.
 
     python bench/bench_receipt.py [--quick]
 

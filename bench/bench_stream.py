@@ -1,4 +1,4 @@
-"""STREAM (PROTOCOL.md §2) throughput and memory: ``python bench/bench_stream.py [--quick]``.
+"""STREAM (docs/protocol.md §2) throughput and memory: ``python bench/bench_stream.py [--quick]``.
 
 1. In memory: ``stream.encrypt`` / ``decrypt`` / ``encrypt_file`` on 256 MiB
    against raw AES-256-GCM over the same 64 KiB chunks with a plain counter

@@ -1,4 +1,4 @@
-"""Canonical JSON (PROTOCOL.md §0): RFC 8785, the JSON Canonicalization Scheme.
+"""Canonical JSON (docs/protocol.md §0): RFC 8785, the JSON Canonicalization Scheme.
 
 Every JSON object that is hashed or signed — log entries, manifests, form
 definitions, signed requests — is serialised with :func:`dumps`. The work is

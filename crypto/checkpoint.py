@@ -1,4 +1,4 @@
-"""Signed log checkpoints of PROTOCOL.md §9: a C2SP tlog-checkpoint
+"""Signed log checkpoints of docs/protocol.md §9: a C2SP tlog-checkpoint
 (https://c2sp.org/tlog-checkpoint) carried in a C2SP signed note
 (:mod:`testimony.crypto.note`).
 
@@ -9,7 +9,7 @@ The note text is exactly four lines::
     <base64 (standard, padded) of the 32-byte root hash>
     time <RFC 3339 UTC, Z, whole seconds>
 
-In C2SP's terms the ``time`` line is an extension line. PROTOCOL.md §9 defines
+In C2SP's terms the ``time`` line is an extension line. docs/protocol.md §9 defines
 this one and no other, so a text with any further line is refused: an
 extension no one here defines would be signed but unread, and log monitors
 cannot audit it.

@@ -1,4 +1,4 @@
-"""Byte encodings of PROTOCOL.md §0: ``b64u`` (base64url, no padding), ``hex``,
+"""Byte encodings of docs/protocol.md §0: ``b64u`` (base64url, no padding), ``hex``,
 standard padded base64 (checkpoints, §9) and ``H`` (SHA-256).
 
 Decoders are strict: they reject padding where there must be none, characters

@@ -8,18 +8,18 @@ the service and the CLI print (``testimony: ... (code)``).
 
     CryptoError                       (ValueError)
     ├── MalformedInput                wrong type, length or encoding of an input
-    ├── StreamError                   PROTOCOL.md §2 decryption failed
+    ├── StreamError                   docs/protocol.md §2 decryption failed
     │   ├── StreamTagError            a chunk's tag does not verify (wrong key, altered, reordered)
     │   ├── StreamTruncatedError      the input ends before a final chunk
     │   ├── StreamMisplacedFinalError a chunk marked final is followed by more data
     │   ├── StreamTrailingDataError   bytes after the final chunk
     │   └── StreamShortChunkError     a chunk shorter than a tag, or an empty non-first final chunk
-    ├── HPKEOpenError                 PROTOCOL.md §1 Open failed (wrong key, info or altered data)
-    ├── PaddingError                  PROTOCOL.md §3 unpadding failed
-    ├── ReceiptCodeError              not a receipt code (PROTOCOL.md §7)
-    ├── ReceiptError                  a receipt does not verify (PROTOCOL.md §10)
+    ├── HPKEOpenError                 docs/protocol.md §1 Open failed (wrong key, info or altered data)
+    ├── PaddingError                  docs/protocol.md §3 unpadding failed
+    ├── ReceiptCodeError              not a receipt code (docs/protocol.md §7)
+    ├── ReceiptError                  a receipt does not verify (docs/protocol.md §10)
     ├── SignatureError                an Ed25519 signature does not verify
-    ├── ProofError                    a Merkle proof does not verify (PROTOCOL.md §9)
+    ├── ProofError                    a Merkle proof does not verify (docs/protocol.md §9)
     │   └── TreeSizeError             an index or size is out of range for the tree
     └── CheckpointError               a checkpoint or signed note is not acceptable (§9)
         ├── NoteFormatError           not a well-formed signed note / checkpoint

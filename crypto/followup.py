@@ -1,4 +1,4 @@
-"""Follow-ups and replies (PROTOCOL.md §7), and their log entries (§9).
+"""Follow-ups and replies (docs/protocol.md §7), and their log entries (§9).
 
 A witness who kept the receipt code (``testimony.crypto.receipt``) comes back
 with the keys it derives: the Ed25519 ``witness`` key signs, the S1 box seed

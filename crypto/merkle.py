@@ -1,4 +1,4 @@
-"""The log's Merkle tree: PROTOCOL.md §9, RFC 9162 §2.1.
+"""The log's Merkle tree: docs/protocol.md §9, RFC 9162 §2.1.
 
 Hashes (RFC 9162 §2.1.1)::
 

@@ -1,5 +1,5 @@
 """C2SP signed notes (https://c2sp.org/signed-note), the envelope of the
-checkpoints of PROTOCOL.md §9.
+checkpoints of docs/protocol.md §9.
 
 A signed note is a text, a blank line, and one or more signature lines::
 

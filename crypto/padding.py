@@ -1,4 +1,4 @@
-"""Padmé padding of plaintext lengths (PROTOCOL.md §3).
+"""Padmé padding of plaintext lengths (docs/protocol.md §3).
 
 Ciphertext lengths must not give away exact sizes. ``pad(x)`` appends zero
 bytes up to ``padme(len(x))`` (Nikitin et al., "Reducing Metadata Leakage from

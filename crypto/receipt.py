@@ -1,4 +1,4 @@
-"""Receipt codes and witness keys (PROTOCOL.md §7).
+"""Receipt codes and witness keys (docs/protocol.md §7).
 
 The witness's device makes a receipt code: 20 decimal digits from a CSPRNG,
 shown as ``1234-5678-9012-3456-7890`` and never sent to the server. Argon2id

@@ -1,4 +1,4 @@
-"""Receipts (PROTOCOL.md §10): what the server answers to a submission or
+"""Receipts (docs/protocol.md §10): what the server answers to a submission or
 follow-up, and the one check every client, the server's own tests, the
 workstation and ``testimony verify`` run on it.
 

@@ -1,4 +1,4 @@
-"""Times on the wire (PROTOCOL.md §0): RFC 3339, UTC, ``Z`` suffix, whole seconds.
+"""Times on the wire (docs/protocol.md §0): RFC 3339, UTC, ``Z`` suffix, whole seconds.
 
 >>> from datetime import datetime, timezone
 >>> format_time(datetime(2026, 11, 25, 12, 0, tzinfo=timezone.utc))

@@ -1,4 +1,4 @@
-"""Ed25519 signatures (PROTOCOL.md §1) over canonical JSON (§0, §7, §9).
+"""Ed25519 signatures (docs/protocol.md §1) over canonical JSON (§0, §7, §9).
 
 Signed requests and log entries are JSON objects whose ``signature`` member is
 the b64u Ed25519 signature over the JCS bytes of the object *without* that

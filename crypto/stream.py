@@ -1,4 +1,4 @@
-"""STREAM: chunked AES-256-GCM encryption of one byte string (PROTOCOL.md §2).
+"""STREAM: chunked AES-256-GCM encryption of one byte string (docs/protocol.md §2).
 
 A 32-byte key ``K`` encrypts one plaintext only. The plaintext is cut into
 :data:`CHUNK`-byte chunks (the last may be shorter; an empty plaintext is one

@@ -1,4 +1,4 @@
-"""Versioned, multilingual questionnaires (PROTOCOL.md §5) and the witness's consent (§3).
+"""Versioned, multilingual questionnaires (docs/protocol.md §5) and the witness's consent (§3).
 
 - ``schema``: the definition format; ``load_form``, ``form_sha256``.
 - ``rules`` / ``validate``: the answer rules as one table, interpreted here and,

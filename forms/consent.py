@@ -1,4 +1,4 @@
-"""The witness's consent, ``M.consent`` (PROTOCOL.md §3).
+"""The witness's consent, ``M.consent`` (docs/protocol.md §3).
 
 ``{"share_with": [...], "contact": bool}`` sits beside ``M.answers``, not in
 it: consent is not a form field. The witness page builds it from dedicated

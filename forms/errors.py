@@ -1,4 +1,4 @@
-"""Every error ``testimony.forms`` raises (PROTOCOL.md §5).
+"""Every error ``testimony.forms`` raises (docs/protocol.md §5).
 
 Checks raise; they never return ``False``. Each class has a stable ``code``.
 An error about answers or consent names field ids and problem codes only —
@@ -45,7 +45,7 @@ class FormError(ValueError):
 
 
 class FormInvalid(FormError):
-    """A form definition does not follow PROTOCOL.md §5.
+    """A form definition does not follow docs/protocol.md §5.
 
     ``details`` lists one line per problem (``location: reason``).
     """

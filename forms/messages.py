@@ -1,4 +1,4 @@
-"""Localised texts for validation problems and for rendering fields (PROTOCOL.md §5).
+"""Localised texts for validation problems and for rendering fields (docs/protocol.md §5).
 
 ``forms/messages.json`` holds ``{"languages": [...], "messages": {key: {lang: text}}}``:
 one message for every message key in ``forms/rules.py`` (what a witness reads

@@ -1,4 +1,4 @@
-"""The forms a server publishes (PROTOCOL.md §5), keyed by ``(id, version)``.
+"""The forms a server publishes (docs/protocol.md §5), keyed by ``(id, version)``.
 
 ``bundled_forms()`` reads the definitions shipped in ``forms/definitions/``;
 ``load_forms_dir(path)`` reads an operator's folder (``testimony serve --forms
@@ -142,7 +142,7 @@ def load_forms_dir(path: str | Path) -> FormRegistry:
     """The form definitions in a folder: every ``*.json`` but ``*.review.json``.
 
     Raises :class:`FormInvalid` (naming the file) for a definition that does not
-    follow PROTOCOL.md §5, :class:`ReviewMarkersInvalid` for a broken sidecar,
+    follow docs/protocol.md §5, :class:`ReviewMarkersInvalid` for a broken sidecar,
     :class:`FormConflict` for two different definitions of one id and version,
     and ``OSError`` when the folder cannot be read.
     """

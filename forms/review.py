@@ -1,6 +1,6 @@
 """Translation-review markers: which texts still need a native speaker.
 
-The definition format of PROTOCOL.md §5 has no room for extra keys, so an
+The definition format of docs/protocol.md §5 has no room for extra keys, so an
 uncertain translation is marked in a sidecar beside the file it belongs to
 (``kordai-2020.json`` → ``kordai-2020.review.json``)::
 

@@ -1,4 +1,4 @@
-"""The answer rules of PROTOCOL.md §5, as one declarative table.
+"""The answer rules of docs/protocol.md §5, as one declarative table.
 
 The Python validator (``forms/validate.py``) and the browser validator
 (``forms/static/validate.js``) both interpret this table, so a limit, a pattern,
@@ -22,7 +22,7 @@ The table holds:
   (Python ``re.fullmatch``; JavaScript ``^(?:...)$`` with the ``u`` flag);
 - ``blank``: the code points that count as blank (both languages' own
   "whitespace" differ, so the set is listed);
-- ``consent``: the shape of ``M.consent`` (PROTOCOL.md §3) and its sharing
+- ``consent``: the shape of ``M.consent`` (docs/protocol.md §3) and its sharing
   vocabulary.
 
 Lengths are counted in Unicode code points. Problem codes are stable: clients
@@ -87,7 +87,7 @@ _BLANK = [
 
 RULES: Final[dict[str, Any]] = {
     "rules_version": 1,
-    "protocol": "PROTOCOL.md §5",
+    "protocol": "docs/protocol.md §5",
     "answers": {
         "codes": {
             "wrong-type": "wrong-type.answers",

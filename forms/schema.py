@@ -1,4 +1,4 @@
-"""The form definition format of PROTOCOL.md §5, as a strict pydantic schema.
+"""The form definition format of docs/protocol.md §5, as a strict pydantic schema.
 
 A definition is JSON::
 
@@ -107,7 +107,7 @@ class Choice(BaseModel):
 
 
 class FormField(BaseModel):
-    """One question of a form (PROTOCOL.md §5)."""
+    """One question of a form (docs/protocol.md §5)."""
 
     model_config = _STRICT
 
@@ -216,7 +216,7 @@ class FormDefinition(BaseModel):
 
     @property
     def sha256(self) -> str:
-        """``hex(H(JCS(definition)))`` (PROTOCOL.md §5), as ``M.form.sha256`` names it."""
+        """``hex(H(JCS(definition)))`` (docs/protocol.md §5), as ``M.form.sha256`` names it."""
         return hashlib.sha256(self._jcs).hexdigest()
 
     def as_json(self) -> dict[str, Any]:
@@ -256,7 +256,7 @@ def _parse_json(source: bytes) -> Any:
 
 
 def load_form(source: bytes | Mapping[str, Any]) -> FormDefinition:
-    """Parse and validate a form definition (PROTOCOL.md §5).
+    """Parse and validate a form definition (docs/protocol.md §5).
 
     ``source`` is the JSON bytes (UTF-8; duplicate keys refused) or the already
     parsed object. Raises :class:`FormInvalid`, with one line per problem in
@@ -274,14 +274,14 @@ def load_form(source: bytes | Mapping[str, Any]) -> FormDefinition:
             for line in error["msg"].removeprefix("Value error, ").splitlines()
         ]
         raise FormInvalid(
-            f"the form definition does not follow PROTOCOL.md §5: {details[0]}"
+            f"the form definition does not follow docs/protocol.md §5: {details[0]}"
             + (f" (and {len(details) - 1} more)" if len(details) > 1 else ""),
             details,
         ) from None
 
 
 def form_sha256(definition: FormDefinition | Mapping[str, Any]) -> str:
-    """``hex(H(JCS(definition)))`` of a definition as written (PROTOCOL.md §5).
+    """``hex(H(JCS(definition)))`` of a definition as written (docs/protocol.md §5).
 
     A :class:`FormDefinition` hashes the JSON it was loaded from; a mapping is
     hashed as given, without validation. Raises :class:`FormInvalid` when a

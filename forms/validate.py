@@ -1,4 +1,4 @@
-"""Validate ``M.answers`` against a form version (PROTOCOL.md §5).
+"""Validate ``M.answers`` against a form version (docs/protocol.md §5).
 
 This module interprets the table in ``forms/rules.py``; the browser runs the
 same table through ``forms/static/validate.js``, and a test requires both to
@@ -313,7 +313,7 @@ def answer_problems(
 def validate_answers(
     definition: FormDefinition, answers: Any, attachments: Collection[str]
 ) -> None:
-    """Check ``M.answers`` against ``definition`` (PROTOCOL.md §5).
+    """Check ``M.answers`` against ``definition`` (docs/protocol.md §5).
 
     ``attachments`` are the blob ids listed in ``M.attachments``. Returns
     ``None`` when the answers are valid; raises :class:`AnswersInvalid`, whose

@@ -2,7 +2,7 @@
 
 The workbook is read by ODK's own ``pyxform`` (``xls2json.parse_file_to_json``),
 never by a parser of ours; this module only maps pyxform's survey JSON onto
-PROTOCOL.md §5. What has no equivalent here is dropped and named in a warning
+docs/protocol.md §5. What has no equivalent here is dropped and named in a warning
 line — relevance (skip logic), constraints, calculations, groups and repeats,
 defaults, required messages, choice filters, appearances, media, metadata —
 so the author knows exactly what the witness will not see.
@@ -517,7 +517,7 @@ def convert_xlsform(
     ``form_id`` and ``version`` override the settings sheet's ``form_id`` and
     ``version``. Raises :class:`XLSFormInvalid` when pyxform cannot read the
     file, a language column has no BCP 47 code, nothing can be carried over,
-    or the result does not follow PROTOCOL.md §5.
+    or the result does not follow docs/protocol.md §5.
     """
     source = Path(path)
     pyxform_warnings: list[str] = []
@@ -553,7 +553,7 @@ def convert_xlsform(
 
 
 def import_xlsform(path: str | Path) -> tuple[dict[str, Any], list[str]]:
-    """Convert an XLSForm into a PROTOCOL.md §5 definition.
+    """Convert an XLSForm into a docs/protocol.md §5 definition.
 
     Returns the definition (a JSON object that ``load_form`` accepts) and one
     warning line for each XLSForm feature not carried over. Raises

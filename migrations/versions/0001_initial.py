@@ -1,5 +1,5 @@
 """Initial schema: log, tree nodes, checkpoints, blobs, uploads, proof of work,
-submissions; and the append-only rules of the log tables (PROTOCOL.md §9).
+submissions; and the append-only rules of the log tables (docs/protocol.md §9).
 
 Revision ID: 0001
 Revises:

@@ -1,5 +1,5 @@
 """Intake keys as a projection of the log; uploads found by blob id
-(PROTOCOL.md §1, §6, §9; ``docs/log-entries.md``).
+(docs/protocol.md §1, §6, §9; ``docs/log-entries.md``).
 
 Revision ID: 0002
 Revises: 0001
@@ -51,7 +51,7 @@ def _intake_key(idx: int, entry: bytes) -> tuple[str, bytes] | None:
     """(key id, public key) of an intake-key entry; None for another type.
 
     Raises ``ValueError`` for an intake-key entry that is malformed or whose
-    key id is not its key's (PROTOCOL.md §1: ``hex(H(public key))[:32]``).
+    key id is not its key's (docs/protocol.md §1: ``hex(H(public key))[:32]``).
     """
     try:
         value = json.loads(entry)

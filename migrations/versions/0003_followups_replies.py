@@ -1,4 +1,4 @@
-"""Follow-ups and replies as projections of the log (PROTOCOL.md §7, §9;
+"""Follow-ups and replies as projections of the log (docs/protocol.md §7, §9;
 ``docs/log-entries.md``).
 
 Revision ID: 0003

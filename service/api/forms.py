@@ -1,4 +1,4 @@
-"""``GET /api/v1/forms``, ``/forms/{id}``, ``/forms/{id}/{version}`` (PROTOCOL.md §5)."""
+"""``GET /api/v1/forms``, ``/forms/{id}``, ``/forms/{id}/{version}`` (docs/protocol.md §5)."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""The JSON shapes of the HTTP API, for the OpenAPI document (PROTOCOL.md §3,
+"""The JSON shapes of the HTTP API, for the OpenAPI document (docs/protocol.md §3,
 §5, §8, §9, §10). Requests are checked by the domain, not by these models: a
 submission is read as JSON and handed to ``Intake.submit`` whole, so its rules
 live in one place."""
@@ -32,7 +32,7 @@ class ProofOfWork(BaseModel):
 
 
 class SubmissionRequest(BaseModel):
-    """PROTOCOL.md §3 step 6. Exactly one of `body` and `body_blob`."""
+    """docs/protocol.md §3 step 6. Exactly one of `body` and `body_blob`."""
 
     model_config = ConfigDict(extra="forbid")
 
@@ -58,7 +58,7 @@ class InclusionProof(BaseModel):
 
 
 class Receipt(BaseModel):
-    """PROTOCOL.md §10."""
+    """docs/protocol.md §10."""
 
     id: str = Field(description="hex H(0x00 || entry)")
     index: int
@@ -84,7 +84,7 @@ class Entries(BaseModel):
 
 
 class Challenge(BaseModel):
-    """PROTOCOL.md §8."""
+    """docs/protocol.md §8."""
 
     challenge: str
     bits: int
@@ -92,7 +92,7 @@ class Challenge(BaseModel):
 
 
 class FormSummary(BaseModel):
-    """One form in the list of PROTOCOL.md §5."""
+    """One form in the list of docs/protocol.md §5."""
 
     id: str
     version: int
@@ -100,7 +100,7 @@ class FormSummary(BaseModel):
 
 
 class Form(BaseModel):
-    """A form definition with its hash and the intake key (PROTOCOL.md §5)."""
+    """A form definition with its hash and the intake key (docs/protocol.md §5)."""
 
     definition: dict[str, Any]
     sha256: str

@@ -1,4 +1,4 @@
-"""The courier's side of PROTOCOL.md §4: offline sealed envelopes.
+"""The courier's side of docs/protocol.md §4: offline sealed envelopes.
 
 - ``envelope``: read and write the ``.testimony`` ZIP, strictly.
 - ``seal``: build an envelope with no network from a saved form definition

@@ -1,4 +1,4 @@
-"""Every error ``testimony.service.courier`` raises on purpose (PROTOCOL.md §4).
+"""Every error ``testimony.service.courier`` raises on purpose (docs/protocol.md §4).
 
 Each class has a stable ``code``; messages name files and rules, never an
 answer, a key or a receipt code.
@@ -27,7 +27,7 @@ class CourierError(Exception):
 
 
 class EnvelopeInvalid(CourierError):
-    """The envelope breaks a rule of PROTOCOL.md §4."""
+    """The envelope breaks a rule of docs/protocol.md §4."""
 
     code = "envelope-invalid"
 

@@ -1,4 +1,4 @@
-"""The interactive terminal questionnaire (PROTOCOL.md §5 answers, §3 consent).
+"""The interactive terminal questionnaire (docs/protocol.md §5 answers, §3 consent).
 
 ``testimony seal`` without ``--answers`` asks one question at a time, in the
 witness's language: the label and help of the form, choices by number, dates

@@ -1,4 +1,4 @@
-"""Coarse time at rest (PROTOCOL.md §9).
+"""Coarse time at rest (docs/protocol.md §9).
 
 A precise arrival time can be matched against network records, so no time the
 server stores is finer than its *granularity*: ``received`` in entries,

@@ -1,4 +1,4 @@
-"""Every error the intake domain raises on purpose (PROTOCOL.md §3, §6, §7, §8, §9).
+"""Every error the intake domain raises on purpose (docs/protocol.md §3, §6, §7, §8, §9).
 
 A message says what is wrong with a request in terms the client can act on; it
 never repeats a key, a ciphertext, a receipt or anything about the client.
@@ -154,7 +154,7 @@ class UnsupportedMediaType(InvalidRequest):
 
 
 class MalformedSubmission(InvalidRequest):
-    """The submission does not have the structure of PROTOCOL.md §3 step 6."""
+    """The submission does not have the structure of docs/protocol.md §3 step 6."""
 
     code = "malformed-submission"
 
@@ -196,7 +196,7 @@ class MalformedUpload(InvalidRequest):
 
 
 class MalformedFollowup(InvalidRequest):
-    """The follow-up does not have the structure of PROTOCOL.md §7."""
+    """The follow-up does not have the structure of docs/protocol.md §7."""
 
     code = "malformed-followup"
 

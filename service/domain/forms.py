@@ -1,4 +1,4 @@
-"""The forms a server publishes, as PROTOCOL.md §5 serves them.
+"""The forms a server publishes, as docs/protocol.md §5 serves them.
 
 Each form version is answered with the intake key its answers are sealed to::
 

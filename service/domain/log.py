@@ -1,4 +1,4 @@
-"""The log as the server offers it (PROTOCOL.md §9): its signing key, its
+"""The log as the server offers it (docs/protocol.md §9): its signing key, its
 checkpoints, proofs and entries, and the intake-key entry.
 
 The log key is an Ed25519 key held in the data dir as a C2SP signer key string
@@ -7,7 +7,7 @@ key name is the log's origin, so a checkpoint verifies with the published
 verifier key and no other setting. Checkpoint times are floored to the
 server's granularity.
 
-**The intake-key entry** (a proposed addition to PROTOCOL.md §9; see
+**The intake-key entry** (a proposed addition to docs/protocol.md §9; see
 ``docs/log-entries.md``). The first entry of every log names the intake key
 witnesses seal to::
 

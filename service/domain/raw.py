@@ -1,5 +1,5 @@
 """``testimony raw``: a submission's exact bytes, laid out as in an evidence
-bundle's ``testimonies/<id>/`` (PROTOCOL.md §11)::
+bundle's ``testimonies/<id>/`` (docs/protocol.md §11)::
 
     entry.json        {"entry": "<b64u entry bytes as logged>", "id": "<hex>"}
     header.bin        the header ciphertext the entry hashes

@@ -1,4 +1,4 @@
-"""The receipt of a submission (PROTOCOL.md §10), as the server builds it.
+"""The receipt of a submission (docs/protocol.md §10), as the server builds it.
 
 ::
 

@@ -1,4 +1,4 @@
-"""A witness fetching reviewers' replies (PROTOCOL.md §7: "fetched after a
+"""A witness fetching reviewers' replies (docs/protocol.md §7: "fetched after a
 challenge-response signature by the witness key").
 
 The protocol leaves the exchange open; Testimony's (``docs/followups.md``)::
@@ -120,7 +120,7 @@ class Replies:
         signed ``request``: ``{"submissions": [id, ...], "replies": [{"id",
         "parent", "sealed"}, ...]}``, both in log order.
 
-        ``submissions`` goes beyond PROTOCOL.md §7, which names only the
+        ``submissions`` goes beyond docs/protocol.md §7, which names only the
         replies: a witness in a browser keeps the receipt code, not the
         submission id a follow-up needs as its ``parent``
         (``docs/protocol-notes.md``). It tells the signer nothing the public

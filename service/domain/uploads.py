@@ -1,4 +1,4 @@
-"""Blobs and resumable uploads (PROTOCOL.md §6), the rules without HTTP.
+"""Blobs and resumable uploads (docs/protocol.md §6), the rules without HTTP.
 
 An upload is created with its length and the hex SHA-256 its bytes must have;
 it is appended to at its current offset only; when the last byte arrives the

@@ -1,5 +1,5 @@
 """Storage of the intake server: the append-only log, its tree and checkpoints,
-blobs, and the working and projection tables (PROTOCOL.md §6, §8, §9).
+blobs, and the working and projection tables (docs/protocol.md §6, §8, §9).
 
 No HTTP and no domain rules here: the domain decides what an entry says and
 signs checkpoints with a key this package never holds; nothing stored here

@@ -1,4 +1,4 @@
-"""Group commit for log appends (PROTOCOL.md §9, §10).
+"""Group commit for log appends (docs/protocol.md §9, §10).
 
 A receipt carries a signed checkpoint and an inclusion proof, so each append
 costs a transaction, a tree update, a signature and (SQLite) an fsync. The

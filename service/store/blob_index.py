@@ -1,5 +1,5 @@
 """The ``blobs`` table: which verified blobs exist and whether the log names them
-(PROTOCOL.md §6: "unreferenced blobs expire"; times as §9 says).
+(docs/protocol.md §6: "unreferenced blobs expire"; times as §9 says).
 
 A row is written once a blob's bytes are stored and verified (``BlobStore``);
 its ``referenced`` flag is set by ``projections.SubmissionProjection`` when a

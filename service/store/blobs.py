@@ -1,4 +1,4 @@
-"""Content-addressed ciphertext storage (PROTOCOL.md §6, times as §9 says).
+"""Content-addressed ciphertext storage (docs/protocol.md §6, times as §9 says).
 
 A blob is named by ``hex(H(ciphertext))`` and is visible only once its bytes
 have been hashed and found to match that name. :class:`BlobStore` is the

@@ -1,5 +1,5 @@
 """Small ciphertexts kept in the database, in the transaction of the entry
-that names them (PROTOCOL.md §3 step 6, §9).
+that names them (docs/protocol.md §3 step 6, §9).
 
 Every submission and follow-up carries a 1168-byte header and, usually, an
 inline body of at most 1 MiB; a reviewer's reply is a few kilobytes sealed.

@@ -1,4 +1,4 @@
-"""The append-only log over the database (PROTOCOL.md §9).
+"""The append-only log over the database (docs/protocol.md §9).
 
 Tree logic lives in ``testimony.crypto.merkle``; this module stores what it
 computes. Every perfect subtree hash is a row of ``tree_nodes``, so a root, an
@@ -62,7 +62,7 @@ __all__ = [
 ]
 
 Signer = Callable[[int, bytes], str]
-"""``sign(tree_size, root_hash) -> signed checkpoint note`` (PROTOCOL.md §9)."""
+"""``sign(tree_size, root_hash) -> signed checkpoint note`` (docs/protocol.md §9)."""
 
 Prepare = Callable[[Connection], Exception | None]
 """``prepare(connection) -> None, or the error that refuses the item``.
@@ -406,7 +406,7 @@ class LogStore:
 
         That is the checkpoint of the batch that appended the entry, so with
         an inclusion proof at its size it rebuilds the entry's original
-        receipt (PROTOCOL.md §10). None if no checkpoint covers ``index``.
+        receipt (docs/protocol.md §10). None if no checkpoint covers ``index``.
         """
         with self._reads.connect() as connection:
             row = connection.execute(

@@ -1,4 +1,4 @@
-"""The database tables of the intake server (PROTOCOL.md §6, §8, §9).
+"""The database tables of the intake server (docs/protocol.md §6, §8, §9).
 
 Log tables — ``log_entries``, ``tree_nodes``, ``checkpoints`` — are append-only:
 the migrations (``testimony.migrations``) install triggers that refuse UPDATE,
@@ -12,7 +12,7 @@ which :func:`testimony.service.store.projections.rebuild_projections`
 recomputes. The ``referenced`` flag of ``blobs`` is projected too.
 
 No table has a row timestamp. The only times stored are expiry bounds, as
-whole Unix seconds that the caller has already floored (PROTOCOL.md §9): a
+whole Unix seconds that the caller has already floored (docs/protocol.md §9): a
 blob's ``created``, an upload's ``expires``, a proof-of-work challenge's
 ``expires``. Nothing here identifies a client.
 
@@ -245,7 +245,7 @@ class IntakeKey(Base):
 
 
 class Followup(Base):
-    """Projection of a ``followup`` log entry (PROTOCOL.md §7; ``docs/log-entries.md``).
+    """Projection of a ``followup`` log entry (docs/protocol.md §7; ``docs/log-entries.md``).
 
     The unique key (parent, intake_key, header_sha256, body_sha256) identifies
     a follow-up by its content, so a repeated request finds its first entry.
@@ -265,7 +265,7 @@ class Followup(Base):
 
 
 class Reply(Base):
-    """Projection of a ``reply`` log entry (PROTOCOL.md §7): a sealed reply to a submission."""
+    """Projection of a ``reply`` log entry (docs/protocol.md §7): a sealed reply to a submission."""
 
     __tablename__ = "replies"
 

@@ -1,4 +1,4 @@
-"""The ``pow_used`` table: proof-of-work challenges already spent (PROTOCOL.md §8:
+"""The ``pow_used`` table: proof-of-work challenges already spent (docs/protocol.md §8:
 "each challenge is accepted once").
 
 A row holds ``H(challenge bytes)`` and the (rounded-up) time after which the

@@ -1,4 +1,4 @@
-"""Tables derived from the log (PROTOCOL.md §9: "query tables are projections").
+"""Tables derived from the log (docs/protocol.md §9: "query tables are projections").
 
 A :class:`Projection` turns newly appended entries into rows of its own table.
 ``LogStore.append_batch`` runs every projection in the append's transaction, so
@@ -122,7 +122,7 @@ class DedupIndex(Protocol):
 
 
 class SubmissionKey(NamedTuple):
-    """What identifies a submission (PROTOCOL.md §3: "identified by its content")."""
+    """What identifies a submission (docs/protocol.md §3: "identified by its content")."""
 
     intake_key: str
     header_sha256: str
@@ -271,7 +271,7 @@ class IntakeKeyProjection:
         """Insert a row for each key an ``intake-key`` entry among ``entries`` names first.
 
         Raises ``ValueError`` for an intake-key entry whose ``key`` is not the
-        b64u S1 public key that ``key_id`` names (PROTOCOL.md §1).
+        b64u S1 public key that ``key_id`` names (docs/protocol.md §1).
         """
         rows: dict[str, dict[str, Any]] = {}
         for item in entries:

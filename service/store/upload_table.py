@@ -1,4 +1,4 @@
-"""The ``uploads`` table: pending resumable uploads (PROTOCOL.md §6, tus 1.0).
+"""The ``uploads`` table: pending resumable uploads (docs/protocol.md §6, tus 1.0).
 
 A row holds only what resuming and expiry need: an opaque random id, the
 declared length, the offset (0 until the upload is complete, then its

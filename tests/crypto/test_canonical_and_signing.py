@@ -1,4 +1,4 @@
-"""Canonical JSON (RFC 8785) and Ed25519 over it (PROTOCOL.md §0, §1)."""
+"""Canonical JSON (RFC 8785) and Ed25519 over it (docs/protocol.md §0, §1)."""
 
 from __future__ import annotations
 

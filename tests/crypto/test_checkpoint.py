@@ -1,4 +1,4 @@
-"""Signed checkpoints (crypto/checkpoint.py, PROTOCOL.md §9)."""
+"""Signed checkpoints (crypto/checkpoint.py, docs/protocol.md §9)."""
 
 from __future__ import annotations
 

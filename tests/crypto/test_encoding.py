@@ -1,4 +1,4 @@
-"""Strict encodings of PROTOCOL.md §0."""
+"""Strict encodings of docs/protocol.md §0."""
 
 from __future__ import annotations
 

@@ -1,5 +1,5 @@
 """crypto/followup.py: follow-up signatures and entries, replies sealed to the
-witness box, and the replies request (PROTOCOL.md §7, §9)."""
+witness box, and the replies request (docs/protocol.md §7, §9)."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Suite S1 and the HPKE building blocks under it (PROTOCOL.md §1)."""
+"""Suite S1 and the HPKE building blocks under it (docs/protocol.md §1)."""
 
 from __future__ import annotations
 

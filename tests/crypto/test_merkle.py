@@ -1,4 +1,4 @@
-"""The log's Merkle tree (PROTOCOL.md §9, RFC 9162 §2.1): vectors, proofs, storage reads."""
+"""The log's Merkle tree (docs/protocol.md §9, RFC 9162 §2.1): vectors, proofs, storage reads."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Padmé padding (PROTOCOL.md §3)."""
+"""Padmé padding (docs/protocol.md §3)."""
 
 from __future__ import annotations
 

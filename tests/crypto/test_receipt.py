@@ -1,4 +1,4 @@
-"""Receipt codes and the witness keys they derive (PROTOCOL.md §7)."""
+"""Receipt codes and the witness keys they derive (docs/protocol.md §7)."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Receipt verification (PROTOCOL.md §10), against a log built here."""
+"""Receipt verification (docs/protocol.md §10), against a log built here."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""STREAM chunked encryption (PROTOCOL.md §2): vectors, properties, memory."""
+"""STREAM chunked encryption (docs/protocol.md §2): vectors, properties, memory."""
 
 from __future__ import annotations
 
@@ -45,7 +45,7 @@ def random_bytes(length: int, seed: int) -> bytes:
 
 
 def nonce(index: int, final: bool) -> bytes:
-    """PROTOCOL.md §2 step 2, written out here independently of the module."""
+    """docs/protocol.md §2 step 2, written out here independently of the module."""
     return index.to_bytes(11, "big") + (b"\x01" if final else b"\x00")
 
 
@@ -210,7 +210,7 @@ def _full_then_empty_final(ciphertext: bytes) -> bytes:
 
 
 # Each edit the vector file describes: how to rebuild it from the original
-# ciphertext, and the error PROTOCOL.md §2 implies (how the module tells them
+# ciphertext, and the error docs/protocol.md §2 implies (how the module tells them
 # apart is in the docstring of crypto/stream.py).
 REJECT_EDITS: dict[str, tuple[Callable[[bytes], bytes], type[StreamError]]] = {
     # The input now ends with a chunk that verifies only as non-final: the

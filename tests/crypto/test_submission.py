@@ -1,4 +1,4 @@
-"""A whole submission against the protocol's own vector (PROTOCOL.md §3, §9)."""
+"""A whole submission against the protocol's own vector (docs/protocol.md §3, §9)."""
 
 from __future__ import annotations
 

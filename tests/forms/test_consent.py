@@ -1,4 +1,4 @@
-"""forms/consent.py: M.consent (PROTOCOL.md §3) and the wording of its controls."""
+"""forms/consent.py: M.consent (docs/protocol.md §3) and the wording of its controls."""
 
 from __future__ import annotations
 

@@ -42,6 +42,6 @@ def test_every_message_key_has_a_message_and_every_message_a_use() -> None:
 
 
 def test_limits_are_those_of_the_protocol() -> None:
-    # PROTOCOL.md §5: text at most 1,000 characters, longtext at most 100,000.
+    # docs/protocol.md §5: text at most 1,000 characters, longtext at most 100,000.
     assert RULES["types"]["text"]["max_length"] == 1_000
     assert RULES["types"]["longtext"]["max_length"] == 100_000

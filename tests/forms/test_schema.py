@@ -1,4 +1,4 @@
-"""forms/schema.py: the definition format of PROTOCOL.md §5 and the form's hash."""
+"""forms/schema.py: the definition format of docs/protocol.md §5 and the form's hash."""
 
 from __future__ import annotations
 

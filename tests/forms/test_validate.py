@@ -1,4 +1,4 @@
-"""forms/validate.py: the answer rules of PROTOCOL.md §5, in Python."""
+"""forms/validate.py: the answer rules of docs/protocol.md §5, in Python."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""forms/xlsform.py: XLSForm → PROTOCOL.md §5, read by ODK's pyxform, losses named."""
+"""forms/xlsform.py: XLSForm → docs/protocol.md §5, read by ODK's pyxform, losses named."""
 
 from __future__ import annotations
 

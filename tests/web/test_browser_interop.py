@@ -1,4 +1,4 @@
-"""Python <-> browser interoperation, byte for byte (PROTOCOL.md §1-§3, §7-§9):
+"""Python <-> browser interoperation, byte for byte (docs/protocol.md §1-§3, §7-§9):
 the browser seals and ``testimony.crypto`` opens, and the reverse."""
 
 from __future__ import annotations

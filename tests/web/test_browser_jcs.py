@@ -1,4 +1,4 @@
-"""JCS (RFC 8785, PROTOCOL.md §0) in the browser (`canonicalize`) against
+"""JCS (RFC 8785, docs/protocol.md §0) in the browser (`canonicalize`) against
 Python's ``rfc8785`` on the inputs where implementations differ: number
 formatting, key order by UTF-16 code units, string escapes."""
 

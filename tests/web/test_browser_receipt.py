@@ -1,4 +1,4 @@
-"""Receipt verification in the browser (PROTOCOL.md §9, §10) against receipts
+"""Receipt verification in the browser (docs/protocol.md §9, §10) against receipts
 built in Python with ``testimony.crypto.merkle`` and ``checkpoint``; every
 verdict and error code is the one ``testimony.crypto.receipts`` gives."""
 

@@ -1,4 +1,4 @@
-"""Resumable upload of sealed attachments (PROTOCOL.md §6) with ``uploadBlob``
+"""Resumable upload of sealed attachments (docs/protocol.md §6) with ``uploadBlob``
 (tus-js-client) against a minimal tus endpoint: the bytes and the
 ``Upload-Metadata: sha256 <base64 of hex>`` the server needs, and a resume
 from the last acknowledged byte after the connection drops mid-PATCH."""

@@ -1,4 +1,4 @@
-"""The browser's envelope writer (``zip-store.js``, PROTOCOL.md §4): what it
+"""The browser's envelope writer (``zip-store.js``, docs/protocol.md §4): what it
 writes, plain or ZIP64, is read by ``read_envelope`` (the judge), Python's
 ``zipfile`` and Info-ZIP's ``unzip -t``, byte for byte.
 

@@ -1,5 +1,5 @@
 """A minimal in-memory tus 1.0 endpoint (creation, HEAD, PATCH) for the
-browser tests of ``uploadBlob`` (PROTOCOL.md §6). It records what the client
+browser tests of ``uploadBlob`` (docs/protocol.md §6). It records what the client
 sent, and can drop the connection once in the middle of a PATCH so that the
 test sees the client resume from the last acknowledged byte."""
 

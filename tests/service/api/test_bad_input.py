@@ -1,5 +1,5 @@
 """Bad submissions get a 4xx problem document with a stable code and append
-nothing (PROTOCOL.md §3; issue 4). SQLite only: the rules are the domain's."""
+nothing (docs/protocol.md §3; issue 4). SQLite only: the rules are the domain's."""
 
 from __future__ import annotations
 

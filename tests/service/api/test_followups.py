@@ -1,4 +1,4 @@
-"""POST /api/v1/followups and the replies exchange (PROTOCOL.md §7, §9, §10), over the
+"""POST /api/v1/followups and the replies exchange (docs/protocol.md §7, §9, §10), over the
 real store (SQLite and PostgreSQL)."""
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""The log's endpoints (PROTOCOL.md §9): checkpoint, key, proofs, entries."""
+"""The log's endpoints (docs/protocol.md §9): checkpoint, key, proofs, entries."""
 
 from __future__ import annotations
 

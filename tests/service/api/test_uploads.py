@@ -1,4 +1,4 @@
-"""tus 1.0 under /api/v1/uploads/ (PROTOCOL.md §6): creation, HEAD, PATCH in
+"""tus 1.0 under /api/v1/uploads/ (docs/protocol.md §6): creation, HEAD, PATCH in
 pieces, resume, termination, limits (413), expiry (410), hash check."""
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""A witness's client written from PROTOCOL.md, for the tests.
+"""A witness's client written from docs/protocol.md, for the tests.
 
 It seals with ``testimony.crypto`` (§2, §3), uploads over tus (§6), solves the
 proof of work (§8), submits (§3 step 6), and verifies its receipt (§10) with

@@ -1,4 +1,4 @@
-"""Coarse time at rest (PROTOCOL.md §9): flooring and the injectable clock."""
+"""Coarse time at rest (docs/protocol.md §9): flooring and the injectable clock."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Receipts the server builds (PROTOCOL.md §10) verify with the one receipt
+"""Receipts the server builds (docs/protocol.md §10) verify with the one receipt
 check, ``testimony.crypto.receipts.verify_receipt``, and a changed one does not."""
 
 from __future__ import annotations

@@ -2,7 +2,7 @@
 
 The store treats a checkpoint note as opaque text from the domain's ``sign``;
 these tests sign with a stand-in that writes the size and root in the
-checkpoint's layout (PROTOCOL.md §9) so they can be read back and checked.
+checkpoint's layout (docs/protocol.md §9) so they can be read back and checked.
 Workers live here, not in a test module, so ``multiprocessing`` (spawn) can
 import them.
 """

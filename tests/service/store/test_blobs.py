@@ -27,7 +27,7 @@ from testimony.service.store.errors import (
 
 from .support import put_then_die
 
-HOUR = 1_700_002_800  # a whole hour, as the domain floors times (PROTOCOL.md §9)
+HOUR = 1_700_002_800  # a whole hour, as the domain floors times (docs/protocol.md §9)
 UPLOAD = "upload-0123456789abcdef"
 
 

@@ -1,6 +1,6 @@
 """service/store/log.py: an append item carrying a dedup key resolves to the
 entry that first logged that content, against the ``submissions`` projection
-and the earlier items of its batch, under the writer lock (PROTOCOL.md §3:
+and the earlier items of its batch, under the writer lock (docs/protocol.md §3:
 "repeating the same request ... appends nothing")."""
 
 from __future__ import annotations

@@ -143,7 +143,7 @@ def test_reads(log: LogStore) -> None:
 
 
 def test_the_first_checkpoint_after_an_entry_is_its_batchs(log: LogStore) -> None:
-    """What rebuilds an entry's original receipt (PROTOCOL.md §10)."""
+    """What rebuilds an entry's original receipt (docs/protocol.md §10)."""
     assert log.first_checkpoint_after(0) is None
     batches = [[b"a"], [b"b", b"c", b"d"], [b"e", b"f"]]
     checkpoints = [log.append_batch(batch, stand_in_sign).checkpoint for batch in batches]

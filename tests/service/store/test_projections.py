@@ -1,6 +1,6 @@
 """service/store/projections.py: a submission's header, body and attachment blobs
 count as referenced, and intake-key entries fill ``intake_keys``; a rebuild of
-the projections gives the same tables (PROTOCOL.md §6, §9; docs/log-entries.md)."""
+the projections gives the same tables (docs/protocol.md §6, §9; docs/log-entries.md)."""
 
 from __future__ import annotations
 

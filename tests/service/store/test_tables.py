@@ -1,5 +1,5 @@
 """service/store/blob_index.py, upload_table.py, pow_ledger.py: the working tables
-behind small named operations, on SQLite and PostgreSQL (PROTOCOL.md §6, §8)."""
+behind small named operations, on SQLite and PostgreSQL (docs/protocol.md §6, §8)."""
 
 from __future__ import annotations
 
