@@ -40,7 +40,6 @@ their own.
 
 from __future__ import annotations
 
-import asyncio
 import concurrent.futures
 import queue
 import threading
@@ -180,19 +179,6 @@ class AppendBatcher:
         """
         future = self.submit_future(entry, dedup_key=dedup_key, prepare=prepare, blobs=blobs)
         return future.result(timeout)
-
-    async def submit_async(
-        self,
-        entry: bytes,
-        *,
-        dedup_key: Hashable | None = None,
-        prepare: Prepare | None = None,
-        blobs: Mapping[str, bytes] | None = None,
-    ) -> AppendReceipt:
-        """:meth:`submit` for asyncio: awaits the commit without blocking the loop."""
-        return await asyncio.wrap_future(
-            self.submit_future(entry, dedup_key=dedup_key, prepare=prepare, blobs=blobs)
-        )
 
     def close(self, timeout: float | None = None) -> None:
         """Stop taking entries, commit every entry already queued, stop the worker.

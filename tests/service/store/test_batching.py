@@ -5,7 +5,6 @@ worker lingers for n."""
 
 from __future__ import annotations
 
-import asyncio
 import threading
 from collections.abc import Mapping
 
@@ -101,19 +100,6 @@ def test_sixteen_threads_get_verifiable_receipts_in_fewer_batches(log: LogStore)
     assert sorted(r.index for r in receipts.values()) == list(range(total))
     assert batches < total
     assert log.size() == total
-
-
-def test_async_callers_get_receipts(log: LogStore) -> None:
-    entries = [f"async {i}".encode() for i in range(40)]
-
-    async def main(batcher: AppendBatcher) -> list[AppendReceipt]:
-        return list(await asyncio.gather(*(batcher.submit_async(e) for e in entries)))
-
-    with AppendBatcher(log, stand_in_sign, max_delay=0.002) as batcher:
-        receipts = asyncio.run(main(batcher))
-    for entry, receipt in zip(entries, receipts, strict=True):
-        _check_receipt(receipt, entry)
-    assert sorted(r.index for r in receipts) == list(range(len(entries)))
 
 
 def test_a_failing_batch_fails_only_its_own_waiters(log: LogStore) -> None:
