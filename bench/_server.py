@@ -2,9 +2,9 @@
 
 Not a benchmark itself (``bench/run.py`` runs only ``bench_*.py``). It drives
 the server through its command line only (``testimony intake-key new``,
-``testimony init``, ``testimony serve``), waits for ``/healthz`` with a
-deadline (never a fixed sleep), reads the server's CPU time and peak RSS from
-``/proc``, and makes a throw-away PostgreSQL database for a run.
+``testimony init``; ``testimony serve`` through ``testimony.service.testing``,
+the launcher the tests use too), reads the machine's load and CPU time, and
+makes a throw-away PostgreSQL database for a run.
 """
 
 from __future__ import annotations
@@ -13,15 +13,18 @@ import contextlib
 import os
 import secrets
 import shutil
-import socket
 import subprocess
-import sys
-import time
 from collections.abc import Iterator
-from dataclasses import dataclass
 from pathlib import Path
 
-import httpx
+from testimony.service.testing import (
+    STARTUP_DEADLINE,
+    LiveServer,
+    clean_environment,
+    free_port,
+    start_server,
+    testimony_command,
+)
 
 __all__ = [
     "STARTUP_DEADLINE",
@@ -36,28 +39,16 @@ __all__ = [
     "testimony_command",
 ]
 
-STARTUP_DEADLINE = 60.0
-"""Seconds a server gets to answer ``/healthz`` before the benchmark gives up."""
-
 _CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
-
-
-def testimony_command() -> list[str]:
-    """The ``testimony`` console script of this interpreter's environment."""
-    script = Path(sys.executable).parent / "testimony"
-    if script.exists():
-        return [str(script)]
-    return [sys.executable, "-c", "from testimony.service.cli import main; main()"]
-
-
-def _clean_env() -> dict[str, str]:
-    """This process's environment without any ``TESTIMONY_*`` setting."""
-    return {k: v for k, v in os.environ.items() if not k.startswith("TESTIMONY_")}
 
 
 def _run(args: list[str]) -> str:
     done = subprocess.run(
-        [*testimony_command(), *args], capture_output=True, text=True, env=_clean_env(), check=False
+        [*testimony_command(), *args],
+        capture_output=True,
+        text=True,
+        env=clean_environment(),
+        check=False,
     )
     if done.returncode != 0:
         raise RuntimeError(f"testimony {args[0]} failed: {done.stderr.strip()}")
@@ -102,123 +93,6 @@ def init_data_dir(
     )
     public = b64u_decode((keys / "intake.pub").read_text(encoding="ascii").strip())
     return public, log_key
-
-
-def free_port() -> int:
-    """A TCP port on 127.0.0.1 that nothing listens on right now."""
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
-
-
-@dataclass
-class LiveServer:
-    """A running ``testimony serve`` process."""
-
-    url: str
-    process: subprocess.Popen[bytes]
-    output: Path
-
-    @property
-    def pid(self) -> int:
-        return self.process.pid
-
-    def _status(self, field: str) -> int:
-        """A ``kB`` field of ``/proc/<pid>/status``, in bytes."""
-        for line in Path(f"/proc/{self.pid}/status").read_text().splitlines():
-            if line.startswith(field + ":"):
-                return int(line.split()[1]) * 1024
-        raise KeyError(field)
-
-    def peak_rss(self) -> int:
-        """The server's peak resident set size so far (``VmHWM``), in bytes."""
-        return self._status("VmHWM")
-
-    def rss(self) -> int:
-        """The server's resident set size now (``VmRSS``), in bytes."""
-        return self._status("VmRSS")
-
-    def processes(self) -> list[int]:
-        """The server's process and its worker processes (``--workers``)."""
-        children = Path(f"/proc/{self.pid}/task/{self.pid}/children")
-        try:
-            found = [int(pid) for pid in children.read_text().split()]
-        except FileNotFoundError:
-            found = []
-        return [self.pid, *found]
-
-    def cpu_seconds(self) -> float:
-        """User + system CPU time of the server (all its threads and workers), in seconds."""
-        total = 0
-        for pid in self.processes():
-            try:
-                stat = Path(f"/proc/{pid}/stat").read_text()
-            except FileNotFoundError:
-                continue
-            fields = stat[stat.rindex(")") + 2 :].split()
-            # fields[0] is field 3 (state); utime and stime are fields 14 and 15.
-            total += int(fields[11]) + int(fields[12])
-        return total / _CLOCK_TICKS
-
-    def stop(self) -> str:
-        """Stop the server (SIGTERM, then SIGKILL after 30 s); return what it printed."""
-        if self.process.poll() is None:
-            self.process.terminate()
-            try:
-                self.process.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait(timeout=30)
-        return self.output.read_text(encoding="utf-8", errors="replace")
-
-
-def start_server(
-    data_dir: Path,
-    output: Path,
-    *,
-    database_url: str | None = None,
-    pow_bits: int = 0,
-    workers: int = 1,
-) -> LiveServer:
-    """``testimony serve`` on a free port; returns once ``/healthz`` answers 200.
-
-    Raises ``RuntimeError`` if the process exits or does not answer within
-    :data:`STARTUP_DEADLINE` seconds (the process is stopped then).
-    """
-    port = free_port()
-    command = [
-        *testimony_command(),
-        "serve",
-        "--data-dir",
-        str(data_dir),
-        "--host",
-        "127.0.0.1",
-        "--port",
-        str(port),
-        "--pow-bits",
-        str(pow_bits),
-        "--workers",
-        str(workers),
-    ]
-    if database_url:
-        command += ["--database-url", database_url]
-    with output.open("wb") as sink:
-        process = subprocess.Popen(command, stdout=sink, stderr=subprocess.STDOUT, env=_clean_env())
-    server = LiveServer(f"http://127.0.0.1:{port}", process, output)
-    deadline = time.monotonic() + STARTUP_DEADLINE
-    while True:
-        if process.poll() is not None:
-            raise RuntimeError(f"the server exited during startup:\n{server.stop()[-2000:]}")
-        try:
-            if httpx.get(server.url + "/healthz", timeout=1.0).status_code == 200:
-                return server
-        except httpx.TransportError:
-            pass
-        if time.monotonic() > deadline:
-            server.stop()
-            raise RuntimeError("the server did not answer /healthz in time")
-        with contextlib.suppress(subprocess.TimeoutExpired):
-            process.wait(timeout=0.05)  # returns early only if the server died
 
 
 @contextlib.contextmanager

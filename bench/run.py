@@ -20,17 +20,14 @@ HERE = Path(__file__).resolve().parent
 
 
 def machine() -> str:
-    cpu = "unknown CPU"
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
     import os
 
-    return f"{platform.system()} {platform.machine()}, {os.cpu_count()} cores, {cpu}, Python {platform.python_version()}"
+    from _server import cpu_model
+
+    return (
+        f"{platform.system()} {platform.machine()}, {os.cpu_count()} cores, {cpu_model()}, "
+        f"Python {platform.python_version()}"
+    )
 
 
 def main(argv: list[str]) -> int:
