@@ -19,7 +19,10 @@ never a witness's answer.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import NamedTuple
+from typing import TYPE_CHECKING, NamedTuple
+
+if TYPE_CHECKING:
+    from .schema import FormDefinition
 
 
 class Problem(NamedTuple):
@@ -88,6 +91,14 @@ class AnswersInvalid(_ProblemsError):
     """The answers do not validate against the form."""
 
     code = "answers-invalid"
+
+    def explain(self, form: FormDefinition, language: str) -> str:
+        """One line naming each field with a problem, what is wrong (in
+        ``language``) and, for a value of the wrong shape, the shape expected
+        (``testimony.forms.messages.describe_problems``)."""
+        from .messages import describe_problems
+
+        return f"the answers do not validate against the form: {describe_problems(self.problems, form, language)}"
 
 
 class ConsentInvalid(_ProblemsError):

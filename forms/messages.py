@@ -11,16 +11,24 @@ reads the same file.
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from importlib import resources
 from typing import Any
 
 from .errors import FormInvalid, Problem
 from .rules import RULES
-from .schema import is_language_tag
+from .schema import FormDefinition, FormField, is_language_tag
 
-__all__ = ["RENDERING_KEYS", "Messages", "bundled_messages", "load_messages", "rule_message_keys"]
+__all__ = [
+    "RENDERING_KEYS",
+    "Messages",
+    "bundled_messages",
+    "describe_problems",
+    "expected_shape",
+    "load_messages",
+    "rule_message_keys",
+]
 
 #: Labels a page needs to render any form, beside the problem messages.
 RENDERING_KEYS: tuple[str, ...] = (
@@ -92,3 +100,66 @@ def load_messages(source: bytes | Mapping[str, Any]) -> Messages:
 def bundled_messages() -> Messages:
     """The catalogue shipped in ``forms/messages.json``."""
     return load_messages(resources.files(__package__).joinpath("messages.json").read_bytes())
+
+
+_SHAPES = {
+    "text": "a string",
+    "longtext": "a string",
+    "date": 'a date: "YYYY", "YYYY-MM" or "YYYY-MM-DD"',
+    "datetime_range": '{"start": a date or "YYYY-MM-DDTHH:MM", "end": the same or null}',
+    "number": "a number",
+    "boolean": "true or false",
+    "attachments": "a list of the names of files given with --attach",
+}
+_MAX_IDS_SHOWN = 8
+
+
+def _ids(options: list[str]) -> str:
+    shown = ", ".join(options[:_MAX_IDS_SHOWN])
+    return shown + (", ..." if len(options) > _MAX_IDS_SHOWN else "")
+
+
+def expected_shape(form_field: FormField) -> str:
+    """What an answer to ``form_field`` looks like in an answers file (§5's
+    table), naming the field's choice or place ids."""
+    ids = _ids([option.id for option in form_field.choices or form_field.places or []])
+    other = '{"other": "<text>"}'
+    if form_field.type == "choice":
+        return f"one choice id ({ids})" + (f" or {other}" if form_field.other else "")
+    if form_field.type == "multichoice":
+        return f"a list of distinct choice ids ({ids})" + (
+            f" and at most one {other}" if form_field.other else ""
+        )
+    if form_field.type == "place":
+        return f'{{"id": a place id ({ids})}} or {{"text": "<where>"}}'
+    return _SHAPES[form_field.type]
+
+
+def describe_problems(
+    problems: Sequence[Problem],
+    form: FormDefinition,
+    language: str,
+    messages: Messages | None = None,
+) -> str:
+    """The problems of some answers as one line: each field by id and by its
+    label in ``language``, what is wrong in words the witness reads (in
+    ``language``), and, for an answer of the wrong shape, the shape expected.
+
+    Names fields, codes and shapes only, never an answer.
+    """
+    catalogue = messages or bundled_messages()
+    fields = {form_field.id: form_field for form_field in form.fields}
+    parts = []
+    for problem in problems:
+        text = catalogue.problem(problem, language)
+        form_field = fields.get(problem.field_id or "")
+        if form_field is None:
+            where = f"`{problem.field_id}`" if problem.field_id else "the answers"
+            parts.append(f"{where}: {problem.code}: {text}")
+            continue
+        label = form_field.label.get(language) or next(iter(form_field.label.values()))
+        part = f"`{form_field.id}` ({label}): {problem.code}: {text}"
+        if problem.code == "wrong-type":
+            part += f" Expected: {expected_shape(form_field)}."
+        parts.append(part)
+    return "; ".join(parts)
