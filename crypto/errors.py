@@ -15,7 +15,7 @@ the service and the CLI print (``testimony: ... (code)``).
     │   ├── StreamTrailingDataError   bytes after the final chunk
     │   └── StreamShortChunkError     a chunk shorter than a tag, or an empty non-first final chunk
     ├── HPKEOpenError                 docs/protocol.md §1 Open failed (wrong key, info or altered data)
-    ├── PayloadOpenError              a sealed reviewer payload does not open (§12.5–12.7)
+    ├── PayloadOpenError              a sealed reviewer payload does not open (§12.5 to 12.7)
     ├── PaddingError                  docs/protocol.md §3 unpadding failed
     ├── ReceiptCodeError              not a receipt code (docs/protocol.md §7)
     ├── ReceiptError                  a receipt does not verify (docs/protocol.md §10)
@@ -156,6 +156,6 @@ class NoteSignatureError(CheckpointError):
 
 
 class PayloadOpenError(CryptoError):
-    """A sealed reviewer payload (§12.5–12.7) does not open (wrong key, altered data)."""
+    """A sealed reviewer payload (§12.5 to 12.7) does not open (wrong key, altered data)."""
 
     code = "payload-open-failed"
