@@ -8,7 +8,7 @@ line and exit non-zero, without a traceback (``testimony.client.console``).
 | ``service.cli.server`` | the server's operator | ``init``, ``serve``, ``log-key``, ``audit``, ``rebuild-projections``, ``raw``, ``intake-key new`` |
 | ``service.cli.forms`` | the organisation | ``forms import``, ``offline-page`` |
 | ``service.courier.cli`` | witnesses and couriers | ``seal``, ``upload``, ``followup``, ``replies`` |
-| ``workstation.cli`` | reviewers | ``workstation`` (not built yet) |
+| ``workstation.cli`` | reviewers | ``reviewer new``, ``reviewer show`` (more with the reviewers' work) |
 
 This module sits above the server and the clients alike and gathers their
 commands; nothing imports it (``architecture.ini``).
@@ -83,7 +83,7 @@ def root(
 server_cli.register(app)
 courier_cli.register(app)
 forms_cli.register(app)
-app.add_typer(workstation_cli.app, name="workstation")
+workstation_cli.register(app)
 
 
 def main() -> None:
