@@ -11,13 +11,19 @@ Reading is strict: :func:`read_envelope` refuses any other member, a name that
 could escape a folder, a name given twice, a compressed or encrypted member,
 a blob whose bytes do not hash to its name, a named blob that is missing, a
 blob the request does not name, and a request that is not §3 step 6 without
-``pow``. Writing (:func:`write_envelope`) stamps every member with the ZIP
-epoch (1980-01-01) so the file does not record when it was sealed.
+``pow``. A file whose ZIP structure is damaged (sizes past its end, a header
+outside it, a "version needed" no reader supports, a name flagged UTF-8 that
+is not) is refused the same way: :func:`read_envelope` raises
+:class:`~.errors.EnvelopeInvalid` naming the file, and nothing else, for
+anything wrong inside a file it could open. Writing (:func:`write_envelope`)
+stamps every member with the ZIP epoch (1980-01-01) so the file does not
+record when it was sealed.
 """
 
 from __future__ import annotations
 
 import contextlib
+import errno
 import hashlib
 import json
 import os
@@ -42,6 +48,7 @@ __all__ = [
     "BLOB_PREFIX",
     "REQUEST_MEMBER",
     "Envelope",
+    "is_damage",
     "named_blobs",
     "read_envelope",
     "write_envelope",
@@ -84,7 +91,11 @@ class _MemberReader(contextlib.AbstractContextManager[IO[bytes]]):
         self._member = member
 
     def __enter__(self) -> IO[bytes]:
-        return self._archive.open(self._member)
+        try:
+            return self._archive.open(self._member)
+        except BaseException:
+            self._archive.close()
+            raise
 
     def __exit__(self, *exc: object) -> None:
         self._archive.close()
@@ -127,6 +138,8 @@ def _member_problem(info: zipfile.ZipInfo) -> str | None:
         return f"member {name!r} is encrypted"
     if info.compress_type != zipfile.ZIP_STORED:
         return f"member {name!r} is compressed; §4 members are stored"
+    if info.compress_size != info.file_size:
+        return f"member {name!r} is stored but gives two different sizes"
     if name != REQUEST_MEMBER and _BLOB_NAME.fullmatch(name) is None:
         return f"member {name!r} is not one §4 lists"
     return None
@@ -140,16 +153,69 @@ def _hash_member(archive: zipfile.ZipFile, info: zipfile.ZipInfo) -> str:
     return digest.hexdigest()
 
 
+_DAMAGE = (
+    zipfile.BadZipFile,
+    zlib.error,
+    EOFError,
+    NotImplementedError,
+    ValueError,
+    OverflowError,
+    OSError,
+)
+"""What :mod:`zipfile` may raise on a damaged file, beside ``BadZipFile``: a
+member read past the end (``EOFError``), an unsupported "version needed"
+(``NotImplementedError``), a name flagged UTF-8 that is not
+(``UnicodeDecodeError``, a ``ValueError``), a header before the start
+(``OSError`` ``EINVAL``) or past any possible file (``OverflowError``)."""
+
+
+def _damage(exc: BaseException) -> str | None:
+    """What a ZIP reader's exception says about the file, or None when it is
+    not about the file's bytes (an ``OSError`` of the disk)."""
+    if isinstance(exc, EOFError):
+        return "a member runs past the end of the file"
+    if isinstance(exc, UnicodeDecodeError):
+        return "a member's name is flagged UTF-8 but is not UTF-8"
+    if isinstance(exc, NotImplementedError):
+        return f"it asks for a ZIP feature no envelope uses ({exc})"
+    if isinstance(exc, zipfile.BadZipFile | zlib.error):
+        return str(exc) or type(exc).__name__
+    if isinstance(exc, OverflowError | ValueError) or (
+        isinstance(exc, OSError) and exc.errno == errno.EINVAL
+    ):
+        return "a member lies outside the file"
+    return None
+
+
+def is_damage(exc: BaseException) -> bool:
+    """Whether an exception met while reading a ZIP says its bytes are damaged."""
+    return _damage(exc) is not None
+
+
 def read_envelope(path: str | os.PathLike[str]) -> Envelope:
     """Open and check an envelope (every rule in the module docstring).
 
     Hashes every blob, so it reads the whole file once. Raises
-    :class:`EnvelopeInvalid` naming the first rule broken, and ``OSError``
-    when the file cannot be read.
+    :class:`EnvelopeInvalid` naming the first rule broken, or the damage
+    found, and nothing else for any bytes a readable file may hold;
+    ``OSError`` (naming the file) only when the file cannot be read.
     """
     source = Path(path)
+    with source.open("rb") as raw:
+        try:
+            return _read_envelope(source, raw)
+        except _DAMAGE as exc:
+            why = _damage(exc)
+            if why is not None:
+                raise EnvelopeInvalid(f"{source.name} is a damaged ZIP file: {why}") from None
+            if isinstance(exc, OSError) and exc.filename is None:
+                raise OSError(exc.errno, exc.strerror, str(source)) from exc
+            raise
+
+
+def _read_envelope(source: Path, raw: IO[bytes]) -> Envelope:
     try:
-        archive = zipfile.ZipFile(source)
+        archive = zipfile.ZipFile(raw)
     except zipfile.BadZipFile:
         raise EnvelopeInvalid(f"{source.name} is not a ZIP file") from None
     with archive:
@@ -167,25 +233,22 @@ def read_envelope(path: str | os.PathLike[str]) -> Envelope:
         request_info = archive.getinfo(REQUEST_MEMBER)
         if request_info.file_size > MAX_REQUEST_BYTES:
             raise EnvelopeInvalid("request.json is too large")
-        try:
-            request = parse_request(archive.read(request_info))
-            present = {
-                info.filename.removeprefix(BLOB_PREFIX): info
-                for info in infos
-                if info.filename != REQUEST_MEMBER
-            }
-            named = named_blobs(request)
-            missing = [blob for blob in named if blob not in present]
-            if missing:
-                raise EnvelopeInvalid(f"blob {missing[0]} is named but missing")
-            extra = sorted(set(present) - set(named))
-            if extra:
-                raise EnvelopeInvalid(f"blob {extra[0]} is not named by the request")
-            for blob in named:
-                if _hash_member(archive, present[blob]) != blob:
-                    raise EnvelopeInvalid(f"blob {blob} does not hash to its name")
-        except (zipfile.BadZipFile, zlib.error) as exc:
-            raise EnvelopeInvalid(f"{source.name} is a damaged ZIP file ({exc})") from None
+        request = parse_request(archive.read(request_info))
+        present = {
+            info.filename.removeprefix(BLOB_PREFIX): info
+            for info in infos
+            if info.filename != REQUEST_MEMBER
+        }
+        named = named_blobs(request)
+        missing = [blob for blob in named if blob not in present]
+        if missing:
+            raise EnvelopeInvalid(f"blob {missing[0]} is named but missing")
+        extra = sorted(set(present) - set(named))
+        if extra:
+            raise EnvelopeInvalid(f"blob {extra[0]} is not named by the request")
+        for blob in named:
+            if _hash_member(archive, present[blob]) != blob:
+                raise EnvelopeInvalid(f"blob {blob} does not hash to its name")
     return Envelope(
         path=source,
         request=request,
