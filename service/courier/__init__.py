@@ -9,5 +9,8 @@
 - ``followup``: the witness back with a receipt code (§7): follow-ups and replies.
 - ``errors``: the one exception tree of this package.
 
+Both ``upload`` and ``followup`` reach the server with the shared client,
+``testimony.client`` (``http``, ``tus``).
+
 The guide for couriers is ``docs/courier.md``.
 """

@@ -6,10 +6,11 @@ For each envelope, :meth:`Courier.deliver`:
    uploads nothing;
 2. if ``FILE.receipt.json`` is already there, only verifies it again and
    stops (delivery is idempotent);
-3. uploads every blob it names over tus (§6), resuming a partial upload: the
-   upload URLs and last acknowledged offsets are kept in ``FILE.upload.json``
-   beside the envelope, and the real offset is always asked of the server
-   with ``HEAD`` before going on;
+3. uploads every blob it names over tus (§6, :func:`testimony.client.tus.upload`,
+   with the proof of work of an upload's creation when the server asks for
+   it), resuming a partial upload: the upload URLs and last acknowledged
+   offsets are kept in ``FILE.upload.json`` beside the envelope, and the real
+   offset is always asked of the server with ``HEAD`` before going on;
 4. solves the server's proof of work when it asks for one (§8);
 5. posts the request (§3 step 6) and verifies the receipt (§10) with
    :func:`~testimony.crypto.receipts.verify_receipt` against the log key, which
@@ -18,34 +19,36 @@ For each envelope, :meth:`Courier.deliver`:
 6. writes the receipt to ``FILE.receipt.json`` and removes the upload state.
 
 Nothing sensitive is written: the state file holds upload URLs and offsets,
-the receipt file the server's §10 answer.
+the receipt file the server's §10 answer. The HTTP and tus work is the
+shared client's (``testimony.client``); its errors reach the user as the
+courier's (``upload-failed``, ``log-key-mismatch``). A damaged envelope fails
+alone, as ``envelope-invalid``, and the others of the same run are still
+delivered.
 """
 
 from __future__ import annotations
 
-import base64
 import contextlib
 import json
 import os
 import tempfile
-import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
-from urllib.parse import urljoin
 
 import httpx
 
+from testimony.client import tus
+from testimony.client.errors import ClientError
+from testimony.client.http import DEFAULT_TIMEOUT, ServerClient
 from testimony.crypto.errors import CryptoError
-from testimony.crypto.pow import solve
 from testimony.crypto.receipts import verify_receipt
 
-from .envelope import Envelope, read_envelope
-from .errors import CourierError, LogKeyMismatch, UploadFailed
+from .envelope import Envelope, is_damage, read_envelope
+from .errors import CourierError, UploadFailed, from_client, from_client_errors
 
 __all__ = [
-    "PATCH_BYTES",
     "Courier",
     "Delivery",
     "default_pins_path",
@@ -53,13 +56,7 @@ __all__ = [
     "state_path",
 ]
 
-TUS = {"Tus-Resumable": "1.0.0"}
-UPLOADS = "/api/v1/uploads/"
-PATCH_BYTES = 8 << 20
-"""Bytes sent in one PATCH; the state file records the offset after each."""
 _READ_BYTES = 1 << 16
-BUSY_RETRIES = 20
-BUSY_BACKOFF_SECONDS = 0.25
 
 Status = Literal["ok", "resumed", "already", "failed"]
 
@@ -112,21 +109,14 @@ def _read_json(path: Path) -> Any:
         return None
 
 
-def _refusal(answer: httpx.Response, what: str) -> UploadFailed:
-    """The error for an answer the courier did not expect (the server's problem code)."""
-    code = "http-" + str(answer.status_code)
-    with contextlib.suppress(ValueError, AttributeError):
-        document = answer.json()
-        code = str(document.get("code") or code)
-    return UploadFailed(f"{what}: the server answered {answer.status_code} ({code})")
-
-
 class Courier:
     """Delivers envelopes to one server.
 
     ``log_key`` is the verifier key to trust (else the one pinned in
     ``pins_path`` for ``server_url``, else the server's, which is then pinned).
-    ``transport`` lets tests interpose on the connection.
+    ``transport`` lets tests interpose on the connection; ``patch_bytes``
+    is the size of one ``PATCH`` (default :data:`testimony.client.tus.PATCH_BYTES`).
+    Raises :class:`UploadFailed` for a server URL that is not one.
     """
 
     def __init__(
@@ -136,19 +126,20 @@ class Courier:
         log_key: str | None = None,
         pins_path: Path | None = None,
         transport: httpx.BaseTransport | None = None,
-        patch_bytes: int = PATCH_BYTES,
-        timeout: float = 60.0,
+        patch_bytes: int | None = None,
+        timeout: float = DEFAULT_TIMEOUT,
     ) -> None:
-        self.server_url = server_url.rstrip("/")
+        with from_client_errors():
+            self._client = ServerClient(server_url, transport=transport, timeout=timeout)
+        self.server_url = self._client.base_url
         self._given_key = log_key.strip() if log_key else None
         self._pins_path = pins_path or default_pins_path()
         self._patch_bytes = patch_bytes
-        self._http = httpx.Client(base_url=self.server_url, transport=transport, timeout=timeout)
         self._log_key: str | None = None
 
     def close(self) -> None:
         """Close the connection pool."""
-        self._http.close()
+        self._client.close()
 
     def __enter__(self) -> Courier:
         return self
@@ -169,14 +160,7 @@ class Courier:
         pinned = self._given_key or self._pins().get(self.server_url)
         if offline:
             return pinned
-        served = self._http.get("/api/v1/log/key")
-        if served.status_code != 200:
-            raise _refusal(served, "the log key")
-        served_key = served.text.strip()
-        if pinned is not None and served_key != pinned:
-            raise LogKeyMismatch(
-                "the server's log key is not the pinned one; check it before trusting this server"
-            )
+        served_key = self._client.log_key(expected=pinned)
         if pinned is None:
             pins = self._pins()
             pins[self.server_url] = served_key
@@ -194,12 +178,11 @@ class Courier:
             return self._deliver(path)
         except CourierError as exc:
             return Delivery(path, "failed", error=exc)
-        except httpx.TransportError:
-            return Delivery(
-                path, "failed", error=UploadFailed("the connection to the server failed")
-            )
+        except ClientError as exc:
+            return Delivery(path, "failed", error=from_client(exc))
         except OSError as exc:
-            message = f"{exc.strerror or 'input/output error'}: {Path(str(exc.filename)).name}"
+            name = Path(exc.filename).name if exc.filename else Path(path).name
+            message = f"{exc.strerror or 'input/output error'}: {name}"
             return Delivery(path, "failed", error=UploadFailed(message))
 
     def _deliver(self, path: Path) -> Delivery:
@@ -239,105 +222,54 @@ class Courier:
             uploads = state["uploads"]
         resumed = False
         for blob, size in envelope.blob_sizes.items():
-            resumed |= self._upload_blob(envelope, blob, size, uploads, state_file)
-        return resumed
 
-    def _head(self, url: str) -> int | None:
-        """The server's offset of an upload, or None if it no longer exists."""
-        answer = self._http.head(url, headers=TUS)
-        if answer.status_code in (404, 410):
-            return None
-        if answer.status_code != 200:
-            raise _refusal(answer, "an upload's offset")
-        return int(answer.headers["upload-offset"])
+            def save(url: str, offset: int, blob: str = blob) -> None:
+                uploads[blob] = {"url": url, "offset": offset}
+                _write_json_atomically(state_file, {"uploads": uploads})
 
-    def _upload_blob(
-        self, envelope: Envelope, blob: str, size: int, uploads: dict[str, Any], state_file: Path
-    ) -> bool:
-        def save(url: str, offset: int) -> None:
-            uploads[blob] = {"url": url, "offset": offset}
-            _write_json_atomically(state_file, {"uploads": uploads})
-
-        entry = uploads.get(blob)
-        offset: int | None = None
-        url = entry.get("url") if isinstance(entry, dict) else None
-        if isinstance(url, str) and url.startswith(self.server_url + UPLOADS):
-            offset = self._head(url)
-        resumed = offset is not None and offset > 0
-        if offset is None or not isinstance(url, str):
-            created = self._http.post(
-                UPLOADS,
-                headers={
-                    **TUS,
-                    "Upload-Length": str(size),
-                    "Upload-Metadata": "sha256 " + base64.b64encode(blob.encode()).decode(),
-                },
+            entry = uploads.get(blob)
+            url = entry.get("url") if isinstance(entry, dict) else None
+            done = tus.upload(
+                self._client,
+                blob,
+                size,
+                self._reader(envelope, blob),
+                resume=url if isinstance(url, str) else None,
+                patch_bytes=self._patch_bytes,
+                progress=save,
             )
-            if created.status_code != 201:
-                raise _refusal(created, "creating an upload")
-            url = urljoin(self.server_url + "/", created.headers["location"])
-            offset = 0
-            save(url, offset)
-        busy_retries = BUSY_RETRIES
-        while offset < size:
-            length = min(self._patch_bytes, size - offset)
-            answer = self._http.patch(
-                url,
-                content=self._piece(envelope, blob, offset, length),
-                headers={
-                    **TUS,
-                    "Upload-Offset": str(offset),
-                    "Content-Type": "application/offset+octet-stream",
-                    "Content-Length": str(length),
-                },
-            )
-            if answer.status_code == 423 and busy_retries > 0:
-                # The server is still writing an earlier, cut-off PATCH.
-                busy_retries -= 1
-                time.sleep(BUSY_BACKOFF_SECONDS)
-                offset = self._head(url)
-                if offset is None:
-                    raise UploadFailed("an upload disappeared from the server; run again")
-            elif answer.status_code == 409:
-                offset = self._head(url)
-                if offset is None:
-                    raise UploadFailed("an upload disappeared from the server; run again")
-            elif answer.status_code == 204 and "upload-offset" in answer.headers:
-                offset = int(answer.headers["upload-offset"])
-            else:
-                raise _refusal(answer, f"uploading blob {blob[:12]}")
-            save(url, offset)
+            resumed |= done.resumed
         return resumed
 
     @staticmethod
-    def _piece(envelope: Envelope, blob: str, offset: int, length: int) -> Iterator[bytes]:
-        with envelope.open_blob(blob) as member:
-            member.seek(offset)
-            remaining = length
-            while remaining:
-                data = member.read(min(_READ_BYTES, remaining))
-                if not data:
-                    raise UploadFailed("the envelope changed while it was being uploaded")
-                remaining -= len(data)
-                yield data
+    def _reader(envelope: Envelope, blob: str) -> tus.Reader:
+        """A blob's ciphertext from an offset, read from its ZIP member."""
+
+        def read(offset: int, length: int) -> Iterator[bytes]:
+            try:
+                with envelope.open_blob(blob) as member:
+                    member.seek(offset)
+                    remaining = length
+                    while remaining:
+                        data = member.read(min(_READ_BYTES, remaining))
+                        if not data:
+                            raise UploadFailed("the envelope changed while it was being uploaded")
+                        remaining -= len(data)
+                        yield data
+            except Exception as exc:
+                if not is_damage(exc):
+                    raise
+                raise UploadFailed("the envelope changed while it was being uploaded") from None
+
+        return read
 
     # --- §8 and §3 step 6 -------------------------------------------------------------
 
     def _submit(self, envelope: Envelope) -> Any:
         request = dict(envelope.request)
-        challenge = self._http.get("/api/v1/pow")
-        if challenge.status_code != 200:
-            raise _refusal(challenge, "the proof-of-work challenge")
-        offer = challenge.json()
-        if int(offer.get("bits", 0)) > 0:
-            request["pow"] = {
-                "challenge": offer["challenge"],
-                "nonce": solve(offer["challenge"], int(offer["bits"])),
-            }
-        answer = self._http.post("/api/v1/submissions", json=request)
-        if answer.status_code != 201:
-            raise _refusal(answer, "the submission")
-        try:
-            return answer.json()
-        except ValueError:
-            raise UploadFailed("the server's receipt is not JSON") from None
+        proof = self._client.proof_of_work()
+        if proof is not None:
+            request["pow"] = proof.member()
+        return self._client.post_json(
+            "/api/v1/submissions", request, what="the submission", expect=(201,)
+        )

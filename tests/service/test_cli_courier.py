@@ -263,3 +263,51 @@ def test_forms_import_writes_the_definition_and_prints_each_warning(tmp_path: Pa
     assert "warning: " in result.stdout and "calc" in result.stdout
     again = run("forms", "import", source, "--out", out)
     assert again.exit_code == 1 and again.stderr.rstrip().endswith("(file-exists)")
+
+
+@pytest.mark.slow
+def test_damaged_envelopes_fail_in_one_line_each_and_the_others_are_delivered(
+    live: LiveServer, tmp_path: Path
+) -> None:
+    """Issue 12 item 4: before, sizes past the end printed only ``Aborted.`` and
+    skipped the rest of the run, and a bad version or UTF-8 name a traceback."""
+    from testimony.crypto import hpke
+    from testimony.forms import Consent
+    from testimony.service.courier.seal import seal_envelope
+    from tests.service.courier import damage
+
+    good1 = tmp_path / "good1.testimony"
+    shutil.copyfile(vector_path("testimony/submission.testimony"), good1)
+    good2 = seal_envelope(
+        form=KORDAI.definition,
+        intake_public_key=hpke.public_key(INTAKE_SEED),
+        lang="ru",
+        answers={"narrative": "Горели дома."},
+        consent=Consent(share_with=frozenset(), contact=False),
+        attachments=[],
+        out=tmp_path / "good2.testimony",
+    ).path
+    damaged = [
+        damage.write(tmp_path, "past-the-end.testimony", damage.sizes_past_the_end(2)),
+        damage.write(tmp_path, "version.testimony", damage.bad_version_needed()),
+        damage.write(tmp_path, "utf8-name.testimony", damage.invalid_utf8_name()),
+        damage.write(tmp_path, "before-start.testimony", damage.offsets_before_the_start()),
+    ]
+    result = run("upload", good1, *damaged, good2, "--server", live.url)
+    assert result.exit_code == 1
+    assert "Aborted" not in result.output
+    assert result.exception is None or isinstance(result.exception, SystemExit)
+    lines = result.stdout.splitlines()
+    assert len(lines) == 2 + len(damaged), result.output
+    for path, line in zip([good1, *damaged, good2], lines, strict=True):
+        if path in (good1, good2):
+            receipt = json.loads(Path(f"{path}.receipt.json").read_text())
+            assert line == f"{path}: ok {receipt['id']}"
+        else:
+            message = line.removeprefix(f"{path}: failed: ")
+            assert message != line and path.name in message, line
+            assert line.endswith("(envelope-invalid)"), line
+            assert not Path(f"{path}.receipt.json").exists()
+    assert result.stderr.splitlines() == [
+        f"testimony: {len(damaged)} of {len(damaged) + 2} envelopes were not delivered (upload-failed)"
+    ]

@@ -103,6 +103,7 @@ def test_a_followup_file_is_sealed_and_uploaded_in_pieces_never_read_whole(
 ) -> None:
     """A witness's video goes through a temporary ciphertext file, a chunk at a
     time, and several PATCHes; progress is reported for both phases."""
+    from testimony.client import tus
     from testimony.service.courier import followup as courier_followup
 
     keys = receipt.derive(CODE)
@@ -117,7 +118,7 @@ def test_a_followup_file_is_sealed_and_uploaded_in_pieces_never_read_whole(
         return read_whole(path)
 
     monkeypatch.setattr(Path, "read_bytes", refuse_the_video)
-    monkeypatch.setattr(courier_followup, "PATCH_BYTES", 64 << 10)
+    monkeypatch.setattr(tus, "PATCH_BYTES", 64 << 10)
     seen: dict[str, list[tuple[int, int]]] = {}
     logged = courier_followup.send_followup(
         live.url, CODE, parent=parent, text="", files=[video], log_key=live.log_key(),
