@@ -9,8 +9,8 @@ A blob is a ciphertext named by ``hex(H(ciphertext))``; it is uploaded under
   of §6 v1.1: it first asks ``GET /api/v1/pow?length=<Upload-Length>`` and,
   when ``bits`` > 0, adds ``pow <base64 of "<challenge>:<nonce>">`` (a server
   that does not ask for it ignores the member). A ``403`` ``pow-required``,
-  ``pow-invalid``, ``pow-expired`` or ``pow-reused`` is retried once with a
-  fresh challenge.
+  ``pow-invalid``, ``pow-expired``, ``pow-reused`` or ``pow-insufficient``
+  (the price rose while it solved) is retried once with a fresh challenge.
 - :func:`head`: ``HEAD`` an upload: where it stands, or None once it is gone.
 - :func:`send`: ``PATCH`` from an offset to the end, :data:`PATCH_BYTES` a
   request. A ``409 upload-offset-mismatch`` (the server holds other bytes
@@ -68,7 +68,11 @@ STALL_RETRIES = 20
 """``409``/``423`` answers in a row before giving up."""
 BUSY_BACKOFF_SECONDS = 0.25
 """The pause after a ``423 upload-busy``."""
-POW_RETRIED = frozenset({"pow-required", "pow-invalid", "pow-expired", "pow-reused"})
+POW_RETRIED = frozenset(
+    {"pow-required", "pow-invalid", "pow-expired", "pow-reused", "pow-insufficient"}
+)
+"""Refusals of a creation answered with a fresh challenge, once (``pow-insufficient``:
+the price rose while the client solved, as it does when the budget fills)."""
 """The ``403`` codes a creation is retried for, once, with a fresh challenge."""
 _READ_BYTES = 1 << 16
 

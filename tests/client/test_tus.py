@@ -76,7 +76,9 @@ def test_no_pow_member_is_sent_when_the_server_asks_for_no_work() -> None:
     assert fake.pow_lengths == [str(len(DATA))]
 
 
-@pytest.mark.parametrize("code", ["pow-required", "pow-invalid", "pow-expired", "pow-reused"])
+@pytest.mark.parametrize(
+    "code", ["pow-required", "pow-invalid", "pow-expired", "pow-reused", "pow-insufficient"]
+)
 def test_a_creation_refused_for_its_proof_is_retried_once_with_a_fresh_challenge(code: str) -> None:
     fake = FakeServer(pow_bits=4, uploads_need_pow=True)
     fake.script("POST /api/v1/uploads/", problem(403, code))
@@ -99,7 +101,7 @@ def test_a_second_proof_refusal_is_the_error() -> None:
 
 
 @pytest.mark.parametrize(
-    ("status", "code"), [(403, "pow-insufficient"), (413, "upload-quota-exceeded")]
+    ("status", "code"), [(413, "upload-quota-exceeded"), (400, "malformed-upload")]
 )
 def test_other_creation_refusals_are_not_retried(status: int, code: str) -> None:
     fake = FakeServer(pow_bits=4)
