@@ -8,6 +8,7 @@ the service and the CLI print (``testimony: ... (code)``).
 
     CryptoError                       (ValueError)
     ├── MalformedInput                wrong type, length or encoding of an input
+    │   └── EntryMalformed            not a log entry of the protocol (§9, §12; crypto/entries.py)
     ├── StreamError                   docs/protocol.md §2 decryption failed
     │   ├── StreamTagError            a chunk's tag does not verify (wrong key, altered, reordered)
     │   ├── StreamTruncatedError      the input ends before a final chunk
@@ -45,6 +46,21 @@ class MalformedInput(CryptoError):
     """An input has the wrong type, length or encoding."""
 
     code = "malformed-input"
+
+
+class EntryMalformed(MalformedInput):
+    """A log entry is not one of the protocol's (docs/protocol.md §9, §12).
+
+    ``entry_type`` is the entry's ``type`` when it names a known one, and
+    ``detail`` what is wrong (naming the member, never its value).
+    """
+
+    code = "entry-malformed"
+
+    def __init__(self, detail: str | None = None, *, entry_type: str | None = None) -> None:
+        self.detail = detail or "not a log entry of the protocol"
+        self.entry_type = entry_type
+        super().__init__(f"{entry_type} entry: {self.detail}" if entry_type else self.detail)
 
 
 class StreamError(CryptoError):

@@ -13,9 +13,10 @@ request without ``signature`` (``pow`` included, as §7 says)::
     {"intake_key", "header", "body" | "body_blob", "attachments", "parent",
      "pow"?, "signature"}
 
-Its log entry (proposed in ``docs/log-entries.md``) names what a submission
-entry names, the parent, the parent's witness key that verified the request,
-and the request's signature::
+Its log entry (proposed in ``docs/log-entries.md``; built once by
+:func:`build_followup_entry`, a ``testimony.crypto.entries.FollowupEntry``)
+names what a submission entry names, the parent, the parent's witness key that
+verified the request, and the request's signature::
 
     {"type": "followup", "v": 1, "parent": "<submission id>", "intake_key",
      "header": "<hex H>", "body": "<hex H>", "attachments": ["<hex>", sorted],
@@ -45,18 +46,21 @@ from __future__ import annotations
 
 import json
 from collections.abc import Mapping, Sequence
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
 from . import canonical, hpke, signing
-from .encoding import b64u_decode, b64u_encode, hex_decode, sha256
+from .encoding import b64u_decode, hex_decode, sha256
+from .entries import FollowupEntry, ReplyEntry
 from .errors import MalformedInput
 from .receipt import WitnessKeys
 from .rfc3339 import format_time
-from .submission import SealedSubmission, submission_entry
+from .submission import SealedSubmission, sealed_content
 
 __all__ = [
     "FOLLOWUP_MEMBERS",
+    "build_followup_entry",
+    "build_reply_entry",
     "followup_entry",
     "followup_manifest",
     "followup_request",
@@ -69,17 +73,12 @@ __all__ = [
     "verify_replies_request",
 ]
 
-FOLLOWUP_TYPE = "followup"
-REPLY_TYPE = "reply"
 VERSION = 1
 
 FOLLOWUP_MEMBERS = frozenset(
     {"intake_key", "header", "body", "body_blob", "attachments", "parent", "pow", "signature"}
 )
 """The members a follow-up request may have (§7; ``pow`` and ``body_blob`` as in §3)."""
-
-_SEALED_MEMBERS = ("intake_key", "header", "body", "body_blob", "attachments")
-_PLACEHOLDER_TIME = datetime(2000, 1, 1, tzinfo=UTC)
 
 
 def followup_manifest(text: str, attachments: Sequence[Mapping[str, Any]] = ()) -> dict[str, Any]:
@@ -123,12 +122,14 @@ def _parent(value: object) -> str:
     return value
 
 
-def followup_entry(request: Mapping[str, Any], *, witness: bytes, received: datetime) -> bytes:
-    """The JCS bytes of the ``followup`` entry for a follow-up request.
+def build_followup_entry(
+    request: Mapping[str, Any], *, witness: bytes, received: datetime
+) -> FollowupEntry:
+    """The ``followup`` entry for a follow-up request.
 
     ``witness`` is the parent submission's witness key (the one the signature
     was checked with); ``received`` must already be floored (§9). Checks
-    structure only (as ``submission_entry`` does, plus ``parent`` and a
+    structure only (as ``submission.sealed_content`` does, plus ``parent`` and a
     64-byte ``signature``); raises :class:`MalformedInput`. It does not verify
     the signature (:func:`verify_followup`).
     """
@@ -137,26 +138,31 @@ def followup_entry(request: Mapping[str, Any], *, witness: bytes, received: date
     unknown = sorted(set(request) - FOLLOWUP_MEMBERS)
     if unknown:
         raise MalformedInput(f"a follow-up has no member `{unknown[0]}`")
-    sealed = {k: request[k] for k in _SEALED_MEMBERS if k in request}
-    base = json.loads(submission_entry(sealed, _PLACEHOLDER_TIME))
-    signature = request.get("signature")
-    if not isinstance(signature, str) or len(b64u_decode(signature)) != 64:
+    content = sealed_content(request)
+    signature_text = request.get("signature")
+    signature = b64u_decode(signature_text) if isinstance(signature_text, str) else b""
+    if len(signature) != 64:
         raise MalformedInput("`signature` is a b64u 64-byte Ed25519 signature")
     if not isinstance(witness, bytes) or len(witness) != 32:
         raise MalformedInput("the witness key is 32 bytes")
-    entry = {
-        "type": FOLLOWUP_TYPE,
-        "v": VERSION,
-        "parent": _parent(request.get("parent")),
-        "intake_key": base["intake_key"],
-        "header": base["header"],
-        "body": base["body"],
-        "attachments": base["attachments"],
-        "witness": b64u_encode(witness),
-        "signature": signature,
-        "received": format_time(received),
-    }
-    return canonical.dumps(entry)
+    parent = _parent(request.get("parent"))
+    format_time(received)  # refuses, with its own message, a time not in whole UTC seconds
+    return FollowupEntry(
+        parent=parent,
+        intake_key=content.intake_key,
+        header=content.header,
+        body=content.body,
+        attachments=content.attachments,
+        witness=witness,
+        signature=signature,
+        received=received,
+    )
+
+
+def followup_entry(request: Mapping[str, Any], *, witness: bytes, received: datetime) -> bytes:
+    """The JCS bytes of the ``followup`` entry for a follow-up request
+    (:func:`build_followup_entry`'s, as logged)."""
+    return build_followup_entry(request, witness=witness, received=received).to_json()
 
 
 # --- replies ------------------------------------------------------------------------
@@ -184,22 +190,23 @@ def open_reply(box_seed: bytes, sealed: bytes) -> dict[str, Any]:
     return message
 
 
-def reply_entry(parent: str, sealed: bytes, received: datetime) -> bytes:
-    """The JCS bytes of a ``reply`` entry: ``{"type", "v", "parent", "sealed", "received"}``.
+def build_reply_entry(parent: str, sealed: bytes, received: datetime) -> ReplyEntry:
+    """The ``reply`` entry ``{"type", "v", "parent", "sealed", "received"}`` (as
+    logged today, without actor or signature).
 
     ``sealed`` is kept as a blob; the entry names its hash. Raises
     :class:`MalformedInput` for a parent that is not a 64-hex id.
     """
     if not isinstance(sealed, bytes) or len(sealed) <= hpke.ENC_LENGTH:
         raise MalformedInput("a sealed reply is longer than an S1 encapsulation")
-    entry = {
-        "type": REPLY_TYPE,
-        "v": VERSION,
-        "parent": _parent(parent),
-        "sealed": sha256(sealed).hex(),
-        "received": format_time(received),
-    }
-    return canonical.dumps(entry)
+    parent = _parent(parent)
+    format_time(received)  # refuses, with its own message, a time not in whole UTC seconds
+    return ReplyEntry(parent=parent, sealed=sha256(sealed).hex(), received=received)
+
+
+def reply_entry(parent: str, sealed: bytes, received: datetime) -> bytes:
+    """The JCS bytes of a ``reply`` entry (:func:`build_reply_entry`'s, as logged)."""
+    return build_reply_entry(parent, sealed, received).to_json()
 
 
 def replies_request(keys: WitnessKeys, challenge: str) -> dict[str, str]:

@@ -8,8 +8,10 @@ The witness's side seals; the server only hashes; the reviewer's side opens::
     CEK fresh;     body   = STREAM(CEK, pad(JCS(M)))
                    header = Seal_S1(intake public key, "testimony/v1 cek", CEK)
 
-The server builds the log entry from the request alone (:func:`submission_entry`)
-and the entry's id is ``hex(H(0x00 || entry))``.
+The server builds the log entry from the request alone
+(:func:`build_submission_entry`, a ``testimony.crypto.entries.SubmissionEntry``;
+:func:`submission_entry` gives its bytes) and the entry's id is
+``hex(H(0x00 || entry))``.
 
 >>> from datetime import datetime, timezone
 >>> from testimony.crypto import hpke
@@ -37,10 +39,11 @@ import os
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any
+from typing import Any, NamedTuple
 
 from . import canonical, hpke, merkle, padding, stream
 from .encoding import b64u_decode, b64u_encode, hex_decode, sha256
+from .entries import SubmissionEntry
 from .errors import MalformedInput
 from .receipt import WitnessKeys
 from .rfc3339 import format_time
@@ -52,13 +55,16 @@ __all__ = [
     "REQUEST_MEMBERS",
     "OpenedSubmission",
     "SealedAttachment",
+    "SealedContent",
     "SealedSubmission",
+    "build_submission_entry",
     "entry_id",
     "open_attachment",
     "open_body",
     "open_submission",
     "seal_attachment",
     "seal_submission",
+    "sealed_content",
     "submission_entry",
 ]
 
@@ -70,8 +76,6 @@ REQUEST_MEMBERS = frozenset(
     {"intake_key", "header", "body", "body_blob", "attachments", "witness", "witness_box"}
 )
 """The members of a §3 step 6 request, ``pow`` aside (an envelope's ``request.json``, §4)."""
-ENTRY_TYPE = "submission"
-VERSION = 1
 
 
 @dataclass(frozen=True)
@@ -230,11 +234,23 @@ def _blob_id(value: object, what: str) -> str:
     return value
 
 
-def submission_entry(request: Mapping[str, Any], received: datetime) -> bytes:
-    """The JCS bytes of the §9 submission entry for a §3 step 6 request.
+class SealedContent(NamedTuple):
+    """What a sealed request (a submission's, a follow-up's) names, as its entry
+    names it: the intake key id, ``hex(H(header))``, ``hex(H(body))`` and the
+    attachments' blob ids, sorted."""
 
-    ``received`` must already be floored to the server's granularity (§9).
+    intake_key: str
+    header: str
+    body: str
+    attachments: tuple[str, ...]
+
+
+def sealed_content(request: Mapping[str, Any]) -> SealedContent:
+    """Check the members every sealed request has (§3 step 6: ``intake_key``,
+    ``header``, ``body`` or ``body_blob``, ``attachments``) and hash them.
+
     Checks structure only: lengths and encodings, not that blobs exist.
+    Raises :class:`MalformedInput`.
     """
     if not isinstance(request, Mapping):
         raise MalformedInput("the request is a JSON object")
@@ -258,30 +274,46 @@ def submission_entry(request: Mapping[str, Any], received: datetime) -> bytes:
     blobs = sorted(_blob_id(blob, "an attachment") for blob in attachments)
     if len(set(blobs)) != len(blobs):
         raise MalformedInput("an attachment is named twice")
+    return SealedContent(intake_key, sha256(header).hex(), body_hash, tuple(blobs))
+
+
+def build_submission_entry(request: Mapping[str, Any], received: datetime) -> SubmissionEntry:
+    """The §9 submission entry for a §3 step 6 request (``pow`` aside).
+
+    ``received`` must already be floored to the server's granularity (§9).
+    Checks structure only: lengths and encodings, not that blobs exist.
+    Raises :class:`MalformedInput`.
+    """
+    content = sealed_content(request)
     witness = request.get("witness")
     witness_box = request.get("witness_box")
     if (witness is None) != (witness_box is None):
         raise MalformedInput("`witness` and `witness_box` come together")
-    witness_box_hash = None
+    witness_key = witness_box_hash = None
     if witness is not None:
-        if len(_field_bytes(request, "witness")) != 32:
+        witness_key = _field_bytes(request, "witness")
+        if len(witness_key) != 32:
             raise MalformedInput("`witness` is a 32-byte Ed25519 public key")
         box = _field_bytes(request, "witness_box")
         if len(box) != hpke.PUBLIC_KEY_LENGTH:
             raise MalformedInput("`witness_box` is a 1216-byte S1 public key")
         witness_box_hash = sha256(box).hex()
-    entry = {
-        "type": ENTRY_TYPE,
-        "v": VERSION,
-        "intake_key": intake_key,
-        "header": sha256(header).hex(),
-        "body": body_hash,
-        "attachments": blobs,
-        "witness": witness,
-        "witness_box": witness_box_hash,
-        "received": format_time(received),
-    }
-    return canonical.dumps(entry)
+    format_time(received)  # refuses, with its own message, a time not in whole UTC seconds
+    return SubmissionEntry(
+        intake_key=content.intake_key,
+        header=content.header,
+        body=content.body,
+        attachments=content.attachments,
+        witness=witness_key,
+        witness_box=witness_box_hash,
+        received=received,
+    )
+
+
+def submission_entry(request: Mapping[str, Any], received: datetime) -> bytes:
+    """The JCS bytes of the §9 submission entry for a §3 step 6 request
+    (:func:`build_submission_entry`'s, as logged)."""
+    return build_submission_entry(request, received).to_json()
 
 
 def entry_id(entry: bytes) -> str:

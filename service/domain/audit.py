@@ -17,8 +17,10 @@ stored but the entries' bytes and the signed checkpoints, and rebuilds the rest:
    previous one's; it is consistent with the previous checkpoint (an RFC 9162
    consistency proof from the stored nodes verifies between the two signed
    roots); the latest covers the whole log;
-4. every blob a submission entry names (header, body, attachments) is stored
-   and hashes to its id, and so does every other blob the store records.
+4. every blob an entry names that the server keeps (a submission's or a
+   follow-up's header, body and attachments, a reply's sealed bytes; read by
+   ``testimony.crypto.entries``, ``kept_blobs``) is stored and hashes to its
+   id, and so does every other blob the store records.
 
 It never stops at the first finding: it returns all of them (at most
 :data:`MAX_PER_CODE` of one kind, then one line saying how many more), each
@@ -36,9 +38,9 @@ from typing import Any
 
 from sqlalchemy.engine import Engine
 
-from testimony.crypto import canonical, merkle
+from testimony.crypto import canonical, entries, merkle
 from testimony.crypto import checkpoint as checkpoints
-from testimony.crypto.errors import CryptoError
+from testimony.crypto.errors import CryptoError, EntryMalformed
 from testimony.crypto.rfc3339 import parse_time
 from testimony.service.store import errors as store_errors
 from testimony.service.store.blob_index import BlobIndex
@@ -128,14 +130,14 @@ def _is_floored(text: object, granularity: Granularity) -> bool:
     return seconds % granularity.seconds == 0
 
 
-def _named_blobs(value: Any) -> list[str]:
-    if not isinstance(value, dict) or value.get("type") != "submission":
-        return []
-    named = [value.get("header"), value.get("body")]
-    attachments = value.get("attachments")
-    if isinstance(attachments, list):
-        named.extend(attachments)
-    return [item for item in named if isinstance(item, str)]
+def _parsed(entry: bytes) -> entries.Entry | None:
+    """``entry`` read by ``testimony.crypto.entries``, or None if it is not an
+    entry of a known type or does not parse (what is wrong with its bytes, its
+    form or its id are findings of their own)."""
+    try:
+        return entries.parse_known_entry(entry)
+    except EntryMalformed:
+        return None
 
 
 class _Auditor:
@@ -241,14 +243,17 @@ class _Auditor:
                 Finding("entry-not-json", f"entry {idx} is not a JSON object", index=idx)
             )
             return
-        try:
-            canonical_bytes = canonical.dumps(value)
-        except (CryptoError, TypeError, ValueError):
-            canonical_bytes = b""
-        if canonical_bytes != entry:
-            self.findings.add(
-                Finding("entry-not-canonical", f"entry {idx} is not canonical JSON", index=idx)
-            )
+        parsed = _parsed(entry)
+        if parsed is None:
+            # An entry that parses is canonical JSON; for any other, check that alone.
+            try:
+                canonical_bytes = canonical.dumps(value)
+            except (CryptoError, TypeError, ValueError):
+                canonical_bytes = b""
+            if canonical_bytes != entry:
+                self.findings.add(
+                    Finding("entry-not-canonical", f"entry {idx} is not canonical JSON", index=idx)
+                )
         if (
             self.granularity is not None
             and "received" in value
@@ -261,7 +266,7 @@ class _Auditor:
                     index=idx,
                 )
             )
-        for blob_id in _named_blobs(value):
+        for blob_id in parsed.kept_blobs() if parsed is not None else ():
             self._check_blob(blob_id, f"entry {idx} names blob {blob_id}", index=idx)
 
     def _grow(self, leaves: list[bytes]) -> None:

@@ -18,23 +18,21 @@ It is written by ``testimony init``, before any reviewer exists, so unlike the
 other non-submission entries it has no ``actor`` and no ``signature``: the
 log key vouches for it through every checkpoint that covers it. The store's
 ``intake_keys`` projection holds every key such an entry names; a submission
-may be sealed to any of them.
+may be sealed to any of them. Its shape is ``testimony.crypto.entries``'s
+``IntakeKeyEntry``, built once (:func:`build_intake_key_entry`).
 """
 
 from __future__ import annotations
 
-import json
 import os
 import stat
 from datetime import datetime
 from pathlib import Path
-from typing import Any
 
-from testimony.crypto import canonical, hpke, merkle, note
 from testimony.crypto import checkpoint as checkpoints
-from testimony.crypto.encoding import b64u_decode, b64u_encode, hex_decode
+from testimony.crypto import entries, merkle, note
+from testimony.crypto.encoding import hex_decode
 from testimony.crypto.errors import MalformedInput
-from testimony.crypto.rfc3339 import format_time
 from testimony.service.store import errors as store_errors
 from testimony.service.store.log import LogStore
 from testimony.service.store.projections import IntakeKeyTable
@@ -52,14 +50,14 @@ __all__ = [
     "INTAKE_KEY_TYPE",
     "LogSigner",
     "LogView",
+    "build_intake_key_entry",
     "intake_key_entry",
     "load_intake_keys",
     "parse_intake_key_entry",
     "read_signer_key",
 ]
 
-INTAKE_KEY_TYPE = "intake-key"
-INTAKE_KEY_VERSION = 1
+INTAKE_KEY_TYPE = entries.IntakeKeyEntry.TYPE
 
 
 # --- the log key -------------------------------------------------------------------
@@ -117,42 +115,31 @@ class LogSigner:
 # --- the intake-key entry --------------------------------------------------------------
 
 
-def intake_key_entry(public_key: bytes, received: datetime) -> bytes:
-    """The JCS bytes of the intake-key entry naming ``public_key``.
+def build_intake_key_entry(public_key: bytes, received: datetime) -> entries.IntakeKeyEntry:
+    """The intake-key entry naming ``public_key``.
 
     ``received`` must already be floored. Raises :class:`MalformedInput` if
     ``public_key`` is not a 1216-byte S1 public key.
     """
-    return canonical.dumps(
-        {
-            "type": INTAKE_KEY_TYPE,
-            "v": INTAKE_KEY_VERSION,
-            "key": b64u_encode(public_key),
-            "key_id": hpke.key_id(public_key),
-            "received": format_time(received),
-        }
-    )
+    return entries.IntakeKeyEntry.naming(public_key, received)
+
+
+def intake_key_entry(public_key: bytes, received: datetime) -> bytes:
+    """The JCS bytes of the intake-key entry naming ``public_key``
+    (:func:`build_intake_key_entry`'s, as logged)."""
+    return build_intake_key_entry(public_key, received).to_json()
 
 
 def parse_intake_key_entry(entry: bytes) -> tuple[str, bytes] | None:
     """``(key id, public key)`` of an intake-key entry, or None for another type.
 
-    Raises :class:`MalformedInput` for an intake-key entry whose key and key
-    id disagree or are malformed.
+    Raises :class:`MalformedInput` (``EntryMalformed``) for an intake-key
+    entry whose key and key id disagree or that is malformed otherwise.
     """
-    try:
-        value: Any = json.loads(entry)
-    except (UnicodeDecodeError, ValueError):
+    parsed = entries.parse_known_entry(entry, types=(INTAKE_KEY_TYPE,))
+    if not isinstance(parsed, entries.IntakeKeyEntry | entries.IntakeKeyRotation):
         return None
-    if not isinstance(value, dict) or value.get("type") != INTAKE_KEY_TYPE:
-        return None
-    key_text = value.get("key")
-    if not isinstance(key_text, str):
-        raise MalformedInput("an intake-key entry has a b64u `key`")
-    public = b64u_decode(key_text)
-    if hpke.key_id(public) != value.get("key_id"):
-        raise MalformedInput("an intake-key entry's key_id is not its key's id")
-    return hpke.key_id(public), public
+    return parsed.key_id, parsed.key
 
 
 def load_intake_keys(log: LogStore) -> dict[str, bytes]:

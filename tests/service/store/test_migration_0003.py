@@ -26,14 +26,20 @@ def _followup(parent: str, n: int) -> bytes:
         {
             "type": "followup", "v": 1, "parent": parent, "intake_key": "0" * 32,
             "header": f"{n:064x}", "body": f"{n + 1:064x}", "attachments": [],
-            "witness": "w", "signature": "s", "received": "2024-01-01T10:00:00Z",
+            "witness": "w" * 43, "signature": "A" * 86, "received": "2024-01-01T10:00:00Z",
         }
     )  # fmt: skip
 
 
 def _reply(parent: str, n: int) -> bytes:
     return canonical.dumps(
-        {"type": "reply", "v": 1, "parent": parent, "sealed": f"{n:064x}", "received": "x"}
+        {
+            "type": "reply",
+            "v": 1,
+            "parent": parent,
+            "sealed": f"{n:064x}",
+            "received": "2024-01-01T10:00:00Z",
+        }
     )
 
 

@@ -1,6 +1,8 @@
-"""service/store/projections.py: a submission's header, body and attachment blobs
+"""service/store/projections/: a submission's header, body and attachment blobs
 count as referenced, and intake-key entries fill ``intake_keys``; a rebuild of
-the projections gives the same tables (docs/protocol.md §6, §9; docs/log-entries.md)."""
+the projections gives the same tables; entries are read once per batch by
+``testimony.crypto.entries``, and one table registers the projections
+(docs/protocol.md §6, §9; docs/log-entries.md)."""
 
 from __future__ import annotations
 
@@ -161,3 +163,121 @@ def test_content_lookups_over_many_keys_use_the_unique_index(
             plan = connection.execute(text("EXPLAIN QUERY PLAN " + statement), params).all()
             details = [str(row[-1]) for row in plan]
             assert details and not any(d.startswith("SCAN") for d in details), details
+
+
+# --- the package: one module per kind of entry, one registration table --------------
+
+_PUBLIC_NAMES = [
+    "DEFAULT_DEDUP_INDEX",
+    "DEFAULT_PROJECTIONS",
+    "AppendedEntry",
+    "DedupIndex",
+    "DedupIndexes",
+    "FollowupKey",
+    "FollowupProjection",
+    "FollowupTable",
+    "IntakeKeyProjection",
+    "IntakeKeyTable",
+    "Projection",
+    "ReplyProjection",
+    "ReplyTable",
+    "StoredIntakeKey",
+    "StoredReply",
+    "StoredSubmission",
+    "SubmissionKey",
+    "SubmissionProjection",
+    "SubmissionTable",
+    "rebuild_projections",
+]
+
+
+def test_every_name_the_module_had_is_importable_from_the_package() -> None:
+    from testimony.service.store import projections
+
+    assert set(_PUBLIC_NAMES) <= set(projections.__all__)
+    for name in _PUBLIC_NAMES:
+        assert getattr(projections, name) is not None
+
+
+def test_the_registration_table_is_the_default_and_names_the_dedup_indexes() -> None:
+    from testimony.service.store import projections
+    from testimony.service.store.projections import base, followups, submissions
+
+    assert projections.DEFAULT_PROJECTIONS is projections.PROJECTIONS
+    assert [type(p).__name__ for p in projections.PROJECTIONS] == [
+        "SubmissionProjection",
+        "IntakeKeyProjection",
+        "FollowupProjection",
+        "ReplyProjection",
+    ]
+    indexes = projections.DEFAULT_DEDUP_INDEX
+    assert isinstance(indexes, base.DedupIndexes)
+    assert [type(index) for index in indexes._indexes] == [
+        submissions.SubmissionProjection,
+        followups.FollowupProjection,
+    ]
+    # The same objects project and find.
+    assert all(index in projections.PROJECTIONS for index in indexes._indexes)
+
+
+def test_each_entry_of_a_batch_is_parsed_once_for_every_projection(
+    log: LogStore, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from testimony.crypto import entries
+
+    calls: list[bytes] = []
+    parse = entries.parse_known_entry
+
+    def counting(data: bytes, **options: object) -> object:
+        calls.append(data)
+        return parse(data, **options)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(entries, "parse_known_entry", counting)
+    batch = [intake_key_entry(1), b"other", *(submission_entry(n) for n in range(0, 20, 2))]
+    log.append_batch(batch, stand_in_sign)
+    assert sorted(calls) == sorted(batch)
+
+
+@pytest.mark.parametrize(
+    "entry",
+    [
+        submission_entry(1, extra=1),
+        submission_entry(1, v=2),
+        submission_entry(1, attachments=[f"{9:064x}", f"{8:064x}"]),
+        submission_entry(1, witness="w" * 43),
+        submission_entry(1).replace(b'":', b'": ', 1),
+    ],
+    ids=["extra-member", "v2", "unsorted", "witness-alone", "not-jcs"],
+)
+def test_a_malformed_submission_entry_is_not_logged(
+    engine: Engine, log: LogStore, entry: bytes
+) -> None:
+    with pytest.raises(ValueError, match="submission entry at index 0"):
+        log.append_batch([entry], stand_in_sign)
+    assert log.size() == 0
+
+
+def test_the_reviewers_entries_of_section_12_are_read_as_their_projections_need(
+    engine: Engine, log: LogStore
+) -> None:
+    from datetime import UTC, datetime
+
+    from testimony.crypto import signing
+    from testimony.crypto.entries import IntakeKeyRotation, SignedReplyEntry
+    from testimony.service.store.projections import ReplyTable
+
+    key = signing.private_key_from_seed(bytes(32))
+    received = datetime(2024, 1, 1, 10, tzinfo=UTC)
+    reply = SignedReplyEntry.create(
+        key, nonce=bytes(16), parent="ab" * 32, sealed="cd" * 32, received=received
+    )
+    public = hpke.public_key(bytes([9]) * 32)
+    rotation = IntakeKeyRotation.create(
+        key, nonce=bytes(16), key=public, key_id=hpke.key_id(public), received=received
+    )
+    log.append_batch([intake_key_entry(1), reply.to_json(), rotation.to_json()], stand_in_sign)
+    assert [r.sealed_sha256 for r in ReplyTable(engine).of_parents(["ab" * 32])] == ["cd" * 32]
+    # A rotation is a proposal (§12.5): no key of it until the server replays quorums.
+    assert IntakeKeyTable(engine).all() == [stored_key(1, 0)]
+    assert _rebuild(engine) == 3
+    assert IntakeKeyTable(engine).all() == [stored_key(1, 0)]
