@@ -24,6 +24,7 @@ from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 
 from . import canonical
+from .ed25519 import check_public_key
 from .encoding import b64u_decode, b64u_encode
 from .errors import MalformedInput, SignatureError
 
@@ -53,8 +54,9 @@ def public_key_bytes(key: Ed25519PrivateKey) -> bytes:
 
 
 def _public_key(public_key: bytes) -> Ed25519PublicKey:
-    if not isinstance(public_key, bytes) or len(public_key) != 32:
-        raise MalformedInput("an Ed25519 public key is 32 bytes")
+    # OpenSSL loads any 32 bytes, small-order points included, with which
+    # R = that point, S = 0 verifies for every message (crypto/ed25519.py).
+    check_public_key(public_key)
     try:
         return Ed25519PublicKey.from_public_bytes(public_key)
     except ValueError as exc:  # pragma: no cover - any 32 bytes load
