@@ -130,7 +130,12 @@ def serve(
     ] = None,
     config: Config = None,
 ) -> None:
-    """Run the intake server (no access log, no client addresses, no proxy headers)."""
+    """Run the intake server (no access log, no client addresses, no proxy headers).
+
+    Every connection is held to the limits of the settings (``max_header_bytes``,
+    ``header_timeout_seconds``, ``body_timeout_seconds``,
+    ``keepalive_timeout_seconds``, ``max_connections``; docs/server.md "Limits").
+    """
     from testimony.forms.registry import bundled_forms, load_forms_dir
     from testimony.service import server as setup
     from testimony.service.api import serving
@@ -147,6 +152,7 @@ def serve(
             forms_dir=forms_dir,
             workers=workers,
         )
+        limits = serving.Limits.of(settings)  # refuses a file-descriptor limit too low
         registry = load_forms_dir(settings.forms_dir) if settings.forms_dir else bundled_forms()
         settings = settings.replace(forms=registry)
         if settings.workers == 1:
@@ -163,6 +169,7 @@ def serve(
         port=settings.port,
         workers=settings.workers,
         log_config=_LOG_CONFIG,
+        limits=limits,
     )
     if status:
         raise typer.Exit(status)

@@ -6,7 +6,10 @@ The nginx test runs the site file as shipped, with only its addresses, ports
 and certificate paths replaced, and a client bound to 127.0.0.2: a witness's
 upload and submission go through, a body too large is refused by nginx, the
 server is never told who the client is, and that address is in no byte that
-nginx or the server wrote.
+nginx or the server wrote. The onion test runs the same files with their
+deadlines and the connection cap lowered (so that it takes seconds) and
+speaks to the onion service's way in, the port ``deploy/tor/torrc`` points
+at: it is nginx with the same limits, never the server's own port.
 """
 
 from __future__ import annotations
@@ -36,15 +39,19 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 
 from testimony.crypto import hpke, receipts, submission
+from testimony.service.api.errors import problem_document
 from testimony.service.server import init_data_dir
 from testimony.service.settings import Settings, load_settings
 from tests.live_server import LiveServer, free_port, start_server
+from tests.service.api.test_serving import Answer, closed_within, read_answer
 
 REPO = Path(__file__).resolve().parents[2]
 DEPLOY = REPO / "deploy"
 NGINX = Path("/usr/sbin/nginx")
 TOR = Path("/usr/sbin/tor")
 CLIENT_ADDRESS = "127.0.0.2"
+ONION_FRONT = "127.0.0.1:8081"
+"""Where deploy/tor/torrc sends onion traffic: nginx's onion server."""
 ORIGIN = "deploy.test/log"
 TUS = {"Tus-Resumable": "1.0.0"}
 DEADLINE = 30.0
@@ -102,9 +109,67 @@ def test_the_settings_file_is_what_the_server_reads() -> None:
     assert (settings.host, settings.port, settings.workers) == ("127.0.0.1", 8000, 2)
     assert settings.database_connections == 80
     assert (settings.pow_bits, settings.time_granularity_minutes) == (16, 60)
-    # The unit's server and the proxies point at the same address.
-    assert "proxy_pass http://127.0.0.1:8000;" in (DEPLOY / "nginx" / "testimony.conf").read_text()
-    assert "HiddenServicePort 80 127.0.0.1:8000" in (DEPLOY / "tor" / "torrc").read_text()
+    # The server's own limits, as nginx's (testimony-front.conf).
+    assert settings.max_header_bytes == 16384
+    assert (settings.header_timeout_seconds, settings.body_timeout_seconds) == (20, 60)
+    assert settings.keepalive_timeout_seconds == 15
+    assert settings.max_connections == 0  # from LimitNOFILE in the unit
+
+
+def test_both_ways_in_go_through_nginx_with_the_same_limits() -> None:
+    """The proxies point at the server's address; the onion service points at
+    nginx's onion server, never at the server; and both of nginx's servers
+    take their limits and privacy settings from the one shared file."""
+    site = (DEPLOY / "nginx" / "testimony.conf").read_text()
+    front = (DEPLOY / "nginx" / "testimony-front.conf").read_text()
+    torrc = (DEPLOY / "tor" / "torrc").read_text()
+    assert "proxy_pass http://127.0.0.1:8000;" in front
+    assert "proxy_pass" not in site
+    ports = re.findall(r"^HiddenServicePort (\d+) (\S+)$", torrc, re.MULTILINE)
+    assert ports == [("80", ONION_FRONT)]
+    settings = [line for line in torrc.splitlines() if line and not line.startswith("#")]
+    assert not [line for line in settings if ":8000" in line], "onion traffic must not skip nginx"
+    servers = _servers(site)
+    onion = [body for body in servers if f"listen {ONION_FRONT};" in body]
+    https = [body for body in servers if "listen 443 ssl" in body]
+    assert len(onion) == 1 and len(https) == 1
+    for body in (onion[0], https[0]):
+        assert "include /etc/nginx/snippets/testimony-front.conf;" in body
+    for directive in (
+        "client_header_timeout 20s;",
+        "large_client_header_buffers 2 8k;",
+        "client_body_timeout 60s;",
+        "send_timeout 60s;",
+        "keepalive_timeout 15s;",
+        "limit_conn testimony_front 512;",
+        "access_log off;",
+        'proxy_set_header X-Forwarded-For "";',
+    ):
+        assert re.search(f"^{re.escape(directive)}$", front, re.MULTILINE), directive
+    assert "limit_conn_zone $server_port zone=testimony_front:1m;" in site
+    # nginx's own error answers are the server's problem documents.
+    answers = re.findall(r"^    return (\d+) '(\{.*\})';$", front, re.MULTILINE)
+    assert len(answers) == 6
+    for status, text in answers:
+        document = json.loads(text)
+        expected = problem_document(document["code"], document["detail"])
+        assert document == {**expected, "status": int(status)}, document
+        assert expected["status"] == int(status) or document["code"] == "header-too-large"
+    # The unit leaves the server file descriptors for its connection cap.
+    unit = (DEPLOY / "testimony.service").read_text()
+    assert re.search(r"^LimitNOFILE=16384$", unit, re.MULTILINE)
+
+
+def _servers(site: str) -> list[str]:
+    """The bodies of the top-level ``server { ... }`` blocks of an nginx file."""
+    bodies = []
+    for start in (m.end() for m in re.finditer(r"^server \{$", site, re.MULTILINE)):
+        depth, index = 1, start
+        while depth:
+            depth += {"{": 1, "}": -1}.get(site[index], 0)
+            index += 1
+        bodies.append(site[start : index - 1])
+    return bodies
 
 
 def test_tor_accepts_the_onion_service(tmp_path: Path) -> None:
@@ -158,19 +223,40 @@ def _certificate(folder: Path) -> tuple[Path, Path]:
     return cert_path, key_path
 
 
-def _site(prefix: Path, *, https_port: int, http_port: int, upstream: str) -> Path:
-    """deploy/nginx/testimony.conf with only addresses, ports and paths replaced."""
+def _site(
+    prefix: Path,
+    *,
+    https_port: int,
+    http_port: int,
+    upstream: str,
+    onion_port: int | None = None,
+    limits: dict[str, str] | None = None,
+) -> Path:
+    """deploy/nginx/testimony.conf and testimony-front.conf, with only addresses,
+    ports and paths replaced (and the directives of ``limits``, if given)."""
     cert, key = _certificate(prefix)
+    log = str(prefix / "testimony-error.log")
+    front = (DEPLOY / "nginx" / "testimony-front.conf").read_text()
+    for old, new in {
+        "/var/log/nginx/testimony-error.log": log,
+        "http://127.0.0.1:8000": upstream,
+        **(limits or {}),
+    }.items():
+        assert old in front, old
+        front = front.replace(old, new)
+    front_path = prefix / "testimony-front.conf"
+    front_path.write_text(front)
     site = (DEPLOY / "nginx" / "testimony.conf").read_text()
     replacements = {
         "listen 443 ssl http2;": f"listen 127.0.0.1:{https_port} ssl http2;",
         "listen [::]:443 ssl http2;": "",
         "listen 80;": f"listen 127.0.0.1:{http_port};",
         "listen [::]:80;": "",
+        f"listen {ONION_FRONT};": f"listen 127.0.0.1:{onion_port or free_port()};",
         "/etc/letsencrypt/live/testimony.example.org/fullchain.pem": str(cert),
         "/etc/letsencrypt/live/testimony.example.org/privkey.pem": str(key),
-        "/var/log/nginx/testimony-error.log": str(prefix / "testimony-error.log"),
-        "http://127.0.0.1:8000": upstream,
+        "/var/log/nginx/testimony-error.log": log,
+        "/etc/nginx/snippets/testimony-front.conf": str(front_path),
     }
     for old, new in replacements.items():
         assert old in site, old
@@ -333,7 +419,7 @@ def test_a_witness_submits_through_nginx_and_leaves_no_address(tmp_path: Path) -
         path
         for folder in (prefix, data_dir)
         for path in folder.rglob("*")
-        if path.is_file() and path.name not in ("site.conf", "nginx.conf")
+        if path.is_file() and path.name not in ("site.conf", "nginx.conf", "testimony-front.conf")
     ]
     assert any(path.name == "testimony.sqlite3" for path in written)
     for path in written:
@@ -343,3 +429,125 @@ def test_a_witness_submits_through_nginx_and_leaves_no_address(tmp_path: Path) -
     assert not [p for p in (prefix / "body").rglob("*") if p.is_file()]
     assert not [p for p in (prefix / "proxy").rglob("*") if p.is_file()]
     assert json.loads(health.text) == {"status": "ok"}
+
+
+# --- the onion service's way in -------------------------------------------------------
+
+SHORT_LIMITS = {
+    "client_header_timeout 20s;": "client_header_timeout 2s;",
+    "client_body_timeout 60s;": "client_body_timeout 2s;",
+    "keepalive_timeout 15s;": "keepalive_timeout 2s;",
+    "limit_conn testimony_front 512;": "limit_conn testimony_front 2;",
+}
+"""The deadlines and the cap lowered so that the onion test takes seconds."""
+SHORT = 2.0
+SLACK = 4.0
+
+
+def _raw(port: int, data: bytes) -> Answer:
+    with socket.create_connection(("127.0.0.1", port), timeout=DEADLINE) as sock:
+        sock.sendall(data)
+        return read_answer(sock)
+
+
+@pytest.mark.slow
+def test_onion_traffic_meets_nginx_with_the_same_limits(tmp_path: Path) -> None:
+    """What tor hands on (plain HTTP from 127.0.0.1) meets nginx, not the
+    server: a header too large, a request nginx cannot read, a body too large
+    and too many requests at once are answered with problem documents; a
+    slow head and a stalled body are cut at their deadlines; a request within
+    the limits reaches the server."""
+    _tool(NGINX)
+    data_dir = tmp_path / "data"
+    init_data_dir(Settings(data_dir=data_dir), hpke.public_key(os.urandom(32)), origin=ORIGIN)
+    live: LiveServer = start_server(data_dir, tmp_path / "server-output.txt")
+    prefix = tmp_path / "nginx"
+    prefix.mkdir()
+    https_port, http_port, onion_port = free_port(), free_port(), free_port()
+    site = _site(
+        prefix,
+        https_port=https_port,
+        http_port=http_port,
+        upstream=live.url,
+        onion_port=onion_port,
+        limits=SHORT_LIMITS,
+    )
+    onion = f"http://127.0.0.1:{onion_port}"
+    try:
+        with _nginx(prefix, site, https_port) as process:
+            _await_port(process, onion_port)
+            health = httpx.get(onion + "/healthz", timeout=DEADLINE)
+            assert health.status_code == 200
+            assert health.json() == {"status": "ok"}
+            assert health.headers["server"] == "nginx"  # no version
+            assert health.headers["referrer-policy"] == "no-referrer"  # the server's own
+            assert "strict-transport-security" not in health.headers  # no TLS on this way in
+
+            # A header line over 8 KiB, a head over 16 KiB: 431, from nginx.
+            for headers in (
+                b"X-Pad: " + b"a" * 9000 + b"\r\n",
+                (b"X-Pad: " + b"a" * 7000 + b"\r\n") * 3,
+            ):
+                answer = _raw(
+                    onion_port, b"GET /healthz HTTP/1.1\r\nHost: t.onion\r\n" + headers + b"\r\n"
+                )
+                assert answer.status == 431, answer
+                assert answer.problem()["code"] == "header-too-large"
+            # A request line nginx cannot read: 400.
+            answer = _raw(onion_port, b"GET / HTTP/1.1 extra\r\nHost: t.onion\r\n\r\n")
+            assert answer.status == 400
+            assert answer.problem()["code"] == "malformed-http"
+            # A body over client_max_body_size: 413, never passed on.
+            answer = _raw(
+                onion_port,
+                b"POST /api/v1/submissions HTTP/1.1\r\nHost: t.onion\r\n"
+                b"Content-Type: application/json\r\nContent-Length: 20000000\r\n\r\n",
+            )
+            assert answer.status == 413
+            assert answer.problem()["code"] == "request-too-large"
+
+            # Slow heads are closed at client_header_timeout.
+            slow = [
+                socket.create_connection(("127.0.0.1", onion_port), timeout=5) for _ in range(5)
+            ]
+            started = time.monotonic()
+            try:
+                for sock in slow:
+                    sock.sendall(b"GET /healthz HTTP/1.1\r\nHost: t.onion\r\nX-Slow: a")
+                for sock in slow:
+                    assert closed_within(sock, SHORT + SLACK - (time.monotonic() - started))
+            finally:
+                for sock in slow:
+                    sock.close()
+            assert SHORT - 0.5 <= time.monotonic() - started < SHORT + SLACK
+
+            # Two requests in flight (bodies that stall) fill the cap: a third
+            # is refused with 503; the stalled bodies end at client_body_timeout.
+            stalled = [
+                socket.create_connection(("127.0.0.1", onion_port), timeout=5) for _ in range(2)
+            ]
+            try:
+                for sock in stalled:
+                    sock.sendall(
+                        b"POST /api/v1/submissions HTTP/1.1\r\nHost: t.onion\r\n"
+                        b"Content-Type: application/json\r\nContent-Length: 1000\r\n\r\n{"
+                    )
+                sent = time.monotonic()
+                deadline = sent + SHORT
+                while True:  # nginx counts a request once it has read its head
+                    answer = _raw(onion_port, b"GET /healthz HTTP/1.1\r\nHost: t.onion\r\n\r\n")
+                    if answer.status == 503 or time.monotonic() > deadline:
+                        break
+                assert answer.status == 503, answer
+                assert answer.problem()["code"] == "unavailable"
+                for sock in stalled:  # reset_timedout_connection: a reset, no answer
+                    assert closed_within(sock, SHORT + SLACK - (time.monotonic() - sent))
+                assert SHORT - 0.5 <= time.monotonic() - sent < SHORT + SLACK
+            finally:
+                for sock in stalled:
+                    sock.close()
+            # The cap is given back.
+            assert httpx.get(onion + "/healthz", timeout=DEADLINE).status_code == 200
+    finally:
+        output = live.stop()
+    assert "Traceback" not in output
