@@ -321,6 +321,16 @@ def open_server(settings: Settings, *, first: bool = True) -> Server:
         blobs = LayeredBlobStore(settings.blobs_dir, InlineBlobs(engine))
         if first:
             blobs.sweep_temporary()
+        proof_of_work = ProofOfWork(
+            secret=secret,
+            bits=settings.pow_bits,
+            ttl_seconds=settings.pow_ttl_seconds,
+            clock=settings.clock,
+            granularity=granularity,
+        )
+        # One table of spent challenges: a challenge buys one upload or one
+        # submission, never both.
+        spent = StoredSpentChallenges(engine, clock=settings.clock)
         uploads = Uploads(
             blobs=blobs,
             blob_index=BlobIndex(engine),
@@ -329,18 +339,15 @@ def open_server(settings: Settings, *, first: bool = True) -> Server:
             granularity=granularity,
             limits=UploadLimits(
                 max_blob_bytes=settings.max_blob_bytes,
-                max_unfinished_uploads=settings.max_unfinished_uploads,
-                max_unfinished_bytes=settings.max_unfinished_bytes,
-                upload_expiry_seconds=settings.upload_expiry_seconds,
+                budget_bytes=settings.upload_budget_bytes,
+                unit_bytes=settings.upload_unit_bytes,
+                idle_seconds=settings.upload_idle_seconds,
+                lifetime_seconds=settings.upload_lifetime_seconds,
                 unreferenced_blob_expiry_seconds=settings.unreferenced_blob_expiry_seconds,
+                pow_load_bits=settings.pow_upload_load_bits,
             ),
-        )
-        proof_of_work = ProofOfWork(
-            secret=secret,
-            bits=settings.pow_bits,
-            ttl_seconds=settings.pow_ttl_seconds,
-            clock=settings.clock,
-            granularity=granularity,
+            proof_of_work=proof_of_work,
+            spent=spent,
         )
         batcher = AppendBatcher(
             log,
@@ -352,7 +359,6 @@ def open_server(settings: Settings, *, first: bool = True) -> Server:
     except BaseException:
         engine.dispose()
         raise
-    spent = StoredSpentChallenges(engine, clock=settings.clock)
     submissions = SubmissionTable(engine)
     intake = Intake(
         log=log,

@@ -46,8 +46,10 @@ LOG_KEY_FILE = "log-key"
 POW_SECRET_FILE = "pow-secret"  # noqa: S105 - a file name, not a secret
 """The proof-of-work MAC secret (32 bytes), mode 0600."""
 
+KiB = 1 << 10
 MiB = 1 << 20
 GiB = 1 << 30
+MAX_TIMEOUT_SECONDS = 3600
 
 MIN_CONNECTIONS_PER_WORKER = 2
 """One for a worker's group-commit batch, one at least for its requests."""
@@ -86,14 +88,45 @@ class Settings:
     max_attachments: int = 256
     max_blob_bytes: int = 4 * GiB
     """Largest blob (the largest Upload-Length; Tus-Max-Size)."""
-    max_unfinished_uploads: int = 1_000
-    """Most unfinished uploads pending at once, server-wide."""
-    max_unfinished_bytes: int = 64 * GiB
-    """Most bytes declared by unfinished uploads together, server-wide."""
-    upload_expiry_seconds: int = 24 * 3600
-    """How long an unfinished upload may wait (rounded up to the granularity)."""
-    unreferenced_blob_expiry_seconds: int = 7 * 24 * 3600
-    """How long a finished blob no entry names is kept."""
+    upload_budget_bytes: int = 64 * GiB
+    """Bytes that unfinished uploads (their declared lengths) and finished blobs
+    no log entry names may take together, server-wide; each takes at least
+    ``upload_unit_bytes``. A creation that does not fit is refused (413)."""
+    upload_unit_bytes: int = 1 * MiB
+    """The least an upload takes of the budget, and the size its proof of work
+    is priced in: one more bit per doubling past it."""
+    pow_upload_load_bits: int = 10
+    """Bits an upload's proof of work rises by as the budget fills: one per
+    tenth taken (with the upload asked about), this many when it is full."""
+    upload_idle_seconds: int = 3 * 3600
+    """An unfinished upload expires once it has received no byte for this long
+    (counted from the end of the granule of its last bytes, rounded up)."""
+    upload_lifetime_seconds: int = 48 * 3600
+    """After its first ``upload_idle_seconds``, an unfinished upload stays only
+    while its bytes keep pace with its declared length over this long: at most
+    this much longer in all."""
+    unreferenced_blob_expiry_seconds: int = 6 * 3600
+    """How long a finished blob no entry names is kept (from when it was last
+    uploaded or named by a checked submission)."""
+
+    # What one connection may hold (service/api/serving.py, docs/server.md
+    # "Limits"): the server enforces these itself, behind a proxy or not.
+    max_header_bytes: int = 16 * KiB
+    """Largest request head (request line and headers); a larger one is 431."""
+    header_timeout_seconds: int = 20
+    """Longest wait for a whole request head, from its first byte (or from the
+    connection's start); then 408 and the connection is closed."""
+    body_timeout_seconds: int = 60
+    """Longest wait for the next bytes of a request body, and for a client to
+    take the next bytes of an answer (idle time, not a total: a slow upload
+    over Tor that keeps moving is never cut)."""
+    keepalive_timeout_seconds: int = 15
+    """How long a connection may wait idle between two requests."""
+    max_connections: int = 0
+    """Most connections one server process holds; 0 computes it from the
+    file-descriptor limit (``serving.Limits``). Past it the oldest idle
+    connection is closed to make room, or, if none is idle, a new one is
+    answered 503."""
 
     batch_max_entries: int = 256
     batch_max_wait_ms: float = 2.0
@@ -115,18 +148,33 @@ class Settings:
             "max_request_bytes",
             "max_attachments",
             "max_blob_bytes",
-            "max_unfinished_uploads",
-            "max_unfinished_bytes",
-            "upload_expiry_seconds",
+            "upload_budget_bytes",
+            "upload_unit_bytes",
+            "pow_upload_load_bits",
+            "upload_idle_seconds",
+            "upload_lifetime_seconds",
             "unreferenced_blob_expiry_seconds",
             "batch_max_entries",
             "max_log_entries_page",
+            "max_header_bytes",
+            "header_timeout_seconds",
+            "body_timeout_seconds",
+            "keepalive_timeout_seconds",
+            "max_connections",
         ):
             value = getattr(self, name)
             if not isinstance(value, int) or isinstance(value, bool) or value < 0:
                 raise BadSettings(f"{name} is a whole number, at least 0")
         if not 0 <= self.pow_bits <= 64:
             raise BadSettings("pow_bits is 0 (off) to 64")
+        if not 0 <= self.pow_upload_load_bits <= 64:
+            raise BadSettings("pow_upload_load_bits is 0 to 64")
+        if self.upload_unit_bytes < 1 or self.upload_budget_bytes < self.upload_unit_bytes:
+            raise BadSettings(
+                "upload_unit_bytes is at least 1, and upload_budget_bytes at least that"
+            )
+        if self.upload_idle_seconds < 60 or self.upload_lifetime_seconds < 60:
+            raise BadSettings("upload_idle_seconds and upload_lifetime_seconds are at least 60")
         if self.time_granularity_minutes < 1:
             raise BadSettings("time_granularity_minutes is at least 1")
         if not 0 < self.port < 65536:
@@ -143,6 +191,11 @@ class Settings:
             raise BadSettings("batch_max_entries and max_log_entries_page are at least 1")
         if self.batch_max_wait_ms < 0:
             raise BadSettings("batch_max_wait_ms is at least 0")
+        if not KiB <= self.max_header_bytes <= MiB:
+            raise BadSettings("max_header_bytes is 1024 to 1048576")
+        for name in ("header_timeout_seconds", "body_timeout_seconds", "keepalive_timeout_seconds"):
+            if not 1 <= getattr(self, name) <= MAX_TIMEOUT_SECONDS:
+                raise BadSettings(f"{name} is 1 to {MAX_TIMEOUT_SECONDS}")
 
     # --- derived -----------------------------------------------------------------
 

@@ -50,7 +50,6 @@ code to one HTTP status and an RFC 9457 problem document, and the CLI prints
     ├── UploadOffsetMismatch             upload-offset-mismatch
     ├── UploadHashMismatch               upload-hash-mismatch
     ├── UploadBusy                       upload-busy
-    ├── TusVersionUnsupported            tus-version-unsupported
     ├── Unavailable                      unavailable
     ├── StoredBlobCorrupt                stored-blob-corrupt
     └── SetupError                       setup-error
@@ -101,7 +100,6 @@ __all__ = [
     "StoredBlobCorrupt",
     "SubmissionConflict",
     "TooLarge",
-    "TusVersionUnsupported",
     "Unavailable",
     "UnknownBlob",
     "UnknownIntakeKey",
@@ -394,12 +392,6 @@ class UploadBusy(DomainError):
     """Another request is writing to this upload; retry."""
 
     code = "upload-busy"
-
-
-class TusVersionUnsupported(DomainError):
-    """The request does not speak tus 1.0.0 (Tus-Resumable: 1.0.0)."""
-
-    code = "tus-version-unsupported"
 
 
 # --- the server --------------------------------------------------------------------

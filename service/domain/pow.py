@@ -21,7 +21,17 @@ A submission checks its proof with :meth:`ProofOfWork.verify`, which spends
 nothing, and spends the :class:`SpendableChallenge` it returns in the log
 append that logs the submission (:meth:`TransactionalSpentChallenges.spend_in`), so the
 spend costs no transaction of its own; :meth:`ProofOfWork.check` does both
-at once.
+at once. An upload's creation spends its challenge in the transaction that
+inserts the upload (``domain.uploads``); the one table serves both, so a
+challenge buys one submission or one upload.
+
+**Uploads** (§6) ask more work for more bytes and for a fuller budget
+(:func:`upload_difficulty`): the base ``bits``, one more per doubling of the
+upload past the budget's unit, and one more per ``1/load_bits`` of the budget
+taken (with the upload). A challenge's life grows with its difficulty, so that
+a slow device can solve it before it expires: at least four times the expected
+solving time at :data:`REFERENCE_HASH_RATE` (a phone's browser), at least the
+configured TTL, at most :data:`MAX_TTL_SECONDS`.
 """
 
 from __future__ import annotations
@@ -53,6 +63,8 @@ from .errors import (
 )
 
 __all__ = [
+    "MAX_TTL_SECONDS",
+    "REFERENCE_HASH_RATE",
     "SECRET_LENGTH",
     "Challenge",
     "ProofOfWork",
@@ -60,10 +72,44 @@ __all__ = [
     "SpentChallenges",
     "StoredSpentChallenges",
     "TransactionalSpentChallenges",
+    "upload_difficulty",
 ]
 
 SECRET_LENGTH = 32
 """Length of the server's MAC secret."""
+
+REFERENCE_HASH_RATE = 1 << 18
+"""Hashes a second a slow client manages (a phone's browser, in a Worker;
+headless Chromium on a shared server core manages 0.5-0.8 million): what a
+challenge's life is measured against."""
+
+MAX_TTL_SECONDS = 24 * 3600
+"""The longest a challenge lives, however hard."""
+
+
+def upload_difficulty(base_bits: int, *, units: int, used: int, budget: int, load_bits: int) -> int:
+    """The bits of work an upload of ``units`` budget units costs when ``used``
+    of the ``budget`` bytes would be taken with it (§6).
+
+    ``base_bits + ceil(log2(units)) + min(load_bits, floor(load_bits * used / budget))``,
+    at most :data:`~testimony.crypto.pow.MAX_BITS`; 0 when ``base_bits`` is 0
+    (proof of work off). The work (``2**bits`` hashes) thus grows in proportion
+    to the bytes claimed, rounded up to a power of two, and doubles with each
+    ``1/load_bits`` of the budget taken: a flood pays more and more for the
+    same bytes, while a witness pays at most ``2**load_bits`` times the price
+    of an empty server.
+
+    >>> upload_difficulty(16, units=1, used=1 << 20, budget=64 << 30, load_bits=10)
+    16
+    >>> upload_difficulty(16, units=100, used=32 << 30, budget=64 << 30, load_bits=10)
+    28
+    """
+    if base_bits == 0:
+        return 0
+    size_bits = (max(units, 1) - 1).bit_length()
+    load = min(load_bits, load_bits * max(used, 0) // max(budget, 1))
+    return min(MAX_BITS, base_bits + size_bits + load)
+
 
 _VERSION = 1
 _LABEL = b"testimony/v1 pow"
@@ -95,11 +141,13 @@ class TransactionalSpentChallenges(SpentChallenges, Protocol):
 
 @dataclass(frozen=True)
 class SpendableChallenge:
-    """A checked challenge, to be spent: ``digest = H(challenge bytes)``, and
-    ``expires``, its expiry rounded up to the granularity (Unix seconds)."""
+    """A checked challenge, to be spent: ``digest = H(challenge bytes)``,
+    ``expires``, its expiry rounded up to the granularity (Unix seconds), and
+    ``bits``, the difficulty it was issued with (and solved to)."""
 
     digest: bytes
     expires: int
+    bits: int = 0
 
 
 @dataclass(frozen=True)
@@ -160,16 +208,27 @@ class ProofOfWork:
     def _tag(self, body: bytes) -> bytes:
         return hmac.new(self._secret, _LABEL + body, hashlib.sha256).digest()[:_TAG_BYTES]
 
-    def issue(self) -> Challenge:
-        """A fresh challenge at the current difficulty."""
-        expires = unix_seconds(self._clock.now()) + self._ttl
+    def ttl_for(self, bits: int) -> int:
+        """How long a challenge of ``bits`` lives (seconds): four times its
+        expected solving time at :data:`REFERENCE_HASH_RATE`, at least the
+        configured TTL, at most :data:`MAX_TTL_SECONDS`."""
+        solving = 4 * (1 << bits) // REFERENCE_HASH_RATE
+        return max(self._ttl, min(solving, MAX_TTL_SECONDS))
+
+    def issue(self, bits: int | None = None) -> Challenge:
+        """A fresh challenge at ``bits`` (default: the current difficulty);
+        none is asked (0 bits) while proof of work is off."""
+        bits = self.bits if bits is None or not self.enabled else bits
+        if not 0 <= bits <= MAX_BITS:
+            raise ValueError(f"proof-of-work bits are 0 to {MAX_BITS}")
+        expires = unix_seconds(self._clock.now()) + self.ttl_for(bits)
         random = self._random_bytes(_RANDOM_BYTES)
         if len(random) != _RANDOM_BYTES:
             raise ValueError("the random source returned the wrong length")
-        body = _HEAD.pack(_VERSION, self.bits, expires) + random
+        body = _HEAD.pack(_VERSION, bits, expires) + random
         return Challenge(
             challenge=b64u_encode(body + self._tag(body)),
-            bits=self.bits,
+            bits=bits,
             expires=datetime.fromtimestamp(expires, UTC),
         )
 
@@ -208,15 +267,15 @@ class ProofOfWork:
             raise ProofOfWorkExpired()
         if leading_zero_bits(sha256(challenge + nonce)) < bits:
             raise ProofOfWorkInsufficient()
-        return SpendableChallenge(sha256(challenge), self._granularity.ceil_seconds(expires))
+        return SpendableChallenge(sha256(challenge), self._granularity.ceil_seconds(expires), bits)
 
     @staticmethod
     def _parse(proof: object) -> tuple[bytes, bytes]:
         if not isinstance(proof, Mapping):
-            raise ProofOfWorkInvalid("`pow` is an object with `challenge` and `nonce`")
+            raise ProofOfWorkInvalid("the proof of work is a `challenge` and a `nonce`")
         challenge_text, nonce_text = proof.get("challenge"), proof.get("nonce")
         if not isinstance(challenge_text, str) or not isinstance(nonce_text, str):
-            raise ProofOfWorkInvalid("`challenge` and `nonce` are b64u strings")
+            raise ProofOfWorkInvalid("the proof of work is a `challenge` and a `nonce`, in b64u")
         try:
             challenge, nonce = b64u_decode(challenge_text), b64u_decode(nonce_text)
         except MalformedInput:

@@ -1,38 +1,61 @@
 """Blobs and resumable uploads (docs/protocol.md §6), the rules without HTTP.
 
-An upload is created with its length and the hex SHA-256 its bytes must have;
-it is appended to at its current offset only; when the last byte arrives the
-bytes are hashed and, only if they match, become the blob of that id, which a
-submission may then name. Limits, each answered with a :class:`TooLarge`
-error (HTTP 413):
+An upload is created with its length, the hex SHA-256 its bytes must have
+and, while proof of work is on, a solved challenge (the API reads these plain
+values from tus, ``api.tus``); it is appended to at its current offset only;
+when the last byte arrives the bytes are hashed and, only if they match,
+become the blob of that id, which a submission may then name. Limits, each
+answered with a :class:`TooLarge` error (HTTP 413):
 
 - per blob: a declared length above ``max_blob_bytes``;
 - per unfinished upload: data past the upload's declared length;
-- server-wide: more than ``max_unfinished_uploads`` unfinished uploads, or
-  more than ``max_unfinished_bytes`` declared by them together.
+- server-wide, **one budget** (``budget_bytes``): the declared lengths of the
+  unfinished uploads and the sizes of the finished blobs no log entry names,
+  each counted as at least ``unit_bytes``. A creation that would pass it is
+  refused (:class:`UploadQuotaExceeded`).
 
-An unfinished upload expires ``upload_expiry_seconds`` after it was created
-(rounded up to the time granularity, so no precise time is kept, §9); then it
-answers :class:`UploadExpired` until :meth:`Uploads.expire` removes it. A
-finished blob that no log entry names expires after
-``unreferenced_blob_expiry_seconds``, counted from when it was last recorded
-or claimed; a blob a submission entry names (header, body, attachment) is
-marked referenced by the log's ``submissions`` projection and never expires.
-A submission *claims* the blobs it names before it appends
+**Proof of work** (§6, §8). A creation pays a challenge of
+:func:`~testimony.service.domain.pow.upload_difficulty` bits: the base
+difficulty, one more per doubling of the upload past the unit, one more per
+``1/pow_load_bits`` of the budget taken with it. :meth:`Uploads.challenge`
+(``GET /api/v1/pow?length=``) issues one at that price; the creation checks
+the challenge's own bits against the price *then*, with
+:data:`PRICE_SLACK_BITS` of slack (the budget may have filled a step while
+the client solved), and spends it in the transaction that inserts the
+upload, so a refused creation spends nothing and a challenge buys one upload
+or one submission, never two. A flood thus pays more for each upload as the
+budget fills, and challenges stockpiled at an empty server's price are
+refused once the price has risen two steps.
+
+**Expiry.** An unfinished upload's row holds the end of its first idle time
+(``idle_seconds`` after its creation). After that it lives while it receives
+bytes, at a pace: it expires at ``max(first idle end, min(idle end, paced
+end))``, where the idle end is ``idle_seconds`` after the end of the granule
+its partial file was last written in, and the paced end is ``first idle end
++ lifetime_seconds * offset / length``. So an idle upload expires within
+hours, an upload keeping pace with its declared length over
+``lifetime_seconds`` does not, a trickle of bytes holds no large claim, and
+no upload lives longer than ``idle_seconds + lifetime_seconds``. Expired, it
+answers :class:`UploadExpired` until :meth:`Uploads.expire` removes it (each
+creation sweeps first). A finished blob that no log entry names expires
+after ``unreferenced_blob_expiry_seconds``, counted from when it was last
+recorded or claimed; a blob a submission entry names (header, body,
+attachment) is marked referenced by the log's ``submissions`` projection and
+never expires. A submission *claims* the blobs it names before it appends
 (:meth:`Uploads.claim_blobs`), so that expiry cannot delete one between the
-check and the append (``store.blob_index`` settles that race). Upload ids are
-random tokens; nothing about the client is kept, and only the ``sha256``
-member of the tus metadata is read (any other member is ignored, never stored).
+check and the append (``store.blob_index`` settles that race). A finished
+upload answers ``HEAD`` as long as its blob would stay unreferenced. Expiries are
+rounded up to the time granularity, so no precise time is kept (§9).
+
+Upload ids are random tokens; nothing about the client is kept.
 
 The tables are reached through ``store.UploadTable`` and ``store.BlobIndex``;
-the quota check of :meth:`Uploads.create` runs under a lock of its own (on
+the budget check of :meth:`Uploads.create` runs under a lock of its own (on
 PostgreSQL not the log's, so uploads and appends never wait for each other).
 """
 
 from __future__ import annotations
 
-import base64
-import binascii
 import contextlib
 import re
 import secrets
@@ -52,6 +75,8 @@ from .clock import Clock, Granularity, unix_seconds
 from .errors import (
     BlobTooLarge,
     MalformedUpload,
+    ProofOfWorkInsufficient,
+    ProofOfWorkReused,
     UploadBusy,
     UploadExpired,
     UploadHashMismatch,
@@ -60,12 +85,15 @@ from .errors import (
     UploadOffsetMismatch,
     UploadQuotaExceeded,
 )
+from .pow import Challenge, ProofOfWork, TransactionalSpentChallenges, upload_difficulty
 
-__all__ = ["BlobState", "UploadLimits", "UploadState", "Uploads", "parse_metadata"]
+__all__ = ["PRICE_SLACK_BITS", "BlobState", "UploadLimits", "UploadState", "Uploads"]
 
 _HEX_ID = re.compile(r"[0-9a-f]{64}")
 _UPLOAD_ID = re.compile(r"[A-Za-z0-9_-]{16,64}")
-_METADATA_KEY = re.compile(r"[!-+\--~]+")  # printable ASCII without space and comma
+
+PRICE_SLACK_BITS = 1
+"""A creation accepts a challenge issued for at most this many bits under its price."""
 
 
 @dataclass(frozen=True)
@@ -73,10 +101,12 @@ class UploadLimits:
     """The limits of §6 (see the module docstring)."""
 
     max_blob_bytes: int
-    max_unfinished_uploads: int
-    max_unfinished_bytes: int
-    upload_expiry_seconds: int
+    budget_bytes: int
+    unit_bytes: int
+    idle_seconds: int
+    lifetime_seconds: int
     unreferenced_blob_expiry_seconds: int
+    pow_load_bits: int
 
 
 @dataclass(frozen=True)
@@ -102,35 +132,6 @@ class BlobState:
     UNKNOWN = "unknown"
 
 
-def parse_metadata(header: str | None) -> str:
-    """The blob id declared in a tus ``Upload-Metadata`` header (``sha256 <base64 of hex>``).
-
-    Raises :class:`MalformedUpload` if the header is missing or malformed,
-    has no ``sha256`` member, or that member is not the base64 of 64
-    lowercase hex digits.
-    """
-    if header is None or header.strip() == "":
-        raise MalformedUpload("Upload-Metadata must carry `sha256 <base64 of the hex SHA-256>`")
-    members: dict[str, str] = {}
-    for pair in header.split(","):
-        parts = pair.strip().split(" ")
-        if not 1 <= len(parts) <= 2 or _METADATA_KEY.fullmatch(parts[0]) is None:
-            raise MalformedUpload("Upload-Metadata is `key base64value` pairs, comma-separated")
-        if parts[0] in members:
-            raise MalformedUpload("Upload-Metadata names a key twice")
-        members[parts[0]] = parts[1] if len(parts) == 2 else ""
-    encoded = members.get("sha256")
-    if not encoded:
-        raise MalformedUpload("Upload-Metadata must carry `sha256 <base64 of the hex SHA-256>`")
-    try:
-        blob_id = base64.b64decode(encoded, validate=True).decode("ascii")
-    except (binascii.Error, UnicodeDecodeError):
-        raise MalformedUpload("the sha256 metadata is not base64") from None
-    if _HEX_ID.fullmatch(blob_id) is None:
-        raise MalformedUpload("the sha256 metadata is not 64 lowercase hex digits")
-    return blob_id
-
-
 def _check_upload_id(upload_id: str) -> None:
     if not isinstance(upload_id, str) or _UPLOAD_ID.fullmatch(upload_id) is None:
         raise UploadNotFound()
@@ -139,8 +140,11 @@ def _check_upload_id(upload_id: str) -> None:
 class Uploads:
     """Resumable uploads into a :class:`BlobStore`, with their rows in the store.
 
-    Every method is synchronous (call it from a worker thread in an async
-    server). Several processes may share one database and blob directory.
+    ``proof_of_work`` prices and checks creations (its ``bits`` the base
+    difficulty, 0 for none); ``spent`` is the spent-challenge table the
+    submissions use too. Every method is synchronous (call it from a worker
+    thread in an async server). Several processes may share one database and
+    blob directory.
     """
 
     def __init__(
@@ -152,6 +156,8 @@ class Uploads:
         clock: Clock,
         granularity: Granularity,
         limits: UploadLimits,
+        proof_of_work: ProofOfWork,
+        spent: TransactionalSpentChallenges,
     ) -> None:
         self._blobs = blobs
         self._index = blob_index
@@ -159,6 +165,8 @@ class Uploads:
         self._clock = clock
         self._granularity = granularity
         self._limits = limits
+        self._pow = proof_of_work
+        self._spent = spent
 
     @property
     def limits(self) -> UploadLimits:
@@ -171,38 +179,91 @@ class Uploads:
     def _floored_now(self) -> int:
         return self._granularity.floor_seconds(self._now())
 
-    # --- tus ------------------------------------------------------------------------
+    # --- the budget and its price -----------------------------------------------------
 
-    def create(self, length: int, blob_id: str) -> UploadState:
-        """Start an upload of ``length`` bytes that must hash to ``blob_id``.
+    def budget_used(self) -> int:
+        """Budget bytes taken now, by unfinished uploads and unreferenced blobs."""
+        return self._table.budget_used(unit=self._limits.unit_bytes)
 
-        An upload of 0 bytes finishes at once. Raises :class:`BlobTooLarge`
-        above the per-blob limit, :class:`UploadQuotaExceeded` when the
-        server's unfinished uploads are at their limit, :class:`MalformedUpload`
-        for a negative length or bad id, and :class:`UploadHashMismatch` for an
-        empty upload whose id is not the hash of nothing.
-        """
+    def price(self, length: int, used: int) -> int:
+        """Bits of work an upload of ``length`` bytes costs when ``used`` bytes
+        of the budget are taken with it (0 while proof of work is off)."""
+        unit = self._limits.unit_bytes
+        return upload_difficulty(
+            self._pow.bits,
+            units=max(1, -(-length // unit)),
+            used=used,
+            budget=self._limits.budget_bytes,
+            load_bits=self._limits.pow_load_bits,
+        )
+
+    def _check_length(self, length: int) -> None:
         if not isinstance(length, int) or isinstance(length, bool) or length < 0:
             raise MalformedUpload("Upload-Length is a whole number of bytes")
-        if _HEX_ID.fullmatch(blob_id) is None:
-            raise MalformedUpload("the sha256 metadata is not 64 lowercase hex digits")
         if length > self._limits.max_blob_bytes:
             raise BlobTooLarge(f"a blob is at most {self._limits.max_blob_bytes} bytes")
+
+    def challenge(self, length: int) -> Challenge:
+        """A challenge priced for creating an upload of ``length`` bytes now
+        (``GET /api/v1/pow?length=``; 0 bits while proof of work is off).
+
+        Raises :class:`MalformedUpload` for a negative length,
+        :class:`BlobTooLarge` above the per-blob limit and
+        :class:`UploadQuotaExceeded` if such an upload does not fit the
+        budget now (no work is worth solving for it then).
+        """
+        self._check_length(length)
+        used = self.budget_used() + max(length, self._limits.unit_bytes)
+        if used > self._limits.budget_bytes:
+            raise UploadQuotaExceeded()
+        return self._pow.issue(self.price(length, used))
+
+    # --- tus ------------------------------------------------------------------------
+
+    def create(self, length: int, blob_id: str, proof: object = None) -> UploadState:
+        """Start an upload of ``length`` bytes that must hash to ``blob_id``,
+        paid with ``proof`` (``{"challenge", "nonce"}``, §8) while proof of
+        work is on (ignored while it is off).
+
+        An upload of 0 bytes finishes at once. Raises :class:`MalformedUpload`
+        for a negative length or bad id, :class:`BlobTooLarge` above the
+        per-blob limit, the errors of :meth:`ProofOfWork.verify`,
+        :class:`UploadQuotaExceeded` when the upload does not fit the budget,
+        :class:`ProofOfWorkInsufficient` when the challenge was issued for
+        more than :data:`PRICE_SLACK_BITS` under what the upload costs now,
+        :class:`ProofOfWorkReused` when it was spent before, and
+        :class:`UploadHashMismatch` for an empty upload whose id is not the
+        hash of nothing. The challenge is spent only if the upload is created.
+        """
+        self._check_length(length)
+        if not isinstance(blob_id, str) or _HEX_ID.fullmatch(blob_id) is None:
+            raise MalformedUpload("the sha256 metadata is not 64 lowercase hex digits")
+        spendable = self._pow.verify(proof)
         self.expire()
         now = self._now()
         floored = self._granularity.floor_seconds(now)
-        expires = self._granularity.ceil_seconds(now + self._limits.upload_expiry_seconds)
+        expires = self._granularity.ceil_seconds(now + self._limits.idle_seconds)
         upload = StoredUpload(
             id=secrets.token_urlsafe(24), length=length, offset=0, sha256=blob_id, expires=expires
         )
-        # The row first, under the quota lock; the file after, so no fsync
-        # runs while the lock is held. Nobody knows the id before this returns.
+
+        def admit(connection: Connection, used: int) -> None:
+            if spendable is None:
+                return
+            price = self.price(length, used)
+            if spendable.bits < price - PRICE_SLACK_BITS:
+                raise ProofOfWorkInsufficient(
+                    f"this upload costs {price} bits now; fetch a new challenge"
+                )
+            if not self._spent.spend_in(connection, spendable.digest, spendable.expires):
+                raise ProofOfWorkReused()
+
+        # The row first, under the budget lock and with the spend; the file
+        # after, so no fsync runs while the lock is held. Nobody knows the id
+        # before this returns.
         try:
-            self._table.insert_within_quota(
-                upload,
-                now=now,
-                max_unfinished=self._limits.max_unfinished_uploads,
-                max_unfinished_bytes=self._limits.max_unfinished_bytes,
+            self._table.insert_within_budget(
+                upload, unit=self._limits.unit_bytes, budget=self._limits.budget_bytes, admit=admit
             )
         except store_errors.UploadQuotaExceeded:
             raise UploadQuotaExceeded() from None
@@ -222,16 +283,50 @@ class Uploads:
             raise UploadNotFound()
         return row
 
-    def _state(self, row: StoredUpload, offset: int | None = None) -> UploadState:
+    def _state(
+        self, row: StoredUpload, offset: int | None = None, expires: int | None = None
+    ) -> UploadState:
         return UploadState(
             row.id,
             row.length,
             row.offset if offset is None else offset,
-            datetime.fromtimestamp(row.expires, UTC),
+            datetime.fromtimestamp(row.expires if expires is None else expires, UTC),
         )
 
+    def _expiry(self, row: StoredUpload, size: int, written: int) -> int:
+        """When unfinished upload ``row`` expires, holding ``size`` bytes, its
+        file last written at ``written`` (see the module docstring)."""
+        granularity, limits = self._granularity, self._limits
+        idle_end = granularity.ceil_seconds(
+            granularity.floor_seconds(written) + granularity.seconds + limits.idle_seconds
+        )
+        paced_end = granularity.ceil_seconds(
+            row.expires + size * limits.lifetime_seconds // max(row.length, 1)
+        )
+        return max(row.expires, min(idle_end, paced_end))
+
+    def _live(self, row: StoredUpload) -> tuple[int, int]:
+        """The offset and expiry of unfinished upload ``row``. Raises
+        :class:`UploadExpired` if it has expired and :class:`UploadNotFound`
+        if its file is gone."""
+        try:
+            size, written = self._blobs.partial_stat(row.id)
+        except store_errors.UploadNotFound:
+            raise UploadNotFound() from None
+        expires = self._expiry(row, size, written)
+        if expires <= self._now():
+            raise UploadExpired()
+        return size, expires
+
+    def _alive(self, row: StoredUpload) -> bool:
+        try:
+            self._live(row)
+        except (UploadExpired, UploadNotFound):
+            return False
+        return True
+
     def status(self, upload_id: str) -> UploadState:
-        """The upload's length and offset (tus HEAD).
+        """The upload's length, offset and expiry (tus HEAD).
 
         Raises :class:`UploadNotFound` for an unknown id and
         :class:`UploadExpired` for an unfinished upload past its expiry.
@@ -239,15 +334,7 @@ class Uploads:
         row = self._row(upload_id)
         if row.finished:
             return self._state(row)
-        if row.expires <= self._now():
-            raise UploadExpired()
-        return self._state(row, self._partial_size(upload_id))
-
-    def _partial_size(self, upload_id: str) -> int:
-        try:
-            return self._blobs.partial_size(upload_id)
-        except store_errors.UploadNotFound:
-            raise UploadNotFound() from None
+        return self._state(row, *self._live(row))
 
     def append(
         self,
@@ -280,13 +367,8 @@ class Uploads:
                 if chunk:
                     raise UploadLengthExceeded()
             return self._state(row)
-        if row.expires <= self._now():
-            raise UploadExpired()
-        if (
-            declared_length is not None
-            and offset + declared_length > row.length
-            and offset == self._partial_size(upload_id)
-        ):
+        size, _ = self._live(row)
+        if declared_length is not None and offset + declared_length > row.length and offset == size:
             raise UploadLengthExceeded()
         floored = self._floored_now()
         new_offset = offset
@@ -307,11 +389,12 @@ class Uploads:
                 self._finish(row, floored)
             raise UploadLengthExceeded() from None
         if new_offset < row.length:
-            # The offset of an unfinished upload is its file's size (status);
-            # the row records it only once the upload is complete. Recording
+            # The offset of an unfinished upload is its file's size (status),
+            # and its file's time says when it last received bytes; the row
+            # records the offset only once the upload is complete. Recording
             # it per PATCH cost a commit, whose fsync waits behind the
             # upload's own writeback: 3.5-6 ms of a 20 ms PATCH of 8 MiB.
-            return self._state(row, new_offset)
+            return self._state(row, new_offset, self._expiry(row, new_offset, floored))
         return self._finish(row, floored)
 
     def _finish(self, row: StoredUpload, floored: int) -> UploadState:
@@ -324,9 +407,17 @@ class Uploads:
             raise UploadBusy() from None
         except store_errors.UploadNotFound:
             raise UploadNotFound() from None
+        # Recorded before the row says finished: for a moment the bytes count
+        # twice against the budget, never not at all. The finished row stays
+        # as long as an unreferenced blob would, so that a client that lost
+        # the last answer finds the upload complete (and does not upload the
+        # whole blob again).
         self._index.record({row.sha256: row.length}, created=floored)
-        self._table.set_offset(row.id, row.length)
-        return self._state(row, row.length)
+        expires = self._granularity.ceil_seconds(
+            floored + self._granularity.seconds + self._limits.unreferenced_blob_expiry_seconds
+        )
+        self._table.set_offset(row.id, row.length, expires=expires)
+        return self._state(row, row.length, expires)
 
     def terminate(self, upload_id: str) -> None:
         """Remove an upload (tus termination). Raises :class:`UploadNotFound`."""
@@ -366,12 +457,11 @@ class Uploads:
 
     def _states(self, blob_ids: Sequence[str], recorded: Collection[str]) -> dict[str, str]:
         """Complete if recorded and on disk, incomplete if still uploading, else unknown."""
-        now = self._now()
         states: dict[str, str] = {}
         for blob_id in blob_ids:
             if blob_id in recorded and self._blobs.exists(blob_id):
                 states[blob_id] = BlobState.COMPLETE
-            elif self._table.is_uploading(blob_id, now=now):
+            elif any(self._alive(row) for row in self._table.unfinished_of(blob_id)):
                 states[blob_id] = BlobState.INCOMPLETE
             else:
                 states[blob_id] = BlobState.UNKNOWN
@@ -404,8 +494,12 @@ class Uploads:
         """Remove expired uploads and unreferenced blobs past their time; returns how many."""
         now = self._now()
         removed = 0
+        # Rows past their first idle time: a finished one goes; an unfinished
+        # one goes unless its bytes keep it alive (asked of its file).
         for upload in self._table.expired(now):
             if not upload.finished:
+                if self._alive(upload):
+                    continue
                 self._blobs.discard_partial(upload.id)
             self._table.delete(upload.id)
             removed += 1

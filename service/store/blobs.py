@@ -17,7 +17,8 @@ a minute). File and directory modification and access times are set to it;
 the kernel's inode change time (ctime) cannot be set by a process and still
 records when the file was last changed.
 
-Partial uploads survive a restart: their offset is the file's size. While one
+Partial uploads survive a restart: their offset is the file's size, and the
+file's time says when it last received bytes (floored). While one
 process serves an upload, a running SHA-256 follows the appended bytes and
 ``finish_partial`` uses it; when that state is missing (the server restarted,
 or another process served earlier chunks) ``finish_partial`` hashes the file
@@ -107,6 +108,13 @@ class BlobStore(Protocol):
 
     def partial_size(self, upload_id: str) -> int:
         """How many bytes the partial upload holds. Raises ``UploadNotFound``."""
+        ...
+
+    def partial_stat(self, upload_id: str) -> tuple[int, int]:
+        """The partial upload's size and the (floored) time it last received bytes.
+
+        Raises ``UploadNotFound``.
+        """
         ...
 
     def finish_partial(self, upload_id: str, expected_id: str, *, mtime: int) -> str:
@@ -402,10 +410,18 @@ class FilesystemBlobStore:
 
     def partial_size(self, upload_id: str) -> int:
         """The number of bytes partial upload ``upload_id`` holds. Raises ``UploadNotFound``."""
+        return self.partial_stat(upload_id)[0]
+
+    def partial_stat(self, upload_id: str) -> tuple[int, int]:
+        """The size of partial upload ``upload_id`` and its file's modification
+        time, whole Unix seconds: the ``mtime`` of its creation or its last
+        append (while an append runs, the kernel's time of its last write).
+        Raises ``UploadNotFound``."""
         try:
-            return self._partial_path(upload_id).stat().st_size
+            stat = self._partial_path(upload_id).stat()
         except FileNotFoundError:
             raise UploadNotFound() from None
+        return stat.st_size, int(stat.st_mtime)
 
     def finish_partial(self, upload_id: str, expected_id: str, *, mtime: int) -> str:
         """Turn partial upload ``upload_id`` into blob ``expected_id`` if its bytes hash to it.

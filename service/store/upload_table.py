@@ -3,29 +3,53 @@
 A row holds only what resuming and expiry need: an opaque random id, the
 declared length, the offset (0 until the upload is complete, then its
 length: an unfinished upload's offset is its partial file's size), the blob
-id the bytes must hash to and a floored expiry. The bytes live in the
-``BlobStore``'s partial uploads.
+id the bytes must hash to and a floored expiry, the end of its first idle
+time (the domain extends an active upload's life from its partial file;
+the row is never rewritten for it). The bytes live in the ``BlobStore``'s
+partial uploads.
 
-Creating an upload checks a server-wide quota on unfinished uploads (how many,
-and how many bytes they declare together). :meth:`UploadTable.insert_within_quota`
-does the check and the insert in one transaction under a lock, so two
-creations can never both pass the last free place: on PostgreSQL the lock is
-the advisory lock :data:`db.UPLOAD_QUOTA_LOCK`, which log appends do not take,
-so an upload's creation never waits for an append; on SQLite it is the
-database's one write lock (``BEGIN IMMEDIATE``).
+Creating an upload checks the server-wide upload budget: the bytes that
+unfinished uploads declare and that finished blobs no entry names (the
+``blobs`` rows not ``referenced``) take together, each at least a ``unit``
+(:meth:`UploadTable.budget_used`). :meth:`UploadTable.insert_within_budget`
+does the check, the caller's own check (``admit``: the proof of work) and the
+insert in one transaction under a lock, so two creations can never both pass
+the last free place: on PostgreSQL the lock is the advisory lock
+:data:`db.UPLOAD_QUOTA_LOCK`, which log appends do not take, so an upload's
+creation never waits for an append; on SQLite it is the database's one write
+lock (``BEGIN IMMEDIATE``). Unfinished uploads count until they are deleted
+(the domain sweeps the expired ones before it creates one), whatever their
+row's expiry says.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
-from sqlalchemy import Engine, delete, func, insert, select, update
+from sqlalchemy import Connection, Engine, Row, case, delete, func, insert, select, update
 
 from . import db
 from .errors import UploadQuotaExceeded
-from .models import Upload
+from .models import Blob, Upload
 
 __all__ = ["StoredUpload", "UploadTable"]
+
+
+def _used(connection: Connection, unit: int) -> int:
+    """Budget bytes taken: unfinished uploads' declared lengths and unreferenced
+    blobs' sizes, each at least ``unit``."""
+    uploads = connection.execute(
+        select(
+            func.coalesce(func.sum(case((Upload.length < unit, unit), else_=Upload.length)), 0)
+        ).where(Upload.offset < Upload.length)
+    ).scalar_one()
+    blobs = connection.execute(
+        select(func.coalesce(func.sum(case((Blob.size < unit, unit), else_=Blob.size)), 0)).where(
+            Blob.referenced.is_(False)
+        )
+    ).scalar_one()
+    return int(uploads) + int(blobs)
 
 
 @dataclass(frozen=True)
@@ -51,25 +75,35 @@ class UploadTable:
         self._engine = engine
         self._reads = db.read_engine(engine)
 
-    def insert_within_quota(
-        self, upload: StoredUpload, *, now: int, max_unfinished: int, max_unfinished_bytes: int
-    ) -> None:
-        """Insert ``upload`` unless the unfinished uploads would then pass the quota.
+    def budget_used(self, *, unit: int) -> int:
+        """The budget bytes taken now (see the module docstring), each upload
+        and blob counted as at least ``unit`` bytes."""
+        with self._reads.connect() as connection:
+            return _used(connection, unit)
 
-        Unfinished uploads are those with ``offset < length`` that have not
-        expired at ``now``; with ``upload`` they must number at most
-        ``max_unfinished`` and declare at most ``max_unfinished_bytes``.
-        Raises ``UploadQuotaExceeded`` (nothing inserted) otherwise, and the
-        database's errors (``IntegrityError`` for an id in use).
+    def insert_within_budget(
+        self,
+        upload: StoredUpload,
+        *,
+        unit: int,
+        budget: int,
+        admit: Callable[[Connection, int], None] | None = None,
+    ) -> None:
+        """Insert ``upload`` unless the budget would then be passed.
+
+        With ``upload`` (counted as at least ``unit`` bytes) the bytes taken
+        must be at most ``budget``; else ``UploadQuotaExceeded`` (nothing
+        inserted). Then ``admit(connection, used)`` is called with the bytes
+        taken with ``upload``, in the same transaction: whatever it raises
+        rolls back its own writes and the insert. Raises the database's errors
+        too (``IntegrityError`` for an id in use).
         """
         with db.writer_connection(self._engine, lock_key=db.UPLOAD_QUOTA_LOCK) as connection:
-            count, declared = connection.execute(
-                select(func.count(), func.coalesce(func.sum(Upload.length), 0)).where(
-                    Upload.offset < Upload.length, Upload.expires > now
-                )
-            ).one()
-            if count + 1 > max_unfinished or declared + upload.length > max_unfinished_bytes:
+            used = _used(connection, unit) + max(upload.length, unit)
+            if used > budget:
                 raise UploadQuotaExceeded()
+            if admit is not None:
+                admit(connection, used)
             connection.execute(
                 insert(Upload).values(
                     id=upload.id,
@@ -98,10 +132,14 @@ class UploadTable:
             expires=int(row.expires),
         )
 
-    def set_offset(self, upload_id: str, offset: int) -> None:
-        """Record that ``upload_id`` has reached ``offset`` (a missing row is ignored)."""
+    def set_offset(self, upload_id: str, offset: int, *, expires: int | None = None) -> None:
+        """Record that ``upload_id`` has reached ``offset`` (and, if given, its
+        new floored ``expires``); a missing row is ignored."""
+        values: dict[str, int] = {"offset": offset}
+        if expires is not None:
+            values["expires"] = expires
         with self._engine.begin() as connection:
-            connection.execute(update(Upload).where(Upload.id == upload_id).values(offset=offset))
+            connection.execute(update(Upload).where(Upload.id == upload_id).values(**values))
 
     def delete(self, upload_id: str) -> None:
         """Delete the row of ``upload_id`` (a missing row is ignored)."""
@@ -109,32 +147,33 @@ class UploadTable:
             connection.execute(delete(Upload).where(Upload.id == upload_id))
 
     def expired(self, now: int) -> list[StoredUpload]:
-        """Every upload whose expiry is at most ``now``, finished or not."""
+        """Every upload whose row's expiry is at most ``now``, finished or not
+        (for an unfinished one, the end of its first idle time: the domain
+        decides whether it is still alive)."""
         with self._reads.connect() as connection:
             rows = connection.execute(
                 select(Upload.id, Upload.length, Upload.offset, Upload.sha256, Upload.expires)
                 .where(Upload.expires <= now)
                 .order_by(Upload.id)
             ).all()
-        return [
-            StoredUpload(
-                id=row.id,
-                length=int(row.length),
-                offset=int(row.offset),
-                sha256=row.sha256,
-                expires=int(row.expires),
-            )
-            for row in rows
-        ]
+        return [_stored(row) for row in rows]
 
-    def is_uploading(self, blob_id: str, *, now: int) -> bool:
-        """Whether an unfinished upload, not expired at ``now``, will make blob ``blob_id``."""
+    def unfinished_of(self, blob_id: str) -> list[StoredUpload]:
+        """The unfinished uploads that will make blob ``blob_id``, expired or not."""
         with self._reads.connect() as connection:
-            found = connection.execute(
-                select(Upload.id)
-                .where(
-                    Upload.sha256 == blob_id, Upload.offset < Upload.length, Upload.expires > now
-                )
-                .limit(1)
-            ).first()
-        return found is not None
+            rows = connection.execute(
+                select(Upload.id, Upload.length, Upload.offset, Upload.sha256, Upload.expires)
+                .where(Upload.sha256 == blob_id, Upload.offset < Upload.length)
+                .order_by(Upload.id)
+            ).all()
+        return [_stored(row) for row in rows]
+
+
+def _stored(row: Row[str, int, int, str, int]) -> StoredUpload:
+    return StoredUpload(
+        id=row.id,
+        length=int(row.length),
+        offset=int(row.offset),
+        sha256=row.sha256,
+        expires=int(row.expires),
+    )

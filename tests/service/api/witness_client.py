@@ -1,7 +1,8 @@
 """A witness's client written from docs/protocol.md, for the tests.
 
-It seals with ``testimony.crypto`` (§2, §3), uploads over tus (§6), solves the
-proof of work (§8), submits (§3 step 6), and verifies its receipt (§10) with
+It seals with ``testimony.crypto`` (§2, §3), uploads over tus (§6) paying each
+creation's proof of work in ``Upload-Metadata``, solves the proof of work (§8),
+submits (§3 step 6), and verifies its receipt (§10) with
 the protocol's algorithms only — the RFC 9162 leaf hash and inclusion proof
 and the signed checkpoint of §9 — against a log key it pinned beforehand, and
 then asks ``testimony.crypto.receipts.verify_receipt`` for the same verdict. It
@@ -73,13 +74,14 @@ class WitnessClient:
 
     def upload(self, data: bytes, *, piece: int = 1 << 16) -> str:
         blob_id = hashlib.sha256(data).hexdigest()
+        metadata = "sha256 " + base64.b64encode(blob_id.encode()).decode()
+        work = self.proof_of_work(length=len(data))
+        if work is not None:
+            proof = f"{work['challenge']}:{work['nonce']}"
+            metadata += ",pow " + base64.b64encode(proof.encode()).decode()
         created = self.http.post(
             "/api/v1/uploads/",
-            headers={
-                **TUS,
-                "Upload-Length": str(len(data)),
-                "Upload-Metadata": "sha256 " + base64.b64encode(blob_id.encode()).decode(),
-            },
+            headers={**TUS, "Upload-Length": str(len(data)), "Upload-Metadata": metadata},
         )
         assert created.status_code == 201, created.text
         location = created.headers["location"]
@@ -100,8 +102,10 @@ class WitnessClient:
 
     # --- proof of work (§8) ---------------------------------------------------------
 
-    def proof_of_work(self) -> dict[str, str] | None:
-        challenge = self.http.get("/api/v1/pow").json()
+    def proof_of_work(self, *, length: int | None = None) -> dict[str, str] | None:
+        """A solved challenge: for a submission, or for an upload of ``length`` bytes."""
+        params = {} if length is None else {"length": length}
+        challenge = self.http.get("/api/v1/pow", params=params).json()
         if challenge["bits"] == 0:
             return None
         raw = b64u_decode(challenge["challenge"])

@@ -3,7 +3,6 @@ even for identical requests racing past the lookup; intake keys from the log."""
 
 from __future__ import annotations
 
-import base64
 import concurrent.futures
 import hashlib
 import threading
@@ -21,7 +20,6 @@ from testimony.crypto.receipts import verify_receipt
 from testimony.service.domain.clock import FixedClock, Granularity
 from testimony.service.domain.errors import (
     IncompleteBlob,
-    MalformedUpload,
     ProofOfWorkReused,
     SubmissionConflict,
     UnknownBlob,
@@ -30,7 +28,6 @@ from testimony.service.domain.errors import (
 from testimony.service.domain.intake import Intake, Submitted
 from testimony.service.domain.log import intake_key_entry
 from testimony.service.domain.pow import ProofOfWork, StoredSpentChallenges
-from testimony.service.domain.uploads import parse_metadata
 from testimony.service.server import Server, open_server
 from testimony.service.settings import Settings
 from testimony.service.store.blob_index import BlobIndex
@@ -302,27 +299,3 @@ def test_a_challenge_used_by_racing_submissions_is_spent_once(
     assert sum(isinstance(o, ProofOfWorkReused) for o in outcomes) == 1
     assert server.log.size() == size + 1
     verify_receipt(appended[0].receipt.to_json(), server.signer.verifier_key)
-
-
-SHA = base64.b64encode(b"ab" * 32).decode()
-
-
-@pytest.mark.parametrize(
-    ("header", "expected"),
-    [
-        (f"sha256 {SHA}", "ab" * 32),
-        (f"filename eC5qcGc=,sha256 {SHA}", "ab" * 32),
-        (f"sha256 {SHA},flag", "ab" * 32),
-        ("sha256 NjE2MjYz", None),
-        (f"sha256 {SHA},sha256 {SHA}", None),
-        (f"sha256  {SHA}", None),
-        ("", None),
-        (None, None),
-    ],
-)
-def test_upload_metadata_names_the_blob(header: str | None, expected: str | None) -> None:
-    if expected is None:
-        with pytest.raises(MalformedUpload):
-            parse_metadata(header)
-    else:
-        assert parse_metadata(header) == expected

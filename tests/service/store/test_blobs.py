@@ -300,3 +300,17 @@ def test_finishing_an_upload_of_a_blob_that_exists_keeps_one_copy(
     assert store.finish_partial(UPLOAD, _id(data), mtime=HOUR + 3600) == _id(data)
     assert _visible_files(store.root) == [store.path(_id(data))]
     assert list((store.root / "partial").iterdir()) == []
+
+
+def test_a_partial_uploads_size_and_time_say_when_it_last_received_bytes(
+    store: FilesystemBlobStore,
+) -> None:
+    """The domain counts an upload's idle time from its file's (floored) time."""
+    store.begin_partial(UPLOAD, mtime=HOUR)
+    assert store.partial_stat(UPLOAD) == (0, HOUR)
+    store.append_partial(UPLOAD, 0, [b"12345"], mtime=HOUR + 7200)
+    assert store.partial_stat(UPLOAD) == (5, HOUR + 7200)
+    assert store.partial_size(UPLOAD) == 5
+    store.discard_partial(UPLOAD)
+    with pytest.raises(UploadNotFound):
+        store.partial_stat(UPLOAD)

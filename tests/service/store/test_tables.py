@@ -8,12 +8,14 @@ import threading
 import time
 
 import pytest
+from sqlalchemy import Connection, insert, update
 from sqlalchemy.engine import Engine
 
 from testimony.service.store import db
 from testimony.service.store.blob_index import BlobIndex
 from testimony.service.store.errors import UploadQuotaExceeded
 from testimony.service.store.log import LogStore
+from testimony.service.store.models import Blob, PowUsed
 from testimony.service.store.pow_ledger import PowLedger
 from testimony.service.store.upload_table import StoredUpload, UploadTable
 
@@ -102,56 +104,68 @@ def _upload(n: int, length: int = 100, *, expires: int = HOUR + 3600) -> StoredU
 
 def test_uploads_are_created_read_advanced_and_expired(engine: Engine) -> None:
     table = UploadTable(engine)
-    table.insert_within_quota(_upload(1), now=HOUR, max_unfinished=5, max_unfinished_bytes=1000)
-    table.insert_within_quota(
-        _upload(2, expires=HOUR), now=HOUR - 60, max_unfinished=5, max_unfinished_bytes=1000
-    )
+    table.insert_within_budget(_upload(1), unit=1, budget=1000)
+    table.insert_within_budget(_upload(2, expires=HOUR), unit=1, budget=1000)
     assert table.get(_upload(1).id) == _upload(1)
     assert table.get("upload-unknown-0000") is None
-    assert table.is_uploading(_blob(1), now=HOUR)
-    assert not table.is_uploading(_blob(2), now=HOUR)  # expired
-    assert not table.is_uploading(_blob(3), now=HOUR)
+    assert table.unfinished_of(_blob(1)) == [_upload(1)]
+    assert table.unfinished_of(_blob(3)) == []
 
     table.set_offset(_upload(1).id, 100)
     finished = table.get(_upload(1).id)
     assert finished is not None and finished.finished
-    assert not table.is_uploading(_blob(1), now=HOUR)
+    assert table.unfinished_of(_blob(1)) == []
     assert [u.id for u in table.expired(HOUR)] == [_upload(2).id]
     table.delete(_upload(2).id)
     assert table.expired(HOUR + 3600) == [finished]
 
 
-def test_the_quota_counts_unfinished_unexpired_uploads(engine: Engine) -> None:
-    table = UploadTable(engine)
-    table.insert_within_quota(_upload(1, 60), now=HOUR, max_unfinished=2, max_unfinished_bytes=100)
-    with pytest.raises(UploadQuotaExceeded):  # bytes
-        table.insert_within_quota(
-            _upload(2, 41), now=HOUR, max_unfinished=2, max_unfinished_bytes=100
-        )
-    table.insert_within_quota(_upload(3, 40), now=HOUR, max_unfinished=2, max_unfinished_bytes=100)
-    with pytest.raises(UploadQuotaExceeded):  # count
-        table.insert_within_quota(
-            _upload(4, 0), now=HOUR, max_unfinished=2, max_unfinished_bytes=100
-        )
+def test_the_budget_counts_unfinished_uploads_and_unreferenced_blobs(engine: Engine) -> None:
+    """Each at least a unit: declared lengths of unfinished uploads, sizes of
+    blobs no entry names."""
+    table, index = UploadTable(engine), BlobIndex(engine)
+    table.insert_within_budget(_upload(1, 60), unit=10, budget=100)
+    with pytest.raises(UploadQuotaExceeded):
+        table.insert_within_budget(_upload(2, 41), unit=10, budget=100)
+    table.insert_within_budget(_upload(3, 5), unit=10, budget=100)  # counts 10
+    with pytest.raises(UploadQuotaExceeded):
+        table.insert_within_budget(_upload(4, 0), unit=10, budget=79)
     assert table.get(_upload(2).id) is None and table.get(_upload(4).id) is None
-    table.set_offset(_upload(1).id, 60)  # finished: no longer counted
-    table.insert_within_quota(_upload(5, 60), now=HOUR, max_unfinished=2, max_unfinished_bytes=100)
-    # Past their expiry, unfinished uploads are not counted either.
-    table.insert_within_quota(
-        _upload(6, 100), now=HOUR + 3600, max_unfinished=1, max_unfinished_bytes=100
-    )
+    assert table.budget_used(unit=10) == 70
+    table.set_offset(_upload(1).id, 60)  # finished: its blob counts instead
+    index.record({_blob(1): 60, _blob(7): 3}, created=HOUR)
+    assert table.budget_used(unit=10) == 60 + 10 + 10
+    with db.writer_connection(engine) as connection:
+        connection.execute(update(Blob).where(Blob.id == _blob(1)).values(referenced=True))
+    assert table.budget_used(unit=10) == 20
+    table.insert_within_budget(_upload(5, 80), unit=10, budget=100)
 
 
-def test_concurrent_creations_never_pass_the_quota(engine: Engine) -> None:
+def test_a_creation_is_admitted_in_the_transaction_that_inserts_it(engine: Engine) -> None:
+    table = UploadTable(engine)
+    seen: list[int] = []
+
+    def refuse(connection: Connection, used: int) -> None:
+        seen.append(used)
+        connection.execute(insert(PowUsed).values(digest=bytes(32), expires=HOUR))
+        raise ValueError("refused")
+
+    table.insert_within_budget(_upload(1, 30), unit=1, budget=100)
+    with pytest.raises(ValueError, match="refused"):
+        table.insert_within_budget(_upload(2, 20), unit=1, budget=100, admit=refuse)
+    assert seen == [50]  # the bytes taken with this upload
+    assert table.get(_upload(2).id) is None
+    assert PowLedger(engine).spend(bytes(32), expires=HOUR, now=HOUR - 60)  # rolled back
+
+
+def test_concurrent_creations_never_pass_the_budget(engine: Engine) -> None:
     table = UploadTable(engine)
     start = threading.Barrier(8)
 
     def create(n: int) -> bool:
         start.wait(DEADLINE)
         try:
-            table.insert_within_quota(
-                _upload(n), now=HOUR, max_unfinished=3, max_unfinished_bytes=10_000
-            )
+            table.insert_within_budget(_upload(n), unit=1, budget=300)
         except UploadQuotaExceeded:
             return False
         return True
@@ -170,13 +184,9 @@ def test_on_postgres_uploads_and_appends_do_not_wait_for_each_other(engine: Engi
     with concurrent.futures.ThreadPoolExecutor(1) as pool:
         # While an append holds the log's writer lock, an upload is created.
         with db.writer_connection(engine):
-            pool.submit(
-                table.insert_within_quota,
-                _upload(1),
-                now=HOUR,
-                max_unfinished=5,
-                max_unfinished_bytes=1000,
-            ).result(DEADLINE)
+            pool.submit(table.insert_within_budget, _upload(1), unit=1, budget=1000).result(
+                DEADLINE
+            )
         # While a creation holds the upload quota lock, an entry is appended.
         with db.writer_connection(engine, lock_key=db.UPLOAD_QUOTA_LOCK):
             appended = pool.submit(log.append_batch, [b"entry"], stand_in_sign).result(DEADLINE)
@@ -201,13 +211,7 @@ def test_on_postgres_two_quota_checks_serialise(engine: Engine) -> None:
     table = UploadTable(engine)
     with concurrent.futures.ThreadPoolExecutor(1) as pool:
         with db.writer_connection(engine, lock_key=db.UPLOAD_QUOTA_LOCK):
-            future = pool.submit(
-                table.insert_within_quota,
-                _upload(1),
-                now=HOUR,
-                max_unfinished=5,
-                max_unfinished_bytes=1000,
-            )
+            future = pool.submit(table.insert_within_budget, _upload(1), unit=1, budget=1000)
             deadline = time.monotonic() + DEADLINE
             while not _waiting_for_advisory_lock(engine, db.UPLOAD_QUOTA_LOCK):
                 assert time.monotonic() < deadline, "the second creation never queued on the lock"

@@ -38,12 +38,17 @@ export function postForReceipt(path, body) {
   return postJson(path, body, path, 201);
 }
 
+export const POW_ENDPOINT = "/api/v1/pow";
+
 /**
  * A solved §8 proof of work for the next request, `{challenge, nonce}`, or
- * null when the server asks for none (`bits` 0). Solved in the Worker.
+ * null when the server asks for none (`bits` 0). Solved in the Worker. With
+ * `length`, the work that creating an upload of that many bytes costs (§6:
+ * `GET /api/v1/pow?length=`); `url` is the challenge endpoint.
  */
-export async function proofOfWork() {
-  const offer = await answerOf(await fetch("/api/v1/pow", FETCH_OPTIONS), "the proof-of-work challenge");
+export async function proofOfWork({ length, url = POW_ENDPOINT } = {}) {
+  const target = length === undefined ? url : `${url}?length=${encodeURIComponent(String(length))}`;
+  const offer = await answerOf(await fetch(target, FETCH_OPTIONS), "the proof-of-work challenge");
   if (offer.bits === 0) return null;
   return { challenge: offer.challenge, nonce: await solvePow(offer.challenge, offer.bits) };
 }
