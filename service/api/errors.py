@@ -23,15 +23,40 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.routing import Match
 
 from testimony.service.domain import errors
 
-__all__ = ["PROBLEM_MEDIA_TYPE", "STATUS", "install_error_handlers", "problem_response"]
+__all__ = [
+    "PROBLEM_MEDIA_TYPE",
+    "STATUS",
+    "allowed_methods",
+    "extra_headers",
+    "install_error_handlers",
+    "problem_response",
+]
 
 PROBLEM_MEDIA_TYPE = "application/problem+json"
 TYPE_PREFIX = "urn:testimony:problem:"
 
 _logger = logging.getLogger("testimony.api")
+
+
+class ApiError(Exception):
+    """An error of the HTTP layer itself, not of the domain's rules (a tus
+    header, say): answered as a domain error is, with its own stable
+    ``code`` in :data:`STATUS` and its docstring's first line as title."""
+
+    code = "invalid-request"
+
+    def __init__(self, message: str | None = None) -> None:
+        super().__init__(message or self.__doc__ or self.code)
+
+    @property
+    def message(self) -> str:
+        """The one-line message (safe to show: it names no secret and no client)."""
+        return str(self)
+
 
 STATUS: dict[str, int] = {
     # the request is wrong
@@ -81,7 +106,7 @@ STATUS: dict[str, int] = {
     errors.UploadOffsetMismatch.code: 409,
     errors.UploadHashMismatch.code: 422,
     errors.UploadBusy.code: 423,
-    errors.TusVersionUnsupported.code: 412,
+    "tus-version-unsupported": 412,  # api.tus.TusVersionUnsupported
     # the server
     errors.Unavailable.code: 503,
     errors.DomainError.code: 400,
@@ -95,12 +120,19 @@ STATUS: dict[str, int] = {
     # answered by the framework
     "method-not-allowed": 405,
     "internal-error": 500,
+    # answered by the server's own HTTP front (serving.BoundedHttpProtocol)
+    "malformed-http": 400,
+    "request-timeout": 408,
+    "header-too-large": 431,
 }
 """HTTP status of each error code. Every code a domain error can carry is here."""
 
 TITLES: dict[str, str] = {
     "method-not-allowed": "The method is not allowed on this resource.",
     "internal-error": "The server failed to answer this request.",
+    "malformed-http": "The request is not HTTP/1.1 that the server can read.",
+    "request-timeout": "The request did not arrive in time.",
+    "header-too-large": "The request line and headers are too large.",
 }
 
 
@@ -113,9 +145,9 @@ def _title(code: str) -> str:
     return code
 
 
-def _all_domain_errors() -> list[type[errors.DomainError]]:
-    found: list[type[errors.DomainError]] = []
-    pending: list[type[errors.DomainError]] = [errors.DomainError]
+def _all_domain_errors() -> list[type[errors.DomainError] | type[ApiError]]:
+    found: list[type[errors.DomainError] | type[ApiError]] = []
+    pending: list[type[errors.DomainError] | type[ApiError]] = [errors.DomainError, ApiError]
     while pending:
         cls = pending.pop()
         found.append(cls)
@@ -145,19 +177,45 @@ def problem_response(
     )
 
 
-def _extra_headers(request: Request, code: str) -> dict[str, str]:
-    # tus: every answer under the upload endpoint carries Tus-Resumable; a
-    # version mismatch also names the versions this server speaks.
+def extra_headers(path: str, code: str) -> dict[str, str]:
+    """Headers the error answer ``code`` to a request for ``path`` carries besides
+    the problem document: tus's. Every answer under the upload endpoint carries
+    Tus-Resumable; a version mismatch also names the versions this server speaks."""
     headers: dict[str, str] = {}
-    if request.url.path.startswith("/api/v1/uploads"):
+    if path.startswith("/api/v1/uploads"):
         headers["Tus-Resumable"] = "1.0.0"
-        if code == errors.TusVersionUnsupported.code:
+        if code == "tus-version-unsupported":
             headers["Tus-Version"] = "1.0.0"
     return headers
 
 
+def _extra_headers(request: Request, code: str) -> dict[str, str]:
+    return extra_headers(request.url.path, code)
+
+
+HTTP_METHODS = ("DELETE", "GET", "HEAD", "OPTIONS", "PATCH", "POST", "PUT")
+
+
+def allowed_methods(request: Request) -> list[str]:
+    """Every method some route of the application takes at the request's path.
+
+    The router answers 405 from the first route whose path matches, naming
+    only that route's methods; a path served by several routes (one per
+    method, as the tus upload URL is) takes the methods of them all. Each
+    method is tried on the router as the request would be.
+    """
+    routes = request.app.router.routes
+    return [
+        method
+        for method in HTTP_METHODS
+        if any(
+            route.matches({**request.scope, "method": method})[0] is Match.FULL for route in routes
+        )
+    ]
+
+
 async def _domain_error(request: Request, exc: Exception) -> JSONResponse:
-    assert isinstance(exc, errors.DomainError)
+    assert isinstance(exc, (errors.DomainError, ApiError))
     return problem_response(exc.code, exc.message, headers=_extra_headers(request, exc.code))
 
 
@@ -200,6 +258,9 @@ async def _http_error(request: Request, exc: Exception) -> JSONResponse:
     else:
         code, detail = "internal-error", "the server failed to answer this request"
     headers = dict(exc.headers or {})
+    if exc.status_code == 405:
+        headers = {k: v for k, v in headers.items() if k.lower() != "allow"}
+        headers["Allow"] = ", ".join(allowed_methods(request))
     headers.update(_extra_headers(request, code))
     return problem_response(code, detail, status=exc.status_code, headers=headers)
 
@@ -216,5 +277,6 @@ def log_unexpected(exc: BaseException) -> None:
 def install_error_handlers(app: FastAPI) -> None:
     """Make every error answer of ``app`` a problem document."""
     app.add_exception_handler(errors.DomainError, _domain_error)
+    app.add_exception_handler(ApiError, _domain_error)
     app.add_exception_handler(RequestValidationError, _validation_error)
     app.add_exception_handler(StarletteHTTPException, _http_error)

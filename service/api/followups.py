@@ -15,8 +15,9 @@ from fastapi.responses import JSONResponse
 from testimony.service.server import Server
 
 from .deps import get_server
+from .openapi import RECEIPT_LINKS, json_body, problems
 from .schemas import Receipt
-from .submissions import answer_receipt, problem_responses
+from .submissions import RECEIPT_CODES, answer_receipt
 
 router = APIRouter(prefix="/api/v1", tags=["follow-ups"])
 
@@ -25,11 +26,21 @@ router = APIRouter(prefix="/api/v1", tags=["follow-ups"])
     "/followups",
     status_code=201,
     response_model=Receipt,
-    responses=problem_responses(
-        forbidden="bad witness signature or proof of work",
-        conflict="a named blob is still uploading; conflict",
-        unprocessable="wrong structure, unknown parent, key or blob",
-    ),
+    responses={
+        201: {
+            "description": "the receipt (§10); the first one for a repeat",
+            "links": RECEIPT_LINKS,
+        },
+        **problems(
+            *RECEIPT_CODES,
+            "malformed-followup",
+            "unknown-parent",
+            "parent-without-witness",
+            "followup-signature-invalid",
+            "followup-conflict",
+        ),
+    },
+    openapi_extra=json_body("FollowupRequest", "a follow-up signed by the witness key (§7)"),
 )
 async def create_followup(
     request: Request, server: Annotated[Server, Depends(get_server)]

@@ -13,7 +13,12 @@ From the outside in:
   no-referrer``, ``X-Content-Type-Options: nosniff``, no framing, no caching;
   it removes any ``Server`` and ``Set-Cookie`` header.
 - :class:`CatchUnexpected` answers an unexpected exception with a 500 problem
-  document and logs its class name only.
+  document and logs its class name only. The expected ends of a request are
+  not errors and log nothing: the client left mid-request
+  (``ClientDisconnect``), or the request was cancelled (the server stopping
+  after its grace period; a client still connected is answered 503
+  ``unavailable``). Logging them would let anyone write a line, stamped with
+  the exact time, at will.
 
 They are plain ASGI (not ``BaseHTTPMiddleware``), so a streamed upload is
 never buffered.
@@ -21,9 +26,14 @@ never buffered.
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
+
+from starlette.requests import ClientDisconnect
+from starlette.responses import Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from .errors import log_unexpected, problem_response
+from .errors import extra_headers, log_unexpected, problem_response
 
 __all__ = ["API_PREFIXES", "SECURITY_HEADERS", "CatchUnexpected", "ForgetClient", "SecurityHeaders"]
 
@@ -101,7 +111,12 @@ class SecurityHeaders:
 
 
 class CatchUnexpected:
-    """Answer 500 ``internal-error`` to an exception no handler took; log its class only."""
+    """Answer 500 ``internal-error`` to an exception no handler took; log its class only.
+
+    A client gone mid-request is answered nothing and logged nothing; a
+    cancelled request is answered 503 ``unavailable`` if nothing was sent yet
+    (the client may still be there) and logged nothing.
+    """
 
     def __init__(self, app: ASGIApp) -> None:
         self.app = app
@@ -120,10 +135,27 @@ class CatchUnexpected:
 
         try:
             await self.app(scope, receive, tracking_send)
+        except ClientDisconnect:
+            return  # nobody to answer; an expected end, not an error
+        except asyncio.CancelledError:
+            # Cancelled from outside (uvicorn stopping after its grace period):
+            # the request ends here, as if it had finished, so the server logs
+            # no "Exception in ASGI application" for it either.
+            if not started:
+                with contextlib.suppress(Exception, asyncio.CancelledError):
+                    await self._answer(scope, "unavailable", "the server is stopping; try again")(
+                        scope, receive, send
+                    )
+            return
         except Exception as exc:
             log_unexpected(exc)
             if not started:
-                response = problem_response(
-                    "internal-error", "the server failed to answer this request"
+                response = self._answer(
+                    scope, "internal-error", "the server failed to answer this request"
                 )
                 await response(scope, receive, send)
+
+    @staticmethod
+    def _answer(scope: Scope, code: str, detail: str) -> Response:
+        headers = extra_headers(scope.get("path", ""), code)
+        return problem_response(code, detail, headers=headers)

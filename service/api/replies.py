@@ -15,13 +15,14 @@ from starlette.concurrency import run_in_threadpool
 from testimony.service.server import Server
 
 from .deps import get_server
-from .schemas import Problem
+from .openapi import JSON_BODY, json_body, problems
+from .schemas import RepliesAnswer, RepliesChallenge
 from .submissions import read_json
 
 router = APIRouter(prefix="/api/v1", tags=["replies"])
 
 
-@router.get("/replies/challenge")
+@router.get("/replies/challenge", response_model=RepliesChallenge, responses=problems())
 def get_replies_challenge(server: Annotated[Server, Depends(get_server)]) -> dict[str, str]:
     """A fresh challenge to sign: ``{"challenge", "expires"}``, accepted once."""
     return server.replies.challenge()
@@ -29,10 +30,16 @@ def get_replies_challenge(server: Annotated[Server, Depends(get_server)]) -> dic
 
 @router.post(
     "/replies",
-    responses={
-        403: {"model": Problem, "description": "bad signature; challenge invalid, expired, used"},
-        422: {"model": Problem, "description": "not {witness, challenge, signature}"},
-    },
+    response_model=RepliesAnswer,
+    responses=problems(
+        *JSON_BODY,
+        "malformed-replies-request",
+        "reply-challenge-invalid",
+        "reply-challenge-expired",
+        "replies-signature-invalid",
+        "reply-challenge-reused",
+    ),
+    openapi_extra=json_body("RepliesRequest", "a signed challenge (§7)"),
 )
 async def fetch_replies(
     request: Request, server: Annotated[Server, Depends(get_server)]

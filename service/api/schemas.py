@@ -1,7 +1,17 @@
 """The JSON shapes of the HTTP API, for the OpenAPI document (docs/protocol.md §3,
-§5, §8, §9, §10). Requests are checked by the domain, not by these models: a
-submission is read as JSON and handed to ``Intake.submit`` whole, so its rules
-live in one place."""
+§5, §7, §8, §9, §10).
+
+Requests are checked by the domain, not by these schemas: a submission is
+read as JSON and handed to ``Intake.submit`` whole, so its rules live in one
+place. The request schemas (:func:`submission_request`,
+:func:`followup_request`, :data:`REPLIES_REQUEST`, :data:`PROOF_OF_WORK`:
+plain JSON Schema, since "absent, but never null" is beyond a pydantic model)
+say exactly what the domain accepts as far as JSON Schema can say it
+(members, lengths, encodings); what it cannot say is in their descriptions (a
+known intake key, an uploaded blob, a valid signature, a witness key that is
+an Ed25519 point). The answers are pydantic models. The schemathesis suite
+(``tests/service/api/test_schemathesis.py``) holds the server to both.
+"""
 
 from __future__ import annotations
 
@@ -9,7 +19,17 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from testimony.crypto.pow import MAX_NONCE_BYTES
+from testimony.crypto.submission import HEADER_LENGTH, MAX_INLINE_BODY
+
 __all__ = [
+    "B64U",
+    "HEADER_LENGTH",
+    "HEX_ID",
+    "KEY_ID",
+    "PROOF_OF_WORK",
+    "REPLIES_REQUEST",
+    "UPLOAD_ID",
     "Challenge",
     "ConsistencyProof",
     "Entries",
@@ -18,51 +38,194 @@ __all__ = [
     "Health",
     "InclusionProof",
     "Problem",
-    "ProofOfWork",
     "Receipt",
-    "SubmissionRequest",
+    "RepliesAnswer",
+    "RepliesChallenge",
+    "Reply",
+    "b64u_length",
+    "b64u_of",
+    "followup_request",
+    "submission_request",
 ]
 
+_B64U_CHAR = "[A-Za-z0-9_-]"
+_B64U_TAIL = {1: f"{_B64U_CHAR}[AQgw]", 2: f"{_B64U_CHAR}{{2}}[AEIMQUYcgkosw048]"}
 
-class ProofOfWork(BaseModel):
-    """A solved §8 challenge."""
+B64U = f"^(?:{_B64U_CHAR}{{4}})*(?:{_B64U_TAIL[1]}|{_B64U_TAIL[2]})?$"
+"""Canonical base64url without padding (§0): no `=`, no stray bits in the last character."""
 
-    challenge: str = Field(description="the challenge from GET /api/v1/pow (b64u)")
-    nonce: str = Field(description="b64u; H(challenge bytes || nonce) has `bits` leading zeros")
+HEX_ID = "^[0-9a-f]{64}$"
+"""A blob, entry or submission id: 64 lowercase hex digits (§0)."""
+
+KEY_ID = "^[0-9a-f]{32}$"
+"""A key id: 32 lowercase hex digits (§1)."""
+
+UPLOAD_ID = "^[A-Za-z0-9_-]{16,64}$"
+"""An upload id (§6)."""
 
 
-class SubmissionRequest(BaseModel):
-    """docs/protocol.md §3 step 6. Exactly one of `body` and `body_blob`."""
+def b64u_length(size: int) -> int:
+    """The length of the b64u text of ``size`` bytes."""
+    return (size * 4 + 2) // 3
 
-    model_config = ConfigDict(extra="forbid")
 
-    intake_key: str = Field(description="key id of the intake key the header is sealed to")
-    header: str = Field(description="b64u of Seal_S1(intake key, 'testimony/v1 cek', CEK)")
-    body: str | None = Field(None, description="b64u of the STREAM body (at most 1 MiB)")
-    body_blob: str | None = Field(None, description="hex id of the body uploaded as a blob")
-    attachments: list[str] = Field(default_factory=list, description="hex blob ids")
-    witness: str | None = Field(None, description="b64u Ed25519 public key, or null")
-    witness_box: str | None = Field(None, description="b64u S1 public key, or null")
-    pow: dict[str, str] | None = Field(
-        None,
-        description="{challenge, nonce} (see ProofOfWork): required when the server asks for work",
+def b64u_of(size: int) -> str:
+    """The pattern of the canonical b64u text of exactly ``size`` bytes."""
+    whole, rest = divmod(size, 3)
+    return f"^{_B64U_CHAR}{{{4 * whole}}}{_B64U_TAIL.get(rest, '')}$"
+
+
+WITNESS_LENGTH = 32
+WITNESS_BOX_LENGTH = 1216
+SIGNATURE_LENGTH = 64
+
+
+def _string(pattern: str, description: str, **more: Any) -> dict[str, Any]:
+    return {"type": "string", "pattern": pattern, "description": description, **more}
+
+
+PROOF_OF_WORK: dict[str, Any] = {
+    "title": "ProofOfWork",
+    "description": "A solved §8 challenge: exactly these two members (else `403 pow-invalid`), "
+    "whether or not the server asks for work; verified only when it does.",
+    "type": "object",
+    "properties": {
+        "challenge": _string(B64U, "the challenge from GET /api/v1/pow (b64u)"),
+        "nonce": _string(
+            B64U,
+            f"b64u, at most {MAX_NONCE_BYTES} bytes; H(challenge bytes || nonce bytes) "
+            "has the challenge's `bits` leading zero bits",
+            maxLength=b64u_length(MAX_NONCE_BYTES),
+        ),
+    },
+    "required": ["challenge", "nonce"],
+    "additionalProperties": False,
+}
+
+
+def _sealed_members(max_attachments: int) -> dict[str, Any]:
+    """The members a submission and a follow-up share (§3 step 6)."""
+    return {
+        "intake_key": _string(KEY_ID, "key id of the intake key the header is sealed to"),
+        "header": _string(
+            b64u_of(HEADER_LENGTH),
+            f"b64u of Seal_S1(intake key, 'testimony/v1 cek', CEK): {HEADER_LENGTH} bytes",
+        ),
+        "body": _string(
+            B64U,
+            f"b64u of the STREAM body, at most {MAX_INLINE_BODY} bytes (`413 body-too-large`); "
+            "absent when `body_blob` is given",
+            maxLength=b64u_length(MAX_INLINE_BODY),
+        ),
+        "body_blob": _string(HEX_ID, "hex id of the body uploaded as a blob (§6)"),
+        "attachments": {
+            "type": "array",
+            "description": "distinct hex blob ids, each uploaded and verified (§6); "
+            "may be left out, meaning []",
+            "items": {"type": "string", "pattern": HEX_ID},
+            "uniqueItems": True,
+            "maxItems": max_attachments,
+        },
+        "pow": {
+            "description": "required when the server asks for work (`bits` > 0)",
+            "anyOf": [{"$ref": "#/components/schemas/ProofOfWork"}, {"type": "null"}],
+        },
+    }
+
+
+_ONE_BODY = [{"required": ["body"]}, {"required": ["body_blob"]}]
+
+
+def submission_request(max_attachments: int) -> dict[str, Any]:
+    """The JSON Schema of a submission (§3 step 6) on a server allowing ``max_attachments``."""
+    members = _sealed_members(max_attachments)
+    members["witness"] = {
+        "description": "b64u Ed25519 public key: a canonical encoding of a point of the "
+        "curve, not of small order (else `422 malformed-submission`); null exactly "
+        "when `witness_box` is",
+        "anyOf": [{"type": "string", "pattern": b64u_of(WITNESS_LENGTH)}, {"type": "null"}],
+    }
+    members["witness_box"] = {
+        "description": f"b64u S1 public key ({WITNESS_BOX_LENGTH} bytes), or null",
+        "anyOf": [{"type": "string", "pattern": b64u_of(WITNESS_BOX_LENGTH)}, {"type": "null"}],
+    }
+    return {
+        "title": "SubmissionRequest",
+        "description": "docs/protocol.md §3 step 6: exactly one of `body` and `body_blob`, "
+        "no other member. Beyond what this schema says: `intake_key` names an intake key "
+        "of the log (`422 unknown-intake-key`); every blob named is uploaded and verified "
+        "(`422 unknown-blob`, `409 incomplete-blob`); the same header and body sent again "
+        "with other attachments or witness keys is `409 submission-conflict`.",
+        "type": "object",
+        "properties": members,
+        "required": ["intake_key", "header"],
+        "oneOf": _ONE_BODY,
+        # Both witness keys, or neither (each absent or null).
+        "if": {"required": ["witness"], "properties": {"witness": {"type": "string"}}},
+        "then": {"required": ["witness_box"], "properties": {"witness_box": {"type": "string"}}},
+        "else": {"properties": {"witness_box": {"type": "null"}}},
+        "additionalProperties": False,
+    }
+
+
+def followup_request(max_attachments: int) -> dict[str, Any]:
+    """The JSON Schema of a follow-up (§7) on a server allowing ``max_attachments``."""
+    members = _sealed_members(max_attachments)
+    members["parent"] = _string(HEX_ID, "the id of the submission this follows up")
+    members["signature"] = _string(
+        b64u_of(SIGNATURE_LENGTH),
+        "b64u Ed25519 signature by the parent's witness key over JCS of the request "
+        "without `signature` (§7)",
     )
+    return {
+        "title": "FollowupRequest",
+        "description": "docs/protocol.md §7: a follow-up, exactly one of `body` and "
+        "`body_blob`, no other member. Beyond what this schema says: `parent` is a logged "
+        "submission (`422 unknown-parent`) carrying a witness key "
+        "(`422 parent-without-witness`); `signature` verifies with that key "
+        "(`403 followup-signature-invalid`); the intake key and blobs as for a submission.",
+        "type": "object",
+        "properties": members,
+        "required": ["intake_key", "header", "parent", "signature"],
+        "oneOf": _ONE_BODY,
+        "additionalProperties": False,
+    }
+
+
+REPLIES_REQUEST: dict[str, Any] = {
+    "title": "RepliesRequest",
+    "description": "docs/protocol.md §7: exactly these three members (else "
+    "`422 malformed-replies-request`). Beyond what this schema says: the challenge is "
+    "this server's, unexpired and unused (`403 reply-challenge-invalid`, `-expired`, "
+    "`-reused`), and the signature verifies (`403 replies-signature-invalid`).",
+    "type": "object",
+    "properties": {
+        "witness": _string(b64u_of(WITNESS_LENGTH), "b64u Ed25519 public key (32 bytes)"),
+        "challenge": _string(B64U, "from GET /api/v1/replies/challenge (b64u)"),
+        "signature": _string(
+            b64u_of(SIGNATURE_LENGTH),
+            'b64u Ed25519 signature by `witness` over JCS({"challenge", "witness"})',
+        ),
+    },
+    "required": ["witness", "challenge", "signature"],
+    "additionalProperties": False,
+}
 
 
 class InclusionProof(BaseModel):
     """An RFC 9162 inclusion proof of leaf `index` in the tree of `size` leaves."""
 
-    index: int
-    size: int
+    index: int = Field(ge=0)
+    size: int = Field(ge=1)
     path: list[str] = Field(description="hex hashes, leaf side first")
 
 
 class Receipt(BaseModel):
     """docs/protocol.md §10."""
 
-    id: str = Field(description="hex H(0x00 || entry)")
-    index: int
-    entry: str = Field(description="b64u of the entry bytes")
+    id: str = Field(description="hex H(0x00 || entry)", pattern=HEX_ID)
+    index: int = Field(ge=0)
+    entry: str = Field(description="b64u of the entry bytes", pattern=B64U)
     checkpoint: str = Field(description="signed checkpoint note, size > index")
     inclusion: InclusionProof
 
@@ -72,8 +235,8 @@ class ConsistencyProof(BaseModel):
 
     model_config = ConfigDict(populate_by_name=True)
 
-    from_: int = Field(alias="from")
-    to: int
+    from_: int = Field(alias="from", ge=1)
+    to: int = Field(ge=1)
     path: list[str]
 
 
@@ -86,9 +249,31 @@ class Entries(BaseModel):
 class Challenge(BaseModel):
     """docs/protocol.md §8."""
 
-    challenge: str
-    bits: int
+    challenge: str = Field(pattern=B64U)
+    bits: int = Field(ge=0, le=64, description="0: no work is asked for")
     expires: str = Field(description="RFC 3339")
+
+
+class RepliesChallenge(BaseModel):
+    """docs/protocol.md §7: a challenge to sign, accepted once before `expires`."""
+
+    challenge: str = Field(pattern=B64U)
+    expires: str = Field(description="RFC 3339")
+
+
+class Reply(BaseModel):
+    """A reviewer's reply sealed to the witness (docs/protocol.md §7)."""
+
+    id: str = Field(description="the reply entry's id", pattern=HEX_ID)
+    parent: str = Field(description="the submission replied to", pattern=HEX_ID)
+    sealed: str = Field(description="b64u Seal_S1(witness_box, 'testimony/v1 reply', ...)")
+
+
+class RepliesAnswer(BaseModel):
+    """The signing witness key's submissions and the replies to them, in log order."""
+
+    submissions: list[str]
+    replies: list[Reply]
 
 
 class FormSummary(BaseModel):
@@ -116,10 +301,14 @@ class Health(BaseModel):
 
 
 class Problem(BaseModel):
-    """RFC 9457 problem document (`application/problem+json`)."""
+    """RFC 9457 problem document (`application/problem+json`), every error answer."""
 
-    type: str
-    title: str
-    status: int
-    code: str = Field(description="stable error code")
-    detail: str
+    model_config = ConfigDict(extra="forbid")
+
+    type: str = Field(
+        description='"urn:testimony:problem:" + code', pattern="^urn:testimony:problem:[a-z0-9-]+$"
+    )
+    title: str = Field(description="fixed per code")
+    status: int = Field(description="the HTTP status", ge=400, le=599)
+    code: str = Field(description="stable error code; clients branch on it", pattern="^[a-z0-9-]+$")
+    detail: str = Field(description="for people")

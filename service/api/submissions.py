@@ -27,7 +27,8 @@ from testimony.service.domain.intake import Submitted
 from testimony.service.server import Server
 
 from .deps import get_server
-from .schemas import Problem, Receipt, SubmissionRequest
+from .openapi import JSON_BODY, POW_CODES, RECEIPT_LINKS, json_body, problems
+from .schemas import Receipt
 
 router = APIRouter(prefix="/api/v1", tags=["submissions"])
 
@@ -58,24 +59,6 @@ async def read_json(request: Request, max_bytes: int) -> Any:
         raise MalformedJSON("the request body is not well-formed JSON") from None
 
 
-def problem_responses(
-    *, forbidden: str, conflict: str, unprocessable: str
-) -> dict[int | str, dict[str, Any]]:
-    """The OpenAPI error answers of a JSON request that is answered a receipt.
-
-    ``forbidden``, ``conflict`` and ``unprocessable`` describe its 403, 409
-    and 422; the others are those of :func:`read_json`.
-    """
-    return {
-        400: {"model": Problem, "description": "malformed JSON"},
-        403: {"model": Problem, "description": forbidden},
-        409: {"model": Problem, "description": conflict},
-        413: {"model": Problem, "description": "too large"},
-        415: {"model": Problem, "description": "not application/json"},
-        422: {"model": Problem, "description": unprocessable},
-    }
-
-
 async def answer_receipt(
     request: Request, server: Server, submit: Callable[[Any], Submitted]
 ) -> JSONResponse:
@@ -90,21 +73,29 @@ async def answer_receipt(
     return JSONResponse(submitted.receipt.to_json(), status_code=201)
 
 
+RECEIPT_CODES = (
+    *JSON_BODY,
+    "unknown-intake-key",
+    "unknown-blob",
+    "incomplete-blob",
+    "body-too-large",
+    *POW_CODES,
+)
+"""What a JSON request answered with a receipt may be refused with, besides its own codes."""
+
+
 @router.post(
     "/submissions",
     status_code=201,
     response_model=Receipt,
-    responses=problem_responses(
-        forbidden="proof of work missing, invalid, weak or reused",
-        conflict="a named blob is still uploading",
-        unprocessable="wrong structure, unknown key or blob",
-    ),
-    openapi_extra={
-        "requestBody": {
-            "required": True,
-            "content": {JSON_MEDIA_TYPE: {"schema": SubmissionRequest.model_json_schema()}},
-        }
+    responses={
+        201: {
+            "description": "the receipt (§10); the first one for a repeat",
+            "links": RECEIPT_LINKS,
+        },
+        **problems(*RECEIPT_CODES, "malformed-submission", "submission-conflict"),
     },
+    openapi_extra=json_body("SubmissionRequest", "a sealed submission (§3 step 6)"),
 )
 async def create_submission(
     request: Request, server: Annotated[Server, Depends(get_server)]

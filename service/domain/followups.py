@@ -8,8 +8,10 @@ appending nothing unless every one holds:
 
 1. the members of ``testimony.crypto.followup.FOLLOWUP_MEMBERS`` and no
    others, at most ``max_attachments`` attachments;
-2. lengths and encodings, by building the entry (``followup_entry``), an
-   inline body of at most 1 MiB;
+2. lengths and encodings, by building the entry once
+   (``build_followup_entry``, a ``testimony.crypto.entries.FollowupEntry``,
+   with a placeholder witness key until step 4 names the parent's), an inline
+   body of at most 1 MiB; the shape of ``pow`` (``intake.check_pow_member``);
 3. a known intake key (as for a submission);
 4. the parent is a logged submission (``unknown-parent``) that carries a
    witness key (``parent-without-witness``);
@@ -34,18 +36,18 @@ its blobs referenced.
 reviewer's workstation): a ``reply`` entry names the hash of its bytes,
 which are kept as an ``inline_blobs`` row committed with the entry. Reviewer
 ``actor`` and ``signature`` fields (§9) are not built yet: the workstation
-does not exist.
+does not exist (``testimony.crypto.entries.SignedReplyEntry`` is the entry it
+will send).
 """
 
 from __future__ import annotations
 
-import json
-from typing import Any
+from dataclasses import replace
 
 from testimony.crypto import followup, submission
-from testimony.crypto.encoding import b64u_decode, sha256
+from testimony.crypto.encoding import b64u_decode
+from testimony.crypto.entries import FollowupEntry
 from testimony.crypto.errors import MalformedInput, SignatureError
-from testimony.crypto.rfc3339 import parse_time
 from testimony.service.store import errors as store_errors
 from testimony.service.store.batching import AppendBatcher
 from testimony.service.store.log import LogStore
@@ -68,20 +70,12 @@ from .errors import (
     UnknownIntakeKey,
     UnknownParent,
 )
-from .intake import Intake, Submitted
+from .intake import Intake, Submitted, check_pow_member
 from .receipts import Receipt
 
 __all__ = ["Followups"]
 
 _PLACEHOLDER_WITNESS = bytes(32)
-_UNCOMPARED = ("signature", "received")
-
-
-def _comparable(entry: bytes) -> dict[str, Any]:
-    fields = dict(json.loads(entry))
-    for name in _UNCOMPARED:
-        del fields[name]
-    return fields
 
 
 class Followups:
@@ -145,49 +139,52 @@ class Followups:
         # 2. Lengths and encodings.
         received = self._granularity.floor(self._clock.now())
         try:
-            followup.followup_entry(request, witness=_PLACEHOLDER_WITNESS, received=received)
+            built = followup.build_followup_entry(
+                request, witness=_PLACEHOLDER_WITNESS, received=received
+            )
         except MalformedInput as exc:
             raise MalformedFollowup(str(exc)) from None
         header = b64u_decode(request["header"])
         body = b64u_decode(request["body"]) if "body" in request else None
         if body is not None and len(body) > submission.MAX_INLINE_BODY:
             raise BodyTooLarge()
+        check_pow_member(request.get("pow"))
 
         # 3. A known intake key.
-        if not self._intake.is_intake_key(request["intake_key"]):
+        if not self._intake.is_intake_key(built.intake_key):
             raise UnknownIntakeKey()
 
         # 4. A parent with a witness key; 5. its signature.
-        parent = self.parent(request["parent"])
+        parent = self.parent(built.parent)
         assert parent.witness is not None
         witness = b64u_decode(parent.witness)
         try:
             followup.verify_followup(witness, request)
         except (SignatureError, MalformedInput):
             raise FollowupSignatureInvalid() from None
-        entry = followup.followup_entry(request, witness=witness, received=received)
-        fields = json.loads(entry)
+        entry = replace(built, witness=witness)
 
         # 6. Seen before?
-        key = FollowupKey(fields["parent"], fields["intake_key"], fields["header"], fields["body"])
+        key = FollowupKey(entry.parent, entry.intake_key, entry.header, entry.body)
         first = self._followups.first_index(key)
         if first is not None:
-            return Submitted(self._repeat(first, request, witness), appended=False)
+            return Submitted(self._repeat(first, entry), appended=False)
 
         # 7. Every named blob is complete; 8. proof of work. The batch's transaction
         # claims the blobs and spends the challenge (``check_blobs_and_append``).
-        appended = self._intake.append_checked(request, fields, header, body, entry, key)
+        appended = self._intake.append_checked(request, entry, header, body, key)
         if not appended.appended:
-            return Submitted(self._repeat(appended.index, request, witness), appended=False)
+            return Submitted(self._repeat(appended.index, entry), appended=False)
         return Submitted(
-            Receipt.proved(entry, appended.checkpoint.note, appended.inclusion), appended=True
+            Receipt.proved(entry.to_json(), appended.checkpoint.note, appended.inclusion),
+            appended=True,
         )
 
-    def _repeat(self, index: int, request: dict[str, Any], witness: bytes) -> Receipt:
-        stored = self._log.entry(index)
-        received = parse_time(json.loads(stored)["received"])
-        rebuilt = followup.followup_entry(request, witness=witness, received=received)
-        if _comparable(rebuilt) != _comparable(stored):
+    def _repeat(self, index: int, entry: FollowupEntry) -> Receipt:
+        # The first entry must say all that this one does but its `signature`
+        # (a retry signs a fresh proof of work) and its `received`.
+        stored = FollowupEntry.parse(self._log.entry(index))
+        if replace(entry, signature=stored.signature, received=stored.received) != stored:
             raise FollowupConflict()
         return self._intake.receipt(index)
 
@@ -201,12 +198,12 @@ class Followups:
         """
         parent = self.parent(parent_id)
         received = self._granularity.floor(self._clock.now())
-        entry = followup.reply_entry(parent.id, sealed, received)
+        entry = followup.build_reply_entry(parent.id, sealed, received)
         try:
             # The sealed reply is kept like a header: a row committed with its entry.
-            appended = self._batcher.submit(entry, blobs={sha256(sealed).hex(): sealed})
+            appended = self._batcher.submit(entry.to_json(), blobs={entry.sealed: sealed})
         except store_errors.BatcherClosed:
             raise Unavailable("the server is shutting down") from None
         if not appended.appended:
             return self._intake.receipt(appended.index)
-        return Receipt.proved(entry, appended.checkpoint.note, appended.inclusion)
+        return Receipt.proved(entry.to_json(), appended.checkpoint.note, appended.inclusion)

@@ -4,16 +4,21 @@ The server checks structure only, in this order, and appends nothing unless
 every check holds:
 
 1. the request is a JSON object with the members of §3 step 6 and no others;
-2. lengths and encodings (``testimony.crypto.submission.submission_entry``:
-   a 1168-byte header, exactly one of ``body`` and ``body_blob``, hex blob
-   ids, a 32-byte witness key with a 1216-byte ``witness_box``), an inline
-   body of at most 1 MiB, at most ``max_attachments`` attachments;
+2. lengths and encodings, by building the entry once
+   (``testimony.crypto.submission.build_submission_entry``, a
+   ``testimony.crypto.entries.SubmissionEntry``: a 1168-byte header, exactly
+   one of ``body`` and ``body_blob``, hex blob ids, a 32-byte witness key with
+   a 1216-byte ``witness_box``), an inline body of at most 1 MiB, at most
+   ``max_attachments`` attachments; the witness key is an Ed25519 point,
+   canonical and not of small order (``testimony.crypto.ed25519``); ``pow``,
+   if not null, is exactly ``{"challenge", "nonce"}`` of b64u strings, even
+   when no work is asked for (:func:`check_pow_member`; ``pow-invalid``);
 3. the intake key is one an ``intake-key`` entry of the log names (the
    store's ``intake_keys`` projection; ``docs/log-entries.md``);
 4. the same request seen before? Then its first receipt is answered again
    (below) — before the proof of work, which the first request spent;
 5. every named blob (attachments, ``body_blob``) is stored and verified;
-6. the proof of work (§8).
+6. the proof of work (§8), when work is asked for.
 
 Then the entry is built with ``received`` floored to the granularity and
 appended through the group-commit batcher; the receipt is answered once its
@@ -34,7 +39,7 @@ referenced.
 from one hour to the next: a submission is identified by its content, its
 ``SubmissionKey`` (intake key, header hash, body hash), unique in the
 ``submissions`` projection. A repeat finds its first entry there (step 4), is
-rebuilt with that entry's ``received``, and must give the same bytes (else
+rebuilt with that entry's ``received``, and must give the same entry (else
 :class:`SubmissionConflict`: the same ciphertext named with other attachments
 or witness keys). Its receipt is the first one, byte for byte: the checkpoint
 of the batch that appended it (``LogStore.first_checkpoint_after``) and the
@@ -51,17 +56,17 @@ request appends nothing and answers the first receipt (or
 
 from __future__ import annotations
 
-import json
 from collections.abc import Hashable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 from sqlalchemy import Connection
 
-from testimony.crypto import submission
+from testimony.crypto import ed25519, submission
 from testimony.crypto.encoding import b64u_decode
+from testimony.crypto.entries import FollowupEntry, SubmissionEntry
 from testimony.crypto.errors import MalformedInput
-from testimony.crypto.rfc3339 import parse_time
+from testimony.crypto.pow import MAX_NONCE_BYTES
 from testimony.service.store import errors as store_errors
 from testimony.service.store.batching import AppendBatcher, AppendReceipt
 from testimony.service.store.log import LogStore
@@ -72,6 +77,7 @@ from .errors import (
     BodyTooLarge,
     IncompleteBlob,
     MalformedSubmission,
+    ProofOfWorkInvalid,
     ProofOfWorkReused,
     RequestTooLarge,
     SubmissionConflict,
@@ -84,14 +90,40 @@ from .receipts import Receipt
 from .uploads import BlobState, Uploads
 
 __all__ = [
+    "POW_MEMBERS",
     "REQUEST_MEMBERS",
     "Intake",
     "Submitted",
     "check_blobs_and_append",
+    "check_pow_member",
 ]
 
 REQUEST_MEMBERS = submission.REQUEST_MEMBERS | {"pow"}
 """The members a submission request may carry (§3 step 6)."""
+
+POW_MEMBERS = frozenset({"challenge", "nonce"})
+"""The members of a request's ``pow`` (§8), and no others."""
+
+
+def check_pow_member(proof: object) -> None:
+    """The shape of a request's ``pow``, checked whether or not work is asked for.
+
+    Absent or null, or exactly ``{"challenge", "nonce"}``: b64u strings, the
+    nonce at most 64 bytes (§8). Whether the challenge is this server's, fresh,
+    unspent and solved is :meth:`ProofOfWork.verify`'s, when work is asked for.
+    Raises :class:`ProofOfWorkInvalid`.
+    """
+    if proof is None:
+        return
+    if not isinstance(proof, dict) or set(proof) != POW_MEMBERS:
+        raise ProofOfWorkInvalid("`pow` is an object with exactly `challenge` and `nonce`")
+    try:
+        b64u_decode(proof["challenge"])
+        nonce = b64u_decode(proof["nonce"])
+    except MalformedInput:
+        raise ProofOfWorkInvalid("`challenge` and `nonce` are b64u strings") from None
+    if len(nonce) > MAX_NONCE_BYTES:
+        raise ProofOfWorkInvalid(f"a nonce is at most {MAX_NONCE_BYTES} bytes")
 
 
 @dataclass(frozen=True)
@@ -109,16 +141,15 @@ def check_blobs_and_append(
     spent: TransactionalSpentChallenges,
     batcher: AppendBatcher,
     request: Mapping[str, Any],
-    fields: Mapping[str, Any],
+    entry: SubmissionEntry | FollowupEntry,
     header: bytes,
     body: bytes | None,
-    entry: bytes,
     dedup_key: Hashable,
 ) -> AppendReceipt:
     """The last checks of a submission or a follow-up, then the append of ``entry``.
 
-    ``fields`` are the entry's members, ``header`` and ``body`` the decoded
-    ciphertexts of ``request`` (``body`` None when it names a ``body_blob``).
+    ``entry`` is the entry built from ``request``, ``header`` and ``body`` the
+    decoded ciphertexts of ``request`` (``body`` None when it names a ``body_blob``).
     Checks that every blob the entry names (its attachments, and its body
     unless inline) is complete and checks ``request["pow"]`` (reads only),
     and appends ``entry`` with ``dedup_key`` through ``batcher``. In the
@@ -132,9 +163,9 @@ def check_blobs_and_append(
     the append), a :class:`ProofOfWorkError` subclass, and
     :class:`Unavailable` if the batcher is closed.
     """
-    named = list(fields["attachments"])
+    named = list(entry.attachments)
     if body is None:
-        named.append(fields["body"])
+        named.append(entry.body)
     states = uploads.blob_states(named)
     for blob_id in named:
         if states[blob_id] == BlobState.INCOMPLETE:
@@ -144,9 +175,9 @@ def check_blobs_and_append(
 
     spendable = proof_of_work.verify(request.get("pow"))
 
-    ciphertexts = {fields["header"]: header}
+    ciphertexts = {entry.header: header}
     if body is not None:
-        ciphertexts[fields["body"]] = body
+        ciphertexts[entry.body] = body
 
     def prepare(connection: Connection) -> Exception | None:
         # In the batch's transaction: a refusal fails this submission alone.
@@ -161,7 +192,7 @@ def check_blobs_and_append(
 
     try:
         return batcher.submit(
-            entry,
+            entry.to_json(),
             dedup_key=dedup_key,
             prepare=prepare if named or spendable is not None else None,
             blobs=ciphertexts,
@@ -241,45 +272,50 @@ class Intake:
         if isinstance(attachments, list) and len(attachments) > self._max_attachments:
             raise RequestTooLarge(f"a submission names at most {self._max_attachments} attachments")
 
-        # 2. Lengths and encodings, by building the entry.
+        # 2. Lengths and encodings, by building the entry (once).
         received = self._granularity.floor(self._clock.now())
         try:
-            entry = submission.submission_entry(content, received)
+            entry = submission.build_submission_entry(content, received)
         except MalformedInput as exc:
             raise MalformedSubmission(str(exc)) from None
-        fields = json.loads(entry)
+        if content.get("witness") is not None:
+            try:
+                ed25519.check_public_key(b64u_decode(content["witness"]))
+            except MalformedInput as exc:
+                raise MalformedSubmission(f"`witness`: {exc}") from None
         header = b64u_decode(content["header"])
         body = b64u_decode(content["body"]) if "body" in content else None
         if body is not None and len(body) > submission.MAX_INLINE_BODY:
             raise BodyTooLarge()
+        check_pow_member(request.get("pow"))
 
         # 3. A known intake key.
-        if not self._is_intake_key(fields["intake_key"]):
+        if not self._is_intake_key(entry.intake_key):
             raise UnknownIntakeKey()
 
         # 4. Seen before?
-        key = SubmissionKey(fields["intake_key"], fields["header"], fields["body"])
+        key = SubmissionKey(entry.intake_key, entry.header, entry.body)
         first = self._submissions.first_index(key)
         if first is not None:
-            return Submitted(self._repeat(first, content), appended=False)
+            return Submitted(self._repeat(first, entry), appended=False)
 
         # 5. Every named blob is complete; 6. proof of work. The batch's transaction
         # claims the blobs and spends the challenge (``check_blobs_and_append``).
-        appended = self.append_checked(request, fields, header, body, entry, key)
+        appended = self.append_checked(request, entry, header, body, key)
         if not appended.appended:
             # Logged meanwhile by an identical request: answer the first receipt.
-            return Submitted(self._repeat(appended.index, content), appended=False)
+            return Submitted(self._repeat(appended.index, entry), appended=False)
         return Submitted(
-            Receipt.proved(entry, appended.checkpoint.note, appended.inclusion), appended=True
+            Receipt.proved(entry.to_json(), appended.checkpoint.note, appended.inclusion),
+            appended=True,
         )
 
     def append_checked(
         self,
         request: Mapping[str, Any],
-        fields: Mapping[str, Any],
+        entry: SubmissionEntry | FollowupEntry,
         header: bytes,
         body: bytes | None,
-        entry: bytes,
         dedup_key: Hashable,
     ) -> AppendReceipt:
         """:func:`check_blobs_and_append` with this intake's uploads, proof of
@@ -290,17 +326,17 @@ class Intake:
             spent=self._spent,
             batcher=self._batcher,
             request=request,
-            fields=fields,
+            entry=entry,
             header=header,
             body=body,
-            entry=entry,
             dedup_key=dedup_key,
         )
 
-    def _repeat(self, index: int, content: Mapping[str, Any]) -> Receipt:
-        stored = self._log.entry(index)
-        received = parse_time(json.loads(stored)["received"])
-        if submission.submission_entry(content, received) != stored:
+    def _repeat(self, index: int, entry: SubmissionEntry) -> Receipt:
+        # The entry logged first has the same content key; it must say all
+        # the rest alike too (attachments, witness keys), ``received`` aside.
+        stored = SubmissionEntry.parse(self._log.entry(index))
+        if replace(entry, received=stored.received) != stored:
             raise SubmissionConflict()
         return self.receipt(index)
 
