@@ -41,8 +41,9 @@ creation sweeps first). A finished blob that no log entry names expires
 after ``unreferenced_blob_expiry_seconds``, counted from when it was last
 recorded or claimed; a blob a submission entry names (header, body,
 attachment) is marked referenced by the log's ``submissions`` projection and
-never expires. A submission *claims* the blobs it names before it appends
-(:meth:`Uploads.claim_blobs`), so that expiry cannot delete one between the
+never expires. A submission reads the state of the blobs it names
+(:meth:`Uploads.blob_states`) and claims them inside the append that logs it
+(:meth:`Uploads.claim_in`), so that expiry cannot delete one between the
 check and the append (``store.blob_index`` settles that race). A finished
 upload answers ``HEAD`` as long as its blob would stay unreferenced. Expiries are
 rounded up to the time granularity, so no precise time is kept (§9).
