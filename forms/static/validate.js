@@ -1,4 +1,4 @@
-// Validate M.answers against a form version in the browser (PROTOCOL.md §5).
+// Validate M.answers against a form version in the browser (docs/protocol.md §5).
 //
 // This module interprets forms/static/rules.json, the table generated from
 // forms/rules.py; forms/validate.py interprets the same table in Python, and
@@ -271,7 +271,7 @@ export function validateAnswers(rules, definition, answers, attachments) {
 }
 
 /**
- * Every problem with `consent` (the parsed JSON of M.consent, PROTOCOL.md §3):
+ * Every problem with `consent` (the parsed JSON of M.consent, docs/protocol.md §3):
  * {"share_with": [distinct ids from rules.consent.share_with], "contact": bool}.
  */
 export function validateConsent(rules, consent) {

@@ -1,5 +1,5 @@
 /**
- * Byte encodings of PROTOCOL.md §0: b64u (base64url without padding), hex
+ * Byte encodings of docs/protocol.md §0: b64u (base64url without padding), hex
  * (lowercase), standard padded base64 (signed notes, §9), UTF-8, and H
  * (SHA-256 through WebCrypto). Decoders are strict: one value has exactly one
  * accepted spelling, as in `testimony.crypto.encoding`.

@@ -1,5 +1,5 @@
 /**
- * Signed log checkpoints (PROTOCOL.md §9): a C2SP tlog-checkpoint in a C2SP
+ * Signed log checkpoints (docs/protocol.md §9): a C2SP tlog-checkpoint in a C2SP
  * signed note, verified as `testimony.crypto.checkpoint.verify` does:
  *
  * 1. the verifier key `<name>+<hex key hash>+<base64(0x01 || public key)>`

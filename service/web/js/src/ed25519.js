@@ -1,5 +1,5 @@
 /**
- * Ed25519 (RFC 8032, PROTOCOL.md §1) for witness keys (§7) and checkpoint
+ * Ed25519 (RFC 8032, docs/protocol.md §1) for witness keys (§7) and checkpoint
  * signatures (§9, §10). WebCrypto's Ed25519 is used where the browser has it
  * (Chromium 137+, Firefox 129+, Safari 17+); elsewhere (older Tor Browser) the
  * audited `@noble/curves` implementation, verifying strictly (RFC 8032, not

@@ -1,5 +1,5 @@
 /**
- * Sealing one attachment held in a Blob or File (PROTOCOL.md §3 step 1), for
+ * Sealing one attachment held in a Blob or File (docs/protocol.md §3 step 1), for
  * the Worker. `C = STREAM(K, pad(file bytes))` is never stored: a first pass
  * computes `blob = hex(H(C))` (and, in a second Worker at the same time, the
  * manifest's `sha256 = hex(H(file bytes))`, `hashFile`); the bytes of C are then made

@@ -1,5 +1,5 @@
 /**
- * The witness coming back with a receipt code (PROTOCOL.md §7,
+ * The witness coming back with a receipt code (docs/protocol.md §7,
  * docs/followups.md), in the browser: the same steps as
  * `testimony.service.courier.followup`.
  *

@@ -1,6 +1,6 @@
 /**
  * Reading a rendered form (`service/web/templates/_fields.html`) into
- * `M.answers` and `M.consent` (PROTOCOL.md §3, §5), and showing validation
+ * `M.answers` and `M.consent` (docs/protocol.md §3, §5), and showing validation
  * problems next to their fields in the witness's language. Used by the
  * form page (`witness-page.js`) and the offline page (`offline-page.js`); the
  * element ids are those the field

@@ -1,5 +1,5 @@
 /**
- * Canonical JSON (PROTOCOL.md §0): RFC 8785, the JSON Canonicalization Scheme,
+ * Canonical JSON (docs/protocol.md §0): RFC 8785, the JSON Canonicalization Scheme,
  * through `canonicalize` (by the RFC's author). Object keys are sorted by
  * UTF-16 code units, numbers are written as ECMAScript writes them, strings
  * are escaped as JSON.stringify escapes them; NaN, infinities and lone

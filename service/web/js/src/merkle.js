@@ -1,5 +1,5 @@
 /**
- * The log's Merkle tree as a client needs it (PROTOCOL.md §9, RFC 9162
+ * The log's Merkle tree as a client needs it (docs/protocol.md §9, RFC 9162
  * §2.1): leaf hashes, node hashes and inclusion-proof verification with the
  * algorithm of RFC 9162 §2.1.3.2, as `testimony.crypto.merkle.verify_inclusion`.
  */

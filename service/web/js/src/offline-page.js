@@ -1,7 +1,7 @@
 /**
  * The offline sealing page's script (issue 5, item 5: "a self-contained
  * offline HTML page ... that does the same sealing"): a testimony is
- * validated with the shared rules (`forms/static/validate.js`, PROTOCOL.md
+ * validated with the shared rules (`forms/static/validate.js`, docs/protocol.md
  * §5), sealed (§3) with the witness's files (location data removed from
  * photos unless the witness unticks it), and written as a §4 envelope
  * (`zip-store.js`) that the witness saves from a Blob URL; the new receipt

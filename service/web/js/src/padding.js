@@ -1,5 +1,5 @@
 /**
- * Padmé padding of plaintext lengths (PROTOCOL.md §3; Nikitin et al., PETS
+ * Padmé padding of plaintext lengths (docs/protocol.md §3; Nikitin et al., PETS
  * 2019). `pad(x)` is `x` followed by zero bytes up to `padme(len(x))`.
  * Readers never require padding: attachments are cut to their manifest
  * `size`, and a body's trailing zero bytes are stripped.

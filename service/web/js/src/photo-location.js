@@ -1,7 +1,7 @@
 /**
  * Removing photo location data before sealing (issue 5, "the witness chooses
  * whether photo location data is removed"; the sealed bytes are then what
- * PROTOCOL.md §3 step 1 encrypts and hashes).
+ * docs/protocol.md §3 step 1 encrypts and hashes).
  *
  * For a JPEG, every APP1 segment that carries Exif ("Exif\0\0") or XMP
  * ("http://ns.adobe.com/xap/1.0/\0", "http://ns.adobe.com/xmp/extension/\0")

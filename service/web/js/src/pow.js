@@ -1,5 +1,5 @@
 /**
- * Proof of work (PROTOCOL.md §8): find `nonce` with H(challenge || nonce)
+ * Proof of work (docs/protocol.md §8): find `nonce` with H(challenge || nonce)
  * having at least `bits` leading zero bits. The nonce is 8 bytes (a counter
  * from a random start). Run in the Worker (`solvePow` in seal.js).
  */

@@ -1,5 +1,5 @@
 /**
- * Receipt codes (PROTOCOL.md §7): 20 decimal digits from the CSPRNG, shown as
+ * Receipt codes (docs/protocol.md §7): 20 decimal digits from the CSPRNG, shown as
  * `1234-5678-9012-3456-7890` and never sent to the server. Codes are drawn by
  * rejection sampling over 9 random bytes, so every code is equally likely
  * (the same method as `testimony.crypto.receipt.new_code`).

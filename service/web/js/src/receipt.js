@@ -1,5 +1,5 @@
 /**
- * The witness's receipt (PROTOCOL.md §7, §10), witness keys and proof of work (§8).
+ * The witness's receipt (docs/protocol.md §7, §10), witness keys and proof of work (§8).
  *
  * `verifyReceipt` checks a `201` answer as §10 says, in order:
  * 1. H(0x00 || entry) == id;

@@ -1,5 +1,5 @@
 /**
- * HPKE suite S1 (PROTOCOL.md §1): RFC 9180 base mode with the hybrid KEM
+ * HPKE suite S1 (docs/protocol.md §1): RFC 9180 base mode with the hybrid KEM
  * MLKEM768-X25519 (X-Wing, KEM id 0x647a), HKDF-SHA256 and AES-256-GCM,
  * through `@hpke/core` and `@hpke/hybridkem-x-wing`.
  *

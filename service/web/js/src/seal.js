@@ -1,5 +1,5 @@
 /**
- * Testimony's browser sealing module (PROTOCOL.md §1–§4, §7, §8, §10).
+ * Testimony's browser sealing module (docs/protocol.md §1–§4, §7, §8, §10).
  *
  * Everything the witness's device does before anything leaves it: Padmé
  * padding, STREAM over WebCrypto AES-GCM, S1 HPKE, JCS, receipt codes and

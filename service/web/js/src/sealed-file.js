@@ -1,5 +1,5 @@
 /**
- * The ciphertext of one sealed attachment, `STREAM(K, pad(file))` (PROTOCOL.md
+ * The ciphertext of one sealed attachment, `STREAM(K, pad(file))` (docs/protocol.md
  * §3 step 1), made on demand from the file and its key: `slice(start, end)`
  * encrypts the chunks that cover the range again, in a Worker. Nothing of the
  * ciphertext is kept, so sealing a long video needs no memory for it; the

@@ -1,5 +1,5 @@
 /**
- * STREAM: chunked AES-256-GCM encryption of one byte string (PROTOCOL.md §2),
+ * STREAM: chunked AES-256-GCM encryption of one byte string (docs/protocol.md §2),
  * over WebCrypto.
  *
  * A 32-byte key encrypts one plaintext only. The plaintext is cut into

@@ -1,5 +1,5 @@
 /**
- * A submission, sealed in the browser (PROTOCOL.md §3, and the §9 entry the
+ * A submission, sealed in the browser (docs/protocol.md §3, and the §9 entry the
  * server will build from it):
  *
  *     attachment i:  K_i fresh;  C_i = STREAM(K_i, pad(file));  blob_i = hex(H(C_i))

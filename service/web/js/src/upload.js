@@ -1,5 +1,5 @@
 /**
- * Resumable upload of a blob's ciphertext (PROTOCOL.md §6): tus 1.0 under
+ * Resumable upload of a blob's ciphertext (docs/protocol.md §6): tus 1.0 under
  * `/api/v1/uploads/`, through `tus-js-client`. Each creation carries
  * `Upload-Metadata: sha256 <base64 of hex>,pow <base64 of "<challenge>:<nonce>">`:
  * the proof of work the server asks for an upload of that length

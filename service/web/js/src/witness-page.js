@@ -1,6 +1,6 @@
 /**
  * The form page's script (issue 5, "Witness pages"): validates the answers
- * with the shared rules (`forms/static/validate.js`, PROTOCOL.md §5), seals
+ * with the shared rules (`forms/static/validate.js`, docs/protocol.md §5), seals
  * them (§3) with the witness's files (location data removed from photos
  * unless the witness unticks it), uploads the files over tus (§6), solves
  * the proof of work in a Worker (§8), sends the submission, and verifies the

@@ -1,5 +1,5 @@
 /**
- * A ZIP writer for offline envelopes (PROTOCOL.md §4: "a ZIP (stored, not
+ * A ZIP writer for offline envelopes (docs/protocol.md §4: "a ZIP (stored, not
  * deflated)"), the browser's counterpart of `service/courier/envelope.py`'s
  * `write_envelope`, whose strict reader `read_envelope` is the judge.
  *
