@@ -62,6 +62,11 @@ code to one HTTP status and an RFC 9457 problem document, and the CLI prints
 
 from __future__ import annotations
 
+import contextlib
+from collections.abc import Iterator
+
+from testimony.service.store import errors as store_errors
+
 __all__ = [
     "AlreadyInitialised",
     "BadKeyFile",
@@ -113,6 +118,7 @@ __all__ = [
     "UploadOffsetMismatch",
     "UploadQuotaExceeded",
     "WitnessAuthError",
+    "from_store",
 ]
 
 
@@ -446,3 +452,39 @@ class OutputExists(SetupError):
     """The output folder exists and is not empty; nothing was written."""
 
     code = "output-exists"
+
+
+# --- the store's errors, translated in one place ------------------------------------
+
+_FROM_STORE: dict[type[store_errors.StoreError], tuple[type[DomainError], str | None]] = {
+    store_errors.UploadNotFound: (UploadNotFound, None),
+    store_errors.UploadBusy: (UploadBusy, None),
+    store_errors.UploadOffsetMismatch: (UploadOffsetMismatch, None),
+    store_errors.UploadQuotaExceeded: (UploadQuotaExceeded, None),
+    store_errors.BatcherClosed: (Unavailable, "the server is shutting down"),
+}
+"""A store error that means the same to the client as a domain error, and the
+message it gets (None: the domain error's own)."""
+
+
+@contextlib.contextmanager
+def from_store() -> Iterator[None]:
+    """Raise the domain's error for a store error of :data:`_FROM_STORE`, the
+    store's error chained as its cause; any other error passes unchanged.
+
+    Causes are chained where they hold nothing secret — the store's messages
+    name indexes, sizes and upload states only — and cut (``from None``) where
+    they may hold a client's bytes: a ``JSONDecodeError`` carries the whole
+    document, a ``binascii`` or ``UnicodeDecodeError`` a piece of it, and a
+    key file's parse error its content. Errors a caller translates with a
+    meaning of its own (a tree size out of range is a bad request *for that
+    route*) are caught where that meaning is known.
+    """
+    try:
+        yield
+    except store_errors.StoreError as exc:
+        translated = _FROM_STORE.get(type(exc))
+        if translated is None:
+            raise
+        error, message = translated
+        raise error(message) from exc

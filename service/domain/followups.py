@@ -48,7 +48,6 @@ from testimony.crypto import followup, submission
 from testimony.crypto.encoding import b64u_decode
 from testimony.crypto.entries import FollowupEntry
 from testimony.crypto.errors import MalformedInput, SignatureError
-from testimony.service.store import errors as store_errors
 from testimony.service.store.batching import AppendBatcher
 from testimony.service.store.log import LogStore
 from testimony.service.store.projections import (
@@ -66,9 +65,9 @@ from .errors import (
     MalformedFollowup,
     ParentWithoutWitness,
     RequestTooLarge,
-    Unavailable,
     UnknownIntakeKey,
     UnknownParent,
+    from_store,
 )
 from .intake import Intake, Submitted, check_pow_member
 from .receipts import Receipt
@@ -199,11 +198,9 @@ class Followups:
         parent = self.parent(parent_id)
         received = self._granularity.floor(self._clock.now())
         entry = followup.build_reply_entry(parent.id, sealed, received)
-        try:
+        with from_store():
             # The sealed reply is kept like a header: a row committed with its entry.
             appended = self._batcher.submit(entry.to_json(), blobs={entry.sealed: sealed})
-        except store_errors.BatcherClosed:
-            raise Unavailable("the server is shutting down") from None
         if not appended.appended:
             return self._intake.receipt(appended.index)
         return Receipt.proved(entry.to_json(), appended.checkpoint.note, appended.inclusion)

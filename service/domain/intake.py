@@ -67,7 +67,6 @@ from testimony.crypto.encoding import b64u_decode
 from testimony.crypto.entries import FollowupEntry, SubmissionEntry
 from testimony.crypto.errors import MalformedInput
 from testimony.crypto.pow import MAX_NONCE_BYTES
-from testimony.service.store import errors as store_errors
 from testimony.service.store.batching import AppendBatcher, AppendReceipt
 from testimony.service.store.log import LogStore
 from testimony.service.store.projections import IntakeKeyTable, SubmissionKey, SubmissionTable
@@ -84,6 +83,7 @@ from .errors import (
     Unavailable,
     UnknownBlob,
     UnknownIntakeKey,
+    from_store,
 )
 from .pow import ProofOfWork, TransactionalSpentChallenges
 from .receipts import Receipt
@@ -190,15 +190,13 @@ def check_blobs_and_append(
             return ProofOfWorkReused()
         return None
 
-    try:
+    with from_store():
         return batcher.submit(
             entry.to_json(),
             dedup_key=dedup_key,
             prepare=prepare if named or spendable is not None else None,
             blobs=ciphertexts,
         )
-    except store_errors.BatcherClosed:
-        raise Unavailable("the server is shutting down") from None
 
 
 class Intake:

@@ -78,13 +78,13 @@ from .errors import (
     MalformedUpload,
     ProofOfWorkInsufficient,
     ProofOfWorkReused,
-    UploadBusy,
     UploadExpired,
     UploadHashMismatch,
     UploadLengthExceeded,
     UploadNotFound,
     UploadOffsetMismatch,
     UploadQuotaExceeded,
+    from_store,
 )
 from .pow import Challenge, ProofOfWork, TransactionalSpentChallenges, upload_difficulty
 
@@ -262,12 +262,10 @@ class Uploads:
         # The row first, under the budget lock and with the spend; the file
         # after, so no fsync runs while the lock is held. Nobody knows the id
         # before this returns.
-        try:
+        with from_store():
             self._table.insert_within_budget(
                 upload, unit=self._limits.unit_bytes, budget=self._limits.budget_bytes, admit=admit
             )
-        except store_errors.UploadQuotaExceeded:
-            raise UploadQuotaExceeded() from None
         try:
             self._blobs.begin_partial(upload.id, mtime=floored)
         except BaseException:
@@ -310,10 +308,8 @@ class Uploads:
         """The offset and expiry of unfinished upload ``row``. Raises
         :class:`UploadExpired` if it has expired and :class:`UploadNotFound`
         if its file is gone."""
-        try:
+        with from_store():
             size, written = self._blobs.partial_stat(row.id)
-        except store_errors.UploadNotFound:
-            raise UploadNotFound() from None
         expires = self._expiry(row, size, written)
         if expires <= self._now():
             raise UploadExpired()
@@ -374,15 +370,10 @@ class Uploads:
         floored = self._floored_now()
         new_offset = offset
         try:
-            new_offset = self._blobs.append_partial(
-                upload_id, offset, chunks, mtime=floored, max_size=row.length
-            )
-        except store_errors.UploadNotFound:
-            raise UploadNotFound() from None
-        except store_errors.UploadBusy:
-            raise UploadBusy() from None
-        except store_errors.UploadOffsetMismatch:
-            raise UploadOffsetMismatch() from None
+            with from_store():
+                new_offset = self._blobs.append_partial(
+                    upload_id, offset, chunks, mtime=floored, max_size=row.length
+                )
         except store_errors.UploadTooLarge:
             # The store kept exactly the declared length: finish the blob with
             # those bytes (or drop them if they do not hash right), then refuse.
@@ -400,14 +391,11 @@ class Uploads:
 
     def _finish(self, row: StoredUpload, floored: int) -> UploadState:
         try:
-            self._blobs.finish_partial(row.id, row.sha256, mtime=floored)
+            with from_store():
+                self._blobs.finish_partial(row.id, row.sha256, mtime=floored)
         except store_errors.BlobHashMismatch:
             self._table.delete(row.id)
             raise UploadHashMismatch() from None
-        except store_errors.UploadBusy:
-            raise UploadBusy() from None
-        except store_errors.UploadNotFound:
-            raise UploadNotFound() from None
         # Recorded before the row says finished: for a moment the bytes count
         # twice against the budget, never not at all. The finished row stays
         # as long as an unreferenced blob would, so that a client that lost
