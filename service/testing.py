@@ -143,10 +143,13 @@ def start_server(
     port: int | None = None,
     workers: int = 1,
     extra_args: Sequence[str] = (),
+    wrapper: Sequence[str] = (),
     deadline_seconds: float = STARTUP_DEADLINE,
 ) -> LiveServer:
     """Start ``testimony serve`` on an initialised ``data_dir`` (``extra_args``
-    are more flags of ``serve``); its output is appended to ``output``.
+    are more flags of ``serve``; ``wrapper`` a command that ``exec``s the rest,
+    such as a shell setting ``ulimit -n`` as a supervisor would); its output is
+    appended to ``output``.
 
     Returns once ``/healthz`` answers 200. Raises :class:`ServerDidNotStart`
     if the process exits or does not answer within ``deadline_seconds`` (it
@@ -170,6 +173,7 @@ def start_server(
     ]
     if database_url:
         command += ["--database-url", database_url]
+    command = [*wrapper, *command]
     with output.open("ab") as sink:
         process = subprocess.Popen(  # noqa: S603 - our own console script, arguments as a list
             command, stdout=sink, stderr=subprocess.STDOUT, env=clean_environment()

@@ -34,7 +34,7 @@ from testimony.service.api import serving
 from testimony.service.domain.errors import BadSettings
 from testimony.service.server import init_data_dir
 from testimony.service.settings import Settings, load_settings
-from tests.live_server import LiveServer, free_port
+from tests.live_server import LiveServer, start_server
 
 STARTUP_DEADLINE = 30.0
 PROBLEM = "application/problem+json"
@@ -62,40 +62,15 @@ def _start(folder: Path, limits: dict[str, int], *, nofile: int | None = None) -
     init_data_dir(Settings(data_dir=data_dir), hpke.public_key(os.urandom(32)), origin="s.test/log")
     config = folder / "testimony.toml"
     config.write_text("".join(f"{name} = {value}\n" for name, value in limits.items()))
-    port = free_port()
-    command = [
-        str(Path(sys.executable).parent / "testimony"),
-        "serve",
-        "--data-dir",
-        str(data_dir),
-        "--host",
-        "127.0.0.1",
-        "--port",
-        str(port),
-        "--pow-bits",
-        "0",
-        "--config",
-        str(config),
-    ]
-    if nofile is not None:  # as a supervisor's LimitNOFILE would set it
-        command = ["sh", "-c", f'ulimit -n {nofile} && exec "$@"', "sh", *command]
-    env = {k: v for k, v in os.environ.items() if not k.startswith("TESTIMONY_")}
-    output = folder / "server-output.txt"
-    with output.open("ab") as sink:
-        process = subprocess.Popen(command, stdout=sink, stderr=subprocess.STDOUT, env=env)
-    live = LiveServer(f"http://127.0.0.1:{port}", process, data_dir, output)
-    deadline = time.monotonic() + STARTUP_DEADLINE
-    while True:
-        if process.poll() is not None:
-            raise AssertionError(f"the server exited: {live.stop()}")
-        with contextlib.suppress(httpx.TransportError):
-            if httpx.get(live.url + "/healthz", timeout=1.0).status_code == 200:
-                return live
-        if time.monotonic() > deadline:
-            live.stop()
-            raise AssertionError("the server did not answer /healthz in time")
-        with contextlib.suppress(subprocess.TimeoutExpired):
-            process.wait(timeout=0.05)  # returns early only if the server died
+    # As a supervisor's LimitNOFILE would set it.
+    wrapper = ["sh", "-c", f'ulimit -n {nofile} && exec "$@"', "sh"] if nofile is not None else []
+    return start_server(
+        data_dir,
+        folder / "server-output.txt",
+        extra_args=["--config", str(config)],
+        wrapper=wrapper,
+        deadline_seconds=STARTUP_DEADLINE,
+    )
 
 
 @pytest.fixture(scope="module")
