@@ -5,8 +5,6 @@ from __future__ import annotations
 
 import hashlib
 import os
-from collections.abc import Iterator
-from pathlib import Path
 
 import httpx
 import pytest
@@ -16,16 +14,7 @@ from testimony.client.errors import ServerRefused
 from testimony.client.http import Proof, ServerClient
 from testimony.crypto import hpke
 from tests.live_server import LiveServer
-from tests.service.courier.support import INTAKE_SEED, init_data, start_server
-
-
-@pytest.fixture
-def live(tmp_path: Path) -> Iterator[LiveServer]:
-    server = start_server(init_data(tmp_path), tmp_path / "server-output.txt")
-    try:
-        yield server
-    finally:
-        assert "Traceback" not in server.stop()
+from tests.service.courier.support import INTAKE_SEED
 
 
 @pytest.mark.slow
