@@ -18,6 +18,13 @@ WEB    := service/web/js
 .PHONY: install run test browser-deps deploy-deps bench clean
 
 $(STAMP): pyproject.toml
+	@# PyICU compiles against the system's ICU (the workstation's transliterating search).
+	@pkg-config --exists icu-i18n 2>/dev/null || { \
+	  if [ "$$(id -u)" = 0 ]; then \
+	    apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends libicu-dev pkg-config; \
+	  else \
+	    echo "PyICU needs ICU's headers: sudo apt-get install libicu-dev pkg-config" >&2; exit 1; \
+	  fi; }
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
 	$(BIN)/pip install --quiet --editable '.[dev]'
