@@ -7,10 +7,13 @@ A data directory holds::
     blobs/              the blob store (ciphertext only)
     log-key             the log's Ed25519 signing key, mode 0600
     pow-secret          the proof-of-work MAC secret (32 bytes), mode 0600
+    setup-token.sha256  hex SHA-256 of the setup token (docs/protocol.md §12.3), mode 0600
 
 ``init`` creates them, runs the migrations, and appends the first log entry,
 the intake-key entry naming the intake public key (see ``domain/log.py``),
-with its checkpoint. Nothing is overwritten: a data directory or database
+with its checkpoint. It makes the setup token, which the founding admin's
+workstation needs once (``testimony org init``): the server keeps its hash
+only, and ``init`` answers the token for the operator to read out. Nothing is overwritten: a data directory or database
 that already holds a log is refused.
 """
 
@@ -24,7 +27,7 @@ from pathlib import Path
 
 from sqlalchemy.engine import Engine, make_url
 
-from testimony.crypto import hpke, note, signing
+from testimony.crypto import codes, hpke, note, signing
 from testimony.crypto.encoding import b64u_decode, b64u_encode
 from testimony.crypto.errors import CryptoError, MalformedInput
 from testimony.service.domain.audit import AuditProgress, Finding, audit
@@ -46,6 +49,7 @@ from testimony.service.domain.log import (
 )
 from testimony.service.domain.pow import SECRET_LENGTH, ProofOfWork, StoredSpentChallenges
 from testimony.service.domain.replies import Replies
+from testimony.service.domain.reviewers import Reviewers, Sessions, Standing
 from testimony.service.domain.uploads import UploadLimits, Uploads
 from testimony.service.settings import Settings
 from testimony.service.store import db
@@ -55,6 +59,8 @@ from testimony.service.store.blobs import BlobStore
 from testimony.service.store.inline_blobs import InlineBlobs, LayeredBlobStore
 from testimony.service.store.log import LogStore
 from testimony.service.store.projections import (
+    AccessTable,
+    AnnotationIndexTable,
     FollowupTable,
     IntakeKeyTable,
     ReplyTable,
@@ -86,11 +92,13 @@ _SECRET_MODE = 0o600
 
 @dataclass(frozen=True)
 class InitResult:
-    """What ``init`` made: the published verifier key and the first entry's id."""
+    """What ``init`` made: the published verifier key, the first entry's id,
+    and the setup token (shown once; only its hash is kept)."""
 
     verifier_key: str
     intake_key_id: str
     entry_id: str
+    setup_token: str
 
 
 def write_secret_file(path: Path, data: bytes) -> None:
@@ -242,13 +250,35 @@ def init_data_dir(
         signer = LogSigner(
             note.parse_signer_key(signer_text), clock=settings.clock, granularity=granularity
         )
+        setup_token = codes.new_code(random_bytes)
+        write_secret_file(
+            settings.setup_token_path, (codes.code_hash(setup_token) + "\n").encode("ascii")
+        )
         entry = intake_key_entry(intake_public_key, signer.now())
         appended = log.append_batch([entry], signer.sign)
     return InitResult(
         verifier_key=signer.verifier_key,
         intake_key_id=hpke.key_id(intake_public_key),
         entry_id=appended.ids[0].hex(),
+        setup_token=setup_token,
     )
+
+
+def read_setup_hash(path: Path) -> str | None:
+    """The setup token's hash kept in ``path``, or None for a data directory
+    made before there were setup tokens (no organisation can be founded on it).
+
+    Raises :class:`BadKeyFile` for a file that is not 64 hex digits.
+    """
+    try:
+        text = path.read_text(encoding="ascii").strip()
+    except FileNotFoundError:
+        return None
+    except (OSError, UnicodeDecodeError):
+        raise BadKeyFile("the setup token's hash cannot be read") from None
+    if len(text) != 64 or any(c not in "0123456789abcdef" for c in text):
+        raise BadKeyFile("the setup token file does not hold a SHA-256 in hex")
+    return text
 
 
 def load_signer(settings: Settings) -> LogSigner:
@@ -279,6 +309,8 @@ class Server:
     intake: Intake
     followups: Followups
     replies: Replies
+    reviewers: Reviewers
+    sessions: Sessions
     log_view: LogView
 
     def close(self) -> None:
@@ -372,12 +404,13 @@ def open_server(settings: Settings, *, first: bool = True) -> Server:
         granularity=granularity,
         max_attachments=settings.max_attachments,
     )
+    followup_table = FollowupTable(engine)
     followups = Followups(
         log=log,
         batcher=batcher,
         intake=intake,
         submissions=submissions,
-        followups=FollowupTable(engine),
+        followups=followup_table,
         clock=settings.clock,
         granularity=granularity,
         max_attachments=settings.max_attachments,
@@ -393,6 +426,32 @@ def open_server(settings: Settings, *, first: bool = True) -> Server:
         clock=settings.clock,
         granularity=granularity,
     )
+    # Reviewers' sessions are MACed with the same secret under labels of their
+    # own (domain/reviewers.py).
+    standing = Standing(engine)
+    sessions = Sessions(
+        secret=secret,
+        spent=spent,
+        standing=standing,
+        clock=settings.clock,
+        granularity=granularity,
+    )
+    reviewers = Reviewers(
+        log=log,
+        sign=signer.sign,
+        engine=engine,
+        standing=standing,
+        setup_hash=read_setup_hash(settings.setup_token_path),
+        submissions=submissions,
+        followups=followup_table,
+        access=AccessTable(engine),
+        annotation_index=AnnotationIndexTable(engine),
+        blobs=blobs,
+        store_blobs=uploads.store_in,
+        receipt=intake.receipt,
+        clock=settings.clock,
+        granularity=granularity,
+    )
     return Server(
         settings=settings,
         engine=engine,
@@ -405,6 +464,8 @@ def open_server(settings: Settings, *, first: bool = True) -> Server:
         intake=intake,
         followups=followups,
         replies=replies,
+        reviewers=reviewers,
+        sessions=sessions,
         log_view=LogView(log, signer, max_entries_page=settings.max_log_entries_page),
     )
 

@@ -33,6 +33,7 @@ __all__ = [
     "ENV_PREFIX",
     "LOG_KEY_FILE",
     "POW_SECRET_FILE",
+    "SETUP_TOKEN_FILE",
     "Settings",
     "load_settings",
 ]
@@ -44,6 +45,7 @@ BLOBS_DIR = "blobs"
 LOG_KEY_FILE = "log-key"
 """The log's signing key (a C2SP signer key string), mode 0600."""
 POW_SECRET_FILE = "pow-secret"  # noqa: S105 - a file name, not a secret
+SETUP_TOKEN_FILE = "setup-token.sha256"  # noqa: S105 - a file name; it holds a hash
 """The proof-of-work MAC secret (32 bytes), mode 0600."""
 
 KiB = 1 << 10
@@ -236,6 +238,12 @@ class Settings:
     def pow_secret_path(self) -> Path:
         """The proof-of-work secret file. Raises :class:`BadSettings` without a data dir."""
         return self.require_data_dir() / POW_SECRET_FILE
+
+    @property
+    def setup_token_path(self) -> Path:
+        """The setup token's hash (docs/protocol.md §12.3). Raises :class:`BadSettings`
+        without a data dir."""
+        return self.require_data_dir() / SETUP_TOKEN_FILE
 
     def replace(self, **changes: Any) -> Settings:
         """A copy with ``changes`` applied (checked again)."""

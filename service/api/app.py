@@ -25,10 +25,22 @@ from testimony.service.server import open_server
 from testimony.service.settings import Settings
 from testimony.service.web import pages
 
-from . import followups, forms, health, log, openapi, pow, replies, submissions, uploads
+from . import (
+    followups,
+    forms,
+    health,
+    log,
+    openapi,
+    pow,
+    replies,
+    reviewers,
+    submissions,
+    uploads,
+)
 from .deps import decimal_integers
 from .errors import install_error_handlers
 from .middleware import CatchUnexpected, ForgetClient, SecurityHeaders
+from .roles import authorize
 
 __all__ = ["OPENAPI_URL", "IntakeAPI", "create_app"]
 
@@ -92,13 +104,13 @@ def create_app(settings: Settings, *, first: bool = True) -> FastAPI:
         # the request's Host header (issue 12). Each route answers one spelling;
         # the tus endpoint takes both (`uploads.py`).
         redirect_slashes=False,
-        dependencies=[Depends(decimal_integers)],
+        dependencies=[Depends(decimal_integers), Depends(authorize)],
         lifespan=lifespan,
     )
     app.state.server = server
     app.state.forms = catalogue
     install_error_handlers(app)
-    for module in (health, forms, pow, uploads, submissions, followups, replies, log):
+    for module in (health, forms, pow, uploads, submissions, followups, replies, reviewers, log):
         app.include_router(module.router)
     app.include_router(pages.router)  # last: its `/{lang}/` paths must not shadow the API
     # Added inner first: the last added runs first (outermost).

@@ -221,6 +221,9 @@ def _request_bodies(settings: Settings) -> dict[str, dict[str, Any]]:
         "SubmissionRequest": schemas.submission_request(settings.max_attachments),
         "FollowupRequest": schemas.followup_request(settings.max_attachments),
         "RepliesRequest": copy.deepcopy(schemas.REPLIES_REQUEST),
+        "EntryRequest": copy.deepcopy(schemas.ENTRY_REQUEST),
+        "SessionRequest": copy.deepcopy(schemas.SESSION_REQUEST),
+        "CiphertextRequest": copy.deepcopy(schemas.CIPHERTEXT_REQUEST),
     }
 
 

@@ -312,3 +312,106 @@ class Problem(BaseModel):
     status: int = Field(description="the HTTP status", ge=400, le=599)
     code: str = Field(description="stable error code; clients branch on it", pattern="^[a-z0-9-]+$")
     detail: str = Field(description="for people")
+
+
+ENTRY_REQUEST: dict[str, Any] = {
+    "title": "EntryRequest",
+    "description": "docs/reviewers-api.md: a signed entry (docs/protocol.md §12.2) without "
+    "`received`, and for a `reply` its sealed bytes. Beyond this schema: the entry's own "
+    "shape (`400 entry-malformed`), its type (`400 entry-type-not-accepted`), its "
+    "signature (`403 entry-signature-invalid`), the session (`401 session-required`, "
+    "`403 actor-not-session`) and the governance rules (`403 no-standing`, ...).",
+    "type": "object",
+    "properties": {
+        "entry": {"type": "object", "description": "the signed entry"},
+        "blob": _string(B64U, "b64u of the sealed reply (only with a `reply` entry)"),
+    },
+    "required": ["entry"],
+    "additionalProperties": False,
+}
+
+SESSION_REQUEST: dict[str, Any] = {
+    "title": "SessionRequest",
+    "description": "docs/protocol.md §12.8: exactly these three members (else "
+    "`400 malformed-session-request`); the challenge is this server's, unexpired and "
+    "unused, the reviewer has standing, and the signature verifies.",
+    "type": "object",
+    "properties": {
+        "reviewer": _string("^[0-9a-f]{32}$", "the reviewer id"),
+        "challenge": _string(B64U, "from GET /api/v1/session/challenge (b64u)"),
+        "signature": _string(
+            b64u_of(SIGNATURE_LENGTH),
+            'b64u Ed25519 signature by the reviewer over JCS({"challenge", "reviewer"})',
+        ),
+    },
+    "required": ["reviewer", "challenge", "signature"],
+    "additionalProperties": False,
+}
+
+CIPHERTEXT_REQUEST: dict[str, Any] = {
+    "title": "CiphertextRequest",
+    "description": "docs/reviewers-api.md: the submissions whose ciphertext to hand out, "
+    "after an `access` entry naming them is logged.",
+    "type": "object",
+    "properties": {
+        "subjects": {
+            "type": "array",
+            "items": _string(HEX_ID, "a submission id"),
+            "minItems": 1,
+            "maxItems": 200,
+        }
+    },
+    "required": ["subjects"],
+    "additionalProperties": False,
+}
+
+
+class SessionChallenge(BaseModel):
+    """docs/protocol.md §12.8: a challenge to sign, accepted once before `expires`."""
+
+    challenge: str = Field(pattern=B64U)
+    expires: str = Field(description="RFC 3339")
+
+
+class Session(BaseModel):
+    """A bearer token of at most 15 minutes, and the reviewer's role now."""
+
+    token: str = Field(pattern=B64U)
+    expires: str = Field(description="RFC 3339")
+    role: str
+
+
+class IndexedEntries(BaseModel):
+    """Log indexes of the annotations listing a blind index (a superset, §12.6)."""
+
+    indexes: list[int]
+    next: int | None = Field(description="the `after` of the next page, or null")
+
+
+class CiphertextItem(BaseModel):
+    """A header and (inline) body, b64u; null for a body to fetch as a blob."""
+
+    id: str = Field(pattern=HEX_ID)
+    header: str = Field(pattern=B64U)
+    body: str | None = None
+
+
+class CiphertextSubmission(CiphertextItem):
+    """A submission's ciphertext and its follow-ups'."""
+
+    followups: list[CiphertextItem]
+
+
+class BlobToFetch(BaseModel):
+    """A blob to fetch with `GET /api/v1/blobs/{id}?subject=`."""
+
+    id: str = Field(pattern=HEX_ID)
+    subject: str = Field(pattern=HEX_ID)
+
+
+class CiphertextAnswer(BaseModel):
+    """docs/reviewers-api.md: the access entry's receipt, then the ciphertexts."""
+
+    access: Receipt
+    items: list[CiphertextSubmission]
+    blobs: list[BlobToFetch]

@@ -30,6 +30,27 @@ code to one HTTP status and an RFC 9457 problem document, and the CLI prints
     │   ├── ReplyChallengeInvalid        reply-challenge-invalid
     │   ├── ReplyChallengeExpired        reply-challenge-expired
     │   └── ReplyChallengeReused         reply-challenge-reused
+    ├── ReviewerError                    reviewer-error   (docs/reviewers-api.md)
+    │   ├── MalformedEntryRequest        malformed-entry-request
+    │   ├── EntryMalformed               entry-malformed
+    │   ├── EntryTypeNotAccepted         entry-type-not-accepted
+    │   ├── EntrySignatureInvalid        entry-signature-invalid
+    │   ├── SetupTokenInvalid            setup-token-invalid
+    │   ├── ActorNotSession              actor-not-session
+    │   ├── ReplyBlobMismatch            reply-blob-mismatch
+    │   ├── GovernanceRefusal            governance-refused, and its codes:
+    │   │   no-standing, invite-unknown, invite-reused, grant-refused, wrong-epoch,
+    │   │   unknown-proposal, proposal-done, approval-repeated, org-exists, no-organisation
+    │   ├── MalformedSessionRequest      malformed-session-request
+    │   ├── SessionChallengeInvalid      session-challenge-invalid
+    │   ├── SessionChallengeExpired      session-challenge-expired
+    │   ├── SessionChallengeReused       session-challenge-reused
+    │   ├── SessionSignatureInvalid      session-signature-invalid
+    │   ├── SessionRequired              session-required
+    │   ├── SessionInvalid               session-invalid
+    │   ├── RoleForbidden                role-forbidden
+    │   ├── UnknownSubmission            unknown-submission
+    │   └── AccessNotLogged              access-not-logged
     ├── ProofOfWorkError                 pow-error
     │   ├── ProofOfWorkRequired          pow-required
     │   ├── ProofOfWorkInvalid           pow-invalid
@@ -44,6 +65,7 @@ code to one HTTP status and an RFC 9457 problem document, and the CLI prints
     │   └── UploadLengthExceeded         upload-length-exceeded
     ├── NotFound                         not-found
     │   ├── EntryNotFound                entry-not-found
+    │   ├── BlobUnknown                  blob-unknown
     │   ├── FormNotFound                 form-not-found
     │   └── UploadNotFound               upload-not-found
     ├── UploadExpired                    upload-expired
@@ -68,22 +90,32 @@ from collections.abc import Iterator
 from testimony.service.store import errors as store_errors
 
 __all__ = [
+    "GOVERNANCE_CODES",
+    "AccessNotLogged",
+    "ActorNotSession",
     "AlreadyInitialised",
     "BadKeyFile",
     "BadSettings",
     "BadTreeRange",
     "BlobTooLarge",
+    "BlobUnknown",
     "BodyTooLarge",
     "DomainError",
+    "EntryMalformed",
     "EntryNotFound",
+    "EntrySignatureInvalid",
+    "EntryTypeNotAccepted",
     "FollowupConflict",
     "FollowupSignatureInvalid",
     "FormNotFound",
+    "GovernanceRefusal",
     "IncompleteBlob",
     "InvalidRequest",
+    "MalformedEntryRequest",
     "MalformedFollowup",
     "MalformedJSON",
     "MalformedRepliesRequest",
+    "MalformedSessionRequest",
     "MalformedSubmission",
     "MalformedUpload",
     "NotFound",
@@ -97,11 +129,21 @@ __all__ = [
     "ProofOfWorkRequired",
     "ProofOfWorkReused",
     "RepliesSignatureInvalid",
+    "ReplyBlobMismatch",
     "ReplyChallengeExpired",
     "ReplyChallengeInvalid",
     "ReplyChallengeReused",
     "RequestTooLarge",
+    "ReviewerError",
+    "RoleForbidden",
+    "SessionChallengeExpired",
+    "SessionChallengeInvalid",
+    "SessionChallengeReused",
+    "SessionInvalid",
+    "SessionRequired",
+    "SessionSignatureInvalid",
     "SetupError",
+    "SetupTokenInvalid",
     "StoredBlobCorrupt",
     "SubmissionConflict",
     "TooLarge",
@@ -109,6 +151,7 @@ __all__ = [
     "UnknownBlob",
     "UnknownIntakeKey",
     "UnknownParent",
+    "UnknownSubmission",
     "UnsupportedMediaType",
     "UploadBusy",
     "UploadExpired",
@@ -268,6 +311,149 @@ class ReplyChallengeReused(WitnessAuthError):
     code = "reply-challenge-reused"
 
 
+# --- reviewers (docs/protocol.md §12; docs/reviewers-api.md) ----------------------
+
+
+class ReviewerError(DomainError):
+    """A reviewer's request is refused."""
+
+    code = "reviewer-error"
+
+
+class MalformedEntryRequest(ReviewerError):
+    """An entries request is {"entry": <signed entry>} with, for a reply, "blob"."""
+
+    code = "malformed-entry-request"
+
+
+class EntryMalformed(ReviewerError):
+    """The entry is not of its type's shape (the message names the member)."""
+
+    code = "entry-malformed"
+
+
+class EntryTypeNotAccepted(ReviewerError):
+    """The server does not accept entries of this type from a workstation."""
+
+    code = "entry-type-not-accepted"
+
+
+class EntrySignatureInvalid(ReviewerError):
+    """The entry's signature does not verify with its actor's key."""
+
+    code = "entry-signature-invalid"
+
+
+class SetupTokenInvalid(ReviewerError):
+    """The organisation entry does not carry the hash of this server's setup token."""
+
+    code = "setup-token-invalid"
+
+
+class ActorNotSession(ReviewerError):
+    """The entry's actor is not the reviewer of the session that sends it."""
+
+    code = "actor-not-session"
+
+
+class ReplyBlobMismatch(ReviewerError):
+    """A reply carries its sealed bytes as `blob`, whose SHA-256 is the entry's `sealed`."""
+
+    code = "reply-blob-mismatch"
+
+
+class GovernanceRefusal(ReviewerError):
+    """The entry is refused by the rules of docs/protocol.md §12.4 and §12.5.
+
+    Its ``code`` is the rule's (``testimony.crypto.governance``): no-standing,
+    invite-unknown, invite-reused, grant-refused, wrong-epoch,
+    unknown-proposal, proposal-done, approval-repeated, org-exists,
+    no-organisation; ``governance-refused`` for the rest.
+    """
+
+    code = "governance-refused"
+
+    def __init__(self, message: str, code: str | None = None) -> None:
+        super().__init__(message)
+        if code is not None:
+            self.code = code
+
+
+GOVERNANCE_CODES = (
+    "no-standing",
+    "invite-unknown",
+    "invite-reused",
+    "grant-refused",
+    "wrong-epoch",
+    "unknown-proposal",
+    "proposal-done",
+    "approval-repeated",
+    "org-exists",
+    "no-organisation",
+)
+"""The codes a :class:`GovernanceRefusal` may carry besides its own."""
+
+
+class MalformedSessionRequest(ReviewerError):
+    """A session request is {reviewer, challenge, signature} (docs/reviewers-api.md)."""
+
+    code = "malformed-session-request"
+
+
+class SessionChallengeInvalid(ReviewerError):
+    """The session challenge was not issued by this server."""
+
+    code = "session-challenge-invalid"
+
+
+class SessionChallengeExpired(ReviewerError):
+    """The session challenge has expired; fetch a new one."""
+
+    code = "session-challenge-expired"
+
+
+class SessionChallengeReused(ReviewerError):
+    """The session challenge was used before; fetch a new one."""
+
+    code = "session-challenge-reused"
+
+
+class SessionSignatureInvalid(ReviewerError):
+    """The session request's signature does not verify with the reviewer's key."""
+
+    code = "session-signature-invalid"
+
+
+class SessionRequired(ReviewerError):
+    """This route needs a reviewer's session: `Authorization: Bearer <token>`."""
+
+    code = "session-required"
+
+
+class SessionInvalid(ReviewerError):
+    """The session token is damaged, expired or not this server's; open a new session."""
+
+    code = "session-invalid"
+
+
+class RoleForbidden(ReviewerError):
+    """The session's role may not use this route."""
+
+    code = "role-forbidden"
+
+
+class UnknownSubmission(ReviewerError):
+    """A subject is not the id of a logged submission."""
+
+    code = "unknown-submission"
+
+
+class AccessNotLogged(ReviewerError):
+    """No access entry of this reviewer names a submission that holds this blob."""
+
+    code = "access-not-logged"
+
+
 # --- proof of work (§8) --------------------------------------------------------
 
 
@@ -359,6 +545,12 @@ class EntryNotFound(NotFound):
     """No log entry has that id."""
 
     code = "entry-not-found"
+
+
+class BlobUnknown(NotFound):
+    """No blob of this id is stored (never, or no longer: shredded)."""
+
+    code = "blob-unknown"
 
 
 class FormNotFound(NotFound):

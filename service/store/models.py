@@ -39,6 +39,8 @@ from sqlalchemy import (
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 __all__ = [
+    "AccessGrant",
+    "AnnotationIndex",
     "Base",
     "Blob",
     "Checkpoint",
@@ -47,6 +49,7 @@ __all__ = [
     "LogEntry",
     "PowUsed",
     "Reply",
+    "SignedEntryRow",
     "Submission",
     "TreeNode",
     "Upload",
@@ -275,3 +278,43 @@ class Reply(Base):
     parent: Mapped[str] = mapped_column(String(64), index=True)
     sealed_sha256: Mapped[str] = mapped_column(String(64))
     """The blob holding the sealed reply."""
+
+
+class SignedEntryRow(Base):
+    """Projection of every signed reviewer entry (docs/protocol.md §12.2; ``docs/log-entries.md``).
+
+    ``signed_sha256`` is ``H(JCS(entry without "signature" and "received"))``:
+    it identifies the signed entry, so a repeat finds its first logging. The
+    server replays these rows (``domain/reviewers.py``) to know who has
+    standing, without reading the log's other entries.
+    """
+
+    __tablename__ = "signed_entries"
+
+    idx: Mapped[int] = mapped_column(ForeignKey("log_entries.idx"), primary_key=True)
+    type: Mapped[str] = mapped_column(String(16))
+    actor: Mapped[str] = mapped_column(String(32))
+    signed_sha256: Mapped[str] = mapped_column(String(64), unique=True)
+
+
+class AnnotationIndex(Base):
+    """One row per blind index an ``annotation`` entry lists (docs/protocol.md §12.6)."""
+
+    __tablename__ = "annotation_index"
+
+    value: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    idx: Mapped[int] = mapped_column(ForeignKey("log_entries.idx"), primary_key=True)
+
+
+class AccessGrant(Base):
+    """One row per (reviewer, submission) an ``access`` entry names (docs/protocol.md §12.7).
+
+    A blob is handed to a reviewer only if a row names the reviewer and a
+    submission that holds the blob.
+    """
+
+    __tablename__ = "access"
+
+    reviewer: Mapped[str] = mapped_column(String(32), primary_key=True)
+    subject: Mapped[str] = mapped_column(String(64), primary_key=True)
+    idx: Mapped[int] = mapped_column(ForeignKey("log_entries.idx"), primary_key=True)

@@ -28,6 +28,13 @@ One module per kind of entry, each registered once in :data:`PROJECTIONS`:
   dedup index of :class:`FollowupKey`.
 - ``replies``: :class:`ReplyProjection`, ``replies`` from ``reply`` entries,
   and the ``referenced`` flag of each sealed reply's blob.
+- ``signed_entries``: :class:`SignedEntryProjection`, ``signed_entries``: every
+  signed reviewer entry (§12.2), the dedup index of :class:`SignedKey`, and
+  what the server replays for standing (:func:`signed_entries_after`).
+- ``annotations``: :class:`AnnotationIndexProjection`, ``annotation_index``:
+  the blind indexes each ``annotation`` entry lists (§12.6).
+- ``access``: :class:`AccessProjection`, ``access``: the submissions each
+  ``access`` entry names, by reviewer (§12.7).
 - ``base``: :class:`AppendedEntry`, the :class:`Projection` and
   :class:`DedupIndex` protocols, :class:`DedupIndexes`.
 
@@ -52,10 +59,13 @@ from sqlalchemy.orm import Session
 
 from .. import db
 from ..models import LogEntry
+from .access import AccessProjection, AccessTable
+from .annotations import AnnotationIndexProjection, AnnotationIndexTable
 from .base import AppendedEntry, DedupIndex, DedupIndexes, Projection
 from .followups import FollowupKey, FollowupProjection, FollowupTable
 from .intake_keys import IntakeKeyProjection, IntakeKeyTable, StoredIntakeKey
 from .replies import ReplyProjection, ReplyTable, StoredReply
+from .signed_entries import SignedEntryProjection, SignedKey, signed_entries_after
 from .submissions import (
     StoredSubmission,
     SubmissionKey,
@@ -68,6 +78,10 @@ __all__ = [
     "DEFAULT_DEDUP_INDEX",
     "DEFAULT_PROJECTIONS",
     "PROJECTIONS",
+    "AccessProjection",
+    "AccessTable",
+    "AnnotationIndexProjection",
+    "AnnotationIndexTable",
     "AppendedEntry",
     "DedupIndex",
     "DedupIndexes",
@@ -79,6 +93,8 @@ __all__ = [
     "Projection",
     "ReplyProjection",
     "ReplyTable",
+    "SignedEntryProjection",
+    "SignedKey",
     "StoredIntakeKey",
     "StoredReply",
     "StoredSubmission",
@@ -87,6 +103,7 @@ __all__ = [
     "SubmissionTable",
     "_select_submissions_statement",
     "rebuild_projections",
+    "signed_entries_after",
 ]
 
 PROJECTIONS: tuple[Projection, ...] = (
@@ -94,6 +111,9 @@ PROJECTIONS: tuple[Projection, ...] = (
     IntakeKeyProjection(),  # intake_keys.py
     FollowupProjection(),  # followups.py
     ReplyProjection(),  # replies.py
+    SignedEntryProjection(),  # signed_entries.py
+    AnnotationIndexProjection(),  # annotations.py
+    AccessProjection(),  # access.py
 )
 """Every projection of the log, in the order they run: the registration table."""
 
@@ -104,7 +124,7 @@ DEFAULT_DEDUP_INDEX: DedupIndex = DedupIndexes(
     *(projection for projection in PROJECTIONS if isinstance(projection, DedupIndex))
 )
 """The dedup index ``LogStore`` asks unless told otherwise: every registered
-projection that is one (submissions and follow-ups)."""
+projection that is one (submissions, follow-ups and signed entries)."""
 
 _REBUILD_CHUNK = 5_000
 

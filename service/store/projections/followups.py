@@ -14,7 +14,7 @@ from testimony.crypto.entries import FollowupEntry
 
 from .. import db
 from ..models import Followup
-from .base import AppendedEntry, entries_of, mark_referenced
+from .base import IN_CHUNK, AppendedEntry, entries_of, mark_referenced
 
 __all__ = ["FollowupKey", "FollowupProjection", "FollowupTable"]
 
@@ -91,6 +91,20 @@ class FollowupTable:
 
     def __init__(self, engine: Engine) -> None:
         self._reads = db.read_engine(engine)
+
+    def of_parents(self, parents: Sequence[str]) -> dict[str, list[tuple[str, int]]]:
+        """For each of ``parents`` with follow-ups, their ``(id, index)`` in log order."""
+        found: dict[str, list[tuple[str, int]]] = {}
+        wanted = sorted(set(parents))
+        with self._reads.connect() as connection:
+            for start in range(0, len(wanted), IN_CHUNK):
+                for parent, followup_id, idx in connection.execute(
+                    select(Followup.parent, Followup.id, Followup.idx)
+                    .where(Followup.parent.in_(wanted[start : start + IN_CHUNK]))
+                    .order_by(Followup.idx)
+                ):
+                    found.setdefault(str(parent), []).append((str(followup_id), int(idx)))
+        return found
 
     def first_index(self, key: FollowupKey) -> int | None:
         """The index of the entry that first logged a follow-up with ``key``, or None."""

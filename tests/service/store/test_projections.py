@@ -201,7 +201,7 @@ def test_every_name_the_module_had_is_importable_from_the_package() -> None:
 
 def test_the_registration_table_is_the_default_and_names_the_dedup_indexes() -> None:
     from testimony.service.store import projections
-    from testimony.service.store.projections import base, followups, submissions
+    from testimony.service.store.projections import base, followups, signed_entries, submissions
 
     assert projections.DEFAULT_PROJECTIONS is projections.PROJECTIONS
     assert [type(p).__name__ for p in projections.PROJECTIONS] == [
@@ -209,12 +209,16 @@ def test_the_registration_table_is_the_default_and_names_the_dedup_indexes() -> 
         "IntakeKeyProjection",
         "FollowupProjection",
         "ReplyProjection",
+        "SignedEntryProjection",
+        "AnnotationIndexProjection",
+        "AccessProjection",
     ]
     indexes = projections.DEFAULT_DEDUP_INDEX
     assert isinstance(indexes, base.DedupIndexes)
     assert [type(index) for index in indexes._indexes] == [
         submissions.SubmissionProjection,
         followups.FollowupProjection,
+        signed_entries.SignedEntryProjection,
     ]
     # The same objects project and find.
     assert all(index in projections.PROJECTIONS for index in indexes._indexes)
