@@ -5,7 +5,7 @@ status 1; never a traceback. Every error raised on purpose anywhere in the
 project carries a stable ``code`` (``testimony.crypto.errors``,
 ``testimony.forms.errors``, the server's domain and store errors, the
 courier's); :func:`one_line_errors` prints any of them, and the OS errors a
-command may meet. Progress bars are drawn on stderr only when it is a
+command may meet, with no list of classes to keep (:func:`error_code`). Progress bars are drawn on stderr only when it is a
 terminal.
 """
 
@@ -18,7 +18,7 @@ from typing import Any
 
 import typer
 
-__all__ = ["Progress", "fail", "first_line", "one_line_errors", "progress"]
+__all__ = ["Progress", "error_code", "fail", "first_line", "one_line_errors", "progress"]
 
 Progress = Callable[[str, int, int], None]
 """``update(phase, done, total)``: counts, or bytes, done of ``total`` in ``phase``."""
@@ -36,18 +36,31 @@ def first_line(exc: BaseException) -> str:
     return lines[0] if lines else type(exc).__name__
 
 
+def error_code(exc: BaseException) -> str | None:
+    """The stable ``code`` of an error raised on purpose, or None (anything
+    else is a bug, and keeps its traceback)."""
+    code = getattr(exc, "code", None)
+    return code if isinstance(code, str) else None
+
+
 @contextlib.contextmanager
 def one_line_errors(*coded: type[Exception]) -> Iterator[None]:
-    """Turn ``coded`` errors (each with a ``code``) and OS errors into the
-    one-line error and exit 1."""
+    """Turn every error raised on purpose (:func:`error_code`), any of
+    ``coded`` besides, and OS errors into the one-line error and exit 1."""
     try:
         yield
-    except coded as exc:
-        raise fail(first_line(exc), str(getattr(exc, "code", "error"))) from None
-    except FileExistsError as exc:
-        raise fail(first_line(exc), "file-exists") from None
-    except OSError as exc:
-        raise fail(f"{exc.strerror or 'input/output error'}: {exc.filename}", "io-error") from None
+    except Exception as exc:
+        code = error_code(exc)
+        if code is None and isinstance(exc, coded):
+            code = str(getattr(exc, "code", "error"))
+        if code is not None:
+            raise fail(first_line(exc), code) from None
+        if isinstance(exc, FileExistsError):
+            raise fail(first_line(exc), "file-exists") from None
+        if isinstance(exc, OSError):
+            message = f"{exc.strerror or 'input/output error'}: {exc.filename}"
+            raise fail(message, "io-error") from None
+        raise
 
 
 @contextlib.contextmanager

@@ -36,7 +36,8 @@ The server writes ``submission``, ``intake-key`` (unsigned), ``followup`` and
 the server's ``access`` are parsed and built here, not yet accepted by the
 server. A signed entry (§12.2) carries ``actor``, ``nonce`` and ``signature``;
 its ``received`` is added by the server, so it may be absent (``logged=False``
-parses an entry as the workstation sends it). :meth:`SignedEntry.signed_bytes`
+parses an entry as the workstation sends it; ``logged=None`` admits either
+form, for a reader that takes both). :meth:`SignedEntry.signed_bytes`
 is what the signature covers, ``JCS(entry without "signature" and "received")``,
 and :meth:`SignedEntry.verify_signature` checks it with the actor's key.
 
@@ -591,7 +592,7 @@ class _Entry:
         return None
 
     @classmethod
-    def _from_object(cls, obj: Mapping[str, Any], data: bytes | None, logged: bool) -> Self:
+    def _from_object(cls, obj: Mapping[str, Any], data: bytes | None, logged: bool | None) -> Self:
         kind = cls.TYPE
         names = obj.keys()
         if not names <= cls._NAMES:
@@ -603,7 +604,7 @@ class _Entry:
         version = obj["v"]
         if type(version) is not int or version != VERSION:
             raise EntryMalformed(f"`v` is {VERSION}", entry_type=kind)
-        if logged != ("received" in obj):
+        if logged is not None and logged != ("received" in obj):
             raise EntryMalformed(
                 "`received` is missing"
                 if logged
@@ -637,7 +638,7 @@ class _Entry:
         return entry
 
     @classmethod
-    def _from_canonical(cls, data: bytes, logged: bool) -> Self | None:
+    def _from_canonical(cls, data: bytes, logged: bool | None) -> Self | None:
         """The entry ``data`` is, if it matches the type's JCS pattern and every
         rule holds; else None (and the general reader decides, and says why)."""
         pattern = cls._PATTERN
@@ -652,7 +653,7 @@ class _Entry:
             }
         except _Bad:
             return None
-        if logged != (values["received"] is not None):
+        if logged is not None and logged != (values["received"] is not None):
             return None
         entry = object.__new__(cls)
         entry.__dict__.update(values)
@@ -662,11 +663,12 @@ class _Entry:
         return entry
 
     @classmethod
-    def parse(cls, data: bytes, *, logged: bool = True) -> Self:
+    def parse(cls, data: bytes, *, logged: bool | None = True) -> Self:
         """Read the JCS bytes of an entry of this type (see the module docstring).
 
         ``logged`` (default): ``received`` is present, as in the log; False:
-        it is absent, as a workstation sends a signed entry (§12.2).
+        it is absent, as a workstation sends a signed entry (§12.2); None:
+        either.
         """
         if type(data) is bytes:
             fast = cls._from_canonical(data, logged)
@@ -1131,7 +1133,7 @@ ENTRY_TYPES: frozenset[str] = frozenset(_FORMS)
 # --- reading any entry -----------------------------------------------------------------
 
 
-def _dispatch(obj: Mapping[str, Any], data: bytes | None, logged: bool) -> Entry:
+def _dispatch(obj: Mapping[str, Any], data: bytes | None, logged: bool | None) -> Entry:
     kind = obj.get("type")
     forms = _FORMS.get(kind) if type(kind) is str else None
     if forms is None:
@@ -1144,7 +1146,7 @@ def _dispatch(obj: Mapping[str, Any], data: bytes | None, logged: bool) -> Entry
 _TYPE_MEMBER = re.compile(rb'"type":"([a-z-]{1,16})"')
 
 
-def _fast(data: object, logged: bool) -> Entry | None:
+def _fast(data: object, logged: bool | None) -> Entry | None:
     """The entry ``data`` is, read by the pattern of its type; None if that does
     not match (the general reader then decides). A wrong guess of the type (a
     ``"type"`` member nested in another) only means no match."""
@@ -1161,7 +1163,7 @@ def _fast(data: object, logged: bool) -> Entry | None:
     return None
 
 
-def parse_entry(data: bytes, *, logged: bool = True) -> Entry:
+def parse_entry(data: bytes, *, logged: bool | None = True) -> Entry:
     """Read the JCS bytes of any entry (see the module docstring).
 
     Raises :class:`~testimony.crypto.errors.EntryMalformed`.
@@ -1194,7 +1196,7 @@ def parse_known_entry(data: bytes, *, types: Collection[str] | None = None) -> E
     return _dispatch(obj, data, True)
 
 
-def entry_from_object(value: object, *, logged: bool = True) -> Entry:
+def entry_from_object(value: object, *, logged: bool | None = True) -> Entry:
     """Read an entry from a parsed JSON object (a request's), checking every
     member as :func:`parse_entry` does but not the bytes' JCS form.
 

@@ -30,9 +30,11 @@ The rules, as §12 states them:
   revocation has taken effect since the current epoch began; its subject
   becomes a key holder of that epoch.
 
-Entries are the JCS bytes as logged; signatures are checked against the key
-the actor enrolled with (§12.2). Member shapes are checked only as far as
-these rules need them; the full shape of every entry is ``crypto/entries``'s.
+Entries are read by :mod:`testimony.crypto.entries`, strictly: as the JCS
+bytes logged (with ``received``) or sent (without it), as a JSON object, or as
+an entry already parsed. An entry that is no entry of the protocol is refused
+with ``MalformedInput``. Signatures are checked against the key the actor
+enrolled with (§12.2).
 """
 
 from __future__ import annotations
@@ -41,10 +43,31 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from . import canonical, merkle, signing
-from .encoding import b64u_decode
-from .errors import CryptoError, MalformedInput, SignatureError
-from .keyring import reviewer_id, signing_bytes
+from . import merkle
+from .entries import (
+    PROPOSAL_KINDS,
+    ROLES,
+    AccessEntry,
+    ApprovalEntry,
+    Entry,
+    ExportEntry,
+    FollowupEntry,
+    GrantEntry,
+    IntakeKeyEntry,
+    IntakeKeyRotation,
+    InviteEntry,
+    OrgEntry,
+    Policy,
+    PolicyEntry,
+    ReviewerEntry,
+    RevokeEntry,
+    ShredEntry,
+    SignedEntry,
+    SubmissionEntry,
+    entry_from_object,
+    parse_entry,
+)
+from .errors import CryptoError, EntryMalformed, MalformedInput, SignatureError
 
 __all__ = [
     "PROPOSAL_KINDS",
@@ -52,15 +75,12 @@ __all__ = [
     "Governance",
     "GovernanceRefused",
     "Member",
-    "Policy",
     "Proposal",
 ]
 
-ROLES = ("reviewer", "admin", "auditor")
-PROPOSAL_KINDS = ("enrol", "revoke", "export", "shred", "rotate", "policy")
-_WRITERS = frozenset({"reviewer", "admin"})
-_ADMIN_ONLY = frozenset({"invite", "approval", "revoke", "policy", "shred"})
-_CONTENT = frozenset({"annotation", "reply", "export"})
+_SERVERS = (SubmissionEntry, FollowupEntry, AccessEntry)
+"""The server's own entries, which no rule of §12 concerns."""
+_ADMIN_ONLY = (InviteEntry, ApprovalEntry, RevokeEntry, PolicyEntry, ShredEntry, IntakeKeyRotation)
 
 
 class GovernanceRefused(CryptoError):
@@ -73,36 +93,6 @@ class GovernanceRefused(CryptoError):
         super().__init__(message)
         if code is not None:
             self.code = code
-
-
-@dataclass(frozen=True)
-class Policy:
-    """For each kind of proposal, how many distinct admins must approve it,
-    and the blind indexes' widths (§12.3)."""
-
-    quorum: Mapping[str, int]
-    index_bits: Mapping[str, int]
-
-    @classmethod
-    def parse(cls, value: Any) -> Policy:
-        if not isinstance(value, dict) or set(value) != {*PROPOSAL_KINDS, "index_bits"}:
-            raise MalformedInput(
-                "a policy names enrol, revoke, export, shred, rotate, policy and index_bits"
-            )
-        quorum = {kind: value[kind] for kind in PROPOSAL_KINDS}
-        if not all(_is_count(m) and m >= 1 for m in quorum.values()):
-            raise MalformedInput("a policy's quorums are whole numbers of at least 1")
-        bits = value["index_bits"]
-        if not isinstance(bits, dict) or not all(
-            isinstance(kind, str) and _is_count(width) and 1 <= width <= 32
-            for kind, width in bits.items()
-        ):
-            raise MalformedInput("a policy's index_bits map kinds to 1..32 bits")
-        return cls(quorum=quorum, index_bits=dict(bits))
-
-
-def _is_count(value: object) -> bool:
-    return isinstance(value, int) and not isinstance(value, bool)
 
 
 @dataclass
@@ -126,7 +116,7 @@ class Proposal:
     id: str
     kind: str
     index: int
-    entry: dict[str, Any] = field(repr=False)
+    entry: SignedEntry = field(repr=False)
     quorum: int
     approvals: set[str] = field(default_factory=set)
     effective_at: int | None = None
@@ -163,121 +153,105 @@ class Governance:
 
     # --- reading entries ------------------------------------------------------------------
 
-    def check(self, entry: bytes | Mapping[str, Any]) -> None:
+    def check(self, entry: bytes | Mapping[str, Any] | Entry) -> None:
         """Raise :class:`GovernanceRefused` (or ``MalformedInput``) if the entry
-        would be refused as the next one; change nothing."""
-        self._evaluate(_fields(entry), apply=False, entry_id="")
+        would be refused as the next one; change nothing.
+
+        ``entry`` is its JCS bytes, its JSON object or the parsed entry, as
+        logged (with ``received``) or as sent to be logged (without it).
+        """
+        self._evaluate(_read(entry), apply=False, entry_id="")
 
     def apply(self, entry: bytes) -> list[str]:
         """Read the next logged entry (its JCS bytes). Returns the ids of the
         proposals that took effect at it. Raises :class:`GovernanceRefused` or
         ``MalformedInput`` for an entry the rules refuse; nothing changes then."""
-        fields = _fields(entry)
+        parsed = _read(entry)
         entry_id = merkle.leaf_hash(entry).hex()
-        self._evaluate(fields, apply=False, entry_id=entry_id)
-        effective = self._evaluate(fields, apply=True, entry_id=entry_id)
+        self._evaluate(parsed, apply=False, entry_id=entry_id)
+        effective = self._evaluate(parsed, apply=True, entry_id=entry_id)
         self.size += 1
         return effective
 
     # --- the rules ----------------------------------------------------------------------
 
-    def _evaluate(self, entry: dict[str, Any], *, apply: bool, entry_id: str) -> list[str]:
-        kind = entry.get("type")
-        if kind in ("submission", "followup", "access"):
+    def _evaluate(self, entry: Entry, *, apply: bool, entry_id: str) -> list[str]:
+        if isinstance(entry, _SERVERS):
             return []
-        if kind == "intake-key" and "actor" not in entry:
+        if isinstance(entry, IntakeKeyEntry):
             if self.policy is not None or self.intake_keys:
                 raise GovernanceRefused("only entry 0 names an intake key without an actor")
             if apply:
-                self.intake_keys.append(str(entry.get("key_id")))
+                self.intake_keys.append(entry.key_id)
             return []
-        if kind == "org":
+        if isinstance(entry, OrgEntry):
             return self._org(entry, apply)
         if self.policy is None:
             raise GovernanceRefused("no organisation exists yet", "no-organisation")
-        if kind == "reviewer":
+        if isinstance(entry, ReviewerEntry):
             return self._candidate(entry, apply, entry_id)
         actor = self._signed_by_member(entry)
         if actor.role == "auditor":
             raise GovernanceRefused("an auditor writes no entries")
-        if (kind in _ADMIN_ONLY or kind == "intake-key") and actor.role != "admin":
-            raise GovernanceRefused(f"only an admin writes a {kind} entry")
-        if kind == "invite":
-            code = _hex(entry, "code", 64)
-            if code in self.invites:
+        if isinstance(entry, _ADMIN_ONLY) and actor.role != "admin":
+            raise GovernanceRefused(f"only an admin writes a {entry.TYPE} entry")
+        if isinstance(entry, InviteEntry):
+            if entry.code in self.invites:
                 raise GovernanceRefused("that invite exists already", "invite-reused")
             if apply:
-                self.invites[code] = False
+                self.invites[entry.code] = False
             return []
-        if kind == "approval":
+        if isinstance(entry, ApprovalEntry):
             return self._approval(entry, actor, apply)
-        if kind == "revoke":
-            subject = _hex(entry, "subject", 32)
-            target = self.members.get(subject)
+        if isinstance(entry, RevokeEntry):
+            target = self.members.get(entry.subject)
             if target is None or not target.standing:
                 raise GovernanceRefused("the subject of a revocation has no standing")
             return self._propose("revoke", entry, actor, apply, entry_id)
-        if kind == "policy":
-            Policy.parse(entry.get("policy"))
+        if isinstance(entry, PolicyEntry):
             return self._propose("policy", entry, actor, apply, entry_id)
-        if kind == "shred":
+        if isinstance(entry, ShredEntry):
             return self._propose("shred", entry, actor, apply, entry_id)
-        if kind == "intake-key":
+        if isinstance(entry, IntakeKeyRotation):
             return self._propose("rotate", entry, actor, apply, entry_id)
-        if kind == "grant":
+        if isinstance(entry, GrantEntry):
             return self._grant(entry, actor, apply)
-        if kind in _CONTENT:
-            if actor.role not in _WRITERS:
-                raise GovernanceRefused(f"a {kind} is written by a reviewer or an admin")
-            if kind == "export" and self._quorum("export") > 1:
-                return self._propose("export", entry, actor, apply, entry_id)
-            return []
-        raise MalformedInput(f"unknown entry type {kind!r}")
+        # The content: an annotation, a signed reply, an export (by a reviewer or an admin).
+        if isinstance(entry, ExportEntry) and self._quorum("export") > 1:
+            return self._propose("export", entry, actor, apply, entry_id)
+        return []
 
-    def _org(self, entry: dict[str, Any], apply: bool) -> list[str]:
+    def _org(self, entry: OrgEntry, apply: bool) -> list[str]:
         if self.policy is not None:
             raise GovernanceRefused("the organisation exists already", "org-exists")
-        policy = Policy.parse(entry.get("policy"))
-        sign_key, box_key = _key(entry, "sign_key"), _key(entry, "box_key", length=None)
-        founder = reviewer_id(sign_key)
-        if entry.get("actor") != founder:
-            raise GovernanceRefused("an org entry's actor is the id of the key it names")
-        _hex(entry, "setup", 64)
-        _verify(sign_key, entry)
+        _verify(entry, entry.sign_key)
         if apply:
-            self.policy = policy
-            self.members[founder] = Member(
-                founder, "admin", sign_key, box_key, standing=True, holds_epoch=0
+            self.policy = entry.policy
+            self.members[entry.actor] = Member(
+                entry.actor, "admin", entry.sign_key, entry.box_key, standing=True, holds_epoch=0
             )
         return []
 
-    def _candidate(self, entry: dict[str, Any], apply: bool, entry_id: str) -> list[str]:
-        sign_key, box_key = _key(entry, "sign_key"), _key(entry, "box_key", length=None)
-        candidate = reviewer_id(sign_key)
-        if entry.get("actor") != candidate:
-            raise GovernanceRefused("a reviewer entry's actor is the id of the key it names")
-        role = entry.get("role")
-        if role not in ROLES:
-            raise MalformedInput("a reviewer's role is reviewer, admin or auditor")
-        invite = _hex(entry, "invite", 64)
-        if invite not in self.invites:
+    def _candidate(self, entry: ReviewerEntry, apply: bool, entry_id: str) -> list[str]:
+        if entry.invite not in self.invites:
             raise GovernanceRefused("the invite is unknown", "invite-unknown")
-        if self.invites[invite]:
+        if self.invites[entry.invite]:
             raise GovernanceRefused("the invite was used already", "invite-reused")
-        if candidate in self.members:
+        if entry.actor in self.members:
             raise GovernanceRefused("that key is known already: a person comes back with new keys")
-        _verify(sign_key, entry)
+        _verify(entry, entry.sign_key)
         if apply:
-            self.invites[invite] = True
-            self.members[candidate] = Member(candidate, str(role), sign_key, box_key)
+            self.invites[entry.invite] = True
+            self.members[entry.actor] = Member(
+                entry.actor, entry.role, entry.sign_key, entry.box_key
+            )
             self.proposals[entry_id] = Proposal(
                 entry_id, "enrol", self.size, entry, self._quorum("enrol")
             )
         return []
 
-    def _approval(self, entry: dict[str, Any], actor: Member, apply: bool) -> list[str]:
-        subject = _hex(entry, "subject", 64)
-        proposal = self.proposals.get(subject)
+    def _approval(self, entry: ApprovalEntry, actor: Member, apply: bool) -> list[str]:
+        proposal = self.proposals.get(entry.subject)
         if proposal is None:
             raise GovernanceRefused("the subject of an approval is no proposal", "unknown-proposal")
         if proposal.effective_at is not None:
@@ -290,7 +264,7 @@ class Governance:
         return self._settle(proposal)
 
     def _propose(
-        self, kind: str, entry: dict[str, Any], actor: Member, apply: bool, entry_id: str
+        self, kind: str, entry: SignedEntry, actor: Member, apply: bool, entry_id: str
     ) -> list[str]:
         if not apply:
             return []
@@ -300,20 +274,17 @@ class Governance:
         self.proposals[entry_id] = proposal
         return self._settle(proposal)
 
-    def _grant(self, entry: dict[str, Any], actor: Member, apply: bool) -> list[str]:
+    def _grant(self, entry: GrantEntry, actor: Member, apply: bool) -> list[str]:
         if actor.holds_epoch is None:
             raise GovernanceRefused("only a key holder grants the group secret")
-        target = self.members.get(_hex(entry, "subject", 32))
+        target = self.members.get(entry.subject)
         if target is None or not target.standing:
             raise GovernanceRefused("a grant's subject has no standing", "grant-refused")
-        epoch = entry.get("epoch")
-        next_epoch = self.revoked_since_epoch and epoch == self.epoch + 1
-        if not (_is_count(epoch) and (epoch == self.epoch or next_epoch)):
+        next_epoch = self.revoked_since_epoch and entry.epoch == self.epoch + 1
+        if not (entry.epoch == self.epoch or next_epoch):
             raise GovernanceRefused("a grant is of the current epoch", "wrong-epoch")
         if next_epoch and actor.holds_epoch != self.epoch:
             raise GovernanceRefused("only a holder of the current epoch starts the next")
-        if not isinstance(entry.get("sealed"), str):
-            raise MalformedInput("a grant carries `sealed`")
         if apply:
             if next_epoch:
                 self.epoch += 1
@@ -324,7 +295,7 @@ class Governance:
 
     def _quorum(self, kind: str) -> int:
         assert self.policy is not None
-        return self.policy.quorum[kind]
+        return self.policy.quorum(kind)
 
     def _settle(self, proposal: Proposal) -> list[str]:
         """Give effect to ``proposal`` if its approvals reach its quorum now."""
@@ -333,56 +304,46 @@ class Governance:
             return []
         proposal.effective_at = self.size
         entry = proposal.entry
-        if proposal.kind == "enrol":
-            self.members[str(entry["actor"])].standing = True
-        elif proposal.kind == "revoke":
-            target = self.members[str(entry["subject"])]
+        if isinstance(entry, ReviewerEntry):
+            self.members[entry.actor].standing = True
+        elif isinstance(entry, RevokeEntry):
+            target = self.members[entry.subject]
             target.standing, target.revoked = False, True
             self.revoked_since_epoch = True
-        elif proposal.kind == "policy":
-            self.policy = Policy.parse(entry["policy"])
-        elif proposal.kind == "rotate":
-            self.intake_keys.append(str(entry.get("key_id")))
+        elif isinstance(entry, PolicyEntry):
+            self.policy = entry.policy
+        elif isinstance(entry, IntakeKeyRotation):
+            self.intake_keys.append(entry.key_id)
         return [proposal.id]
 
-    def _signed_by_member(self, entry: dict[str, Any]) -> Member:
-        actor = entry.get("actor")
-        member = self.members.get(actor) if isinstance(actor, str) else None
-        if member is None or not member.standing:
-            raise GovernanceRefused("the entry's actor has no standing")
-        _verify(member.sign_key, entry)
-        return member
+    def _signed_by_member(self, entry: Entry) -> Member:
+        """The member with standing who signed ``entry`` (an entry without an
+        actor, such as an unsigned ``reply``, has none)."""
+        if isinstance(entry, SignedEntry):
+            member = self.members.get(entry.actor)
+            if member is not None and member.standing:
+                _verify(entry, member.sign_key)
+                return member
+        raise GovernanceRefused("the entry's actor has no standing")
 
 
-def _fields(entry: bytes | Mapping[str, Any]) -> dict[str, Any]:
-    value = canonical.loads(entry) if isinstance(entry, bytes) else dict(entry)
-    if not isinstance(value, dict):
-        raise MalformedInput("an entry is a JSON object")
-    return value
-
-
-def _hex(entry: Mapping[str, Any], name: str, digits: int) -> str:
-    value = entry.get(name)
-    if not isinstance(value, str) or len(value) != digits or value.strip("0123456789abcdef"):
-        raise MalformedInput(f"`{name}` is {digits} lowercase hex digits")
-    return value
-
-
-def _key(entry: Mapping[str, Any], name: str, *, length: int | None = 32) -> bytes:
-    value = entry.get(name)
+def _read(entry: bytes | Mapping[str, Any] | Entry) -> Entry:
+    """The entry, parsed by ``crypto/entries`` with or without ``received``."""
     try:
-        key = b64u_decode(value) if isinstance(value, str) else b""
-    except MalformedInput:
-        key = b""
-    if not key or (length is not None and len(key) != length):
-        raise MalformedInput(f"`{name}` is a b64u public key")
-    return key
+        if isinstance(entry, bytes):
+            return parse_entry(entry, logged=None)
+        if isinstance(entry, Mapping):
+            return entry_from_object(entry, logged=None)
+    except EntryMalformed as exc:
+        # Refused as before this module read entries through crypto/entries: MalformedInput.
+        raise MalformedInput(str(exc)) from None
+    if isinstance(entry, Entry):
+        return entry
+    raise MalformedInput("an entry is bytes, a JSON object or a parsed entry")
 
 
-def _verify(sign_key: bytes, entry: Mapping[str, Any]) -> None:
-    encoded = entry.get("signature")
+def _verify(entry: SignedEntry, sign_key: bytes) -> None:
     try:
-        signature = b64u_decode(encoded) if isinstance(encoded, str) else b""
-        signing.verify(sign_key, signing_bytes(entry), signature)
+        entry.verify_signature(sign_key)
     except (SignatureError, MalformedInput):
         raise GovernanceRefused("the entry's signature does not verify", "bad-signature") from None

@@ -39,7 +39,7 @@ from typing import Annotated
 
 import typer
 
-from testimony.client.console import first_line
+from testimony.client.console import error_code, fail, first_line
 from testimony.service.courier import cli as courier_cli
 from testimony.workstation import cli as workstation_cli
 
@@ -93,10 +93,10 @@ def main() -> None:
     except Exception as exc:
         # An error raised on purpose carries a stable code; anything else is a bug
         # and keeps its traceback.
-        code = getattr(exc, "code", None)
-        if not isinstance(code, str):
+        code = error_code(exc)
+        if code is None:
             raise
-        typer.echo(f"testimony: {first_line(exc)} ({code})", err=True)
+        fail(first_line(exc), code)
         sys.exit(1)
     except KeyboardInterrupt:
         typer.echo("testimony: interrupted", err=True)

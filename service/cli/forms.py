@@ -5,8 +5,6 @@ page of a form).
 
 from __future__ import annotations
 
-import contextlib
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Annotated
 
@@ -17,17 +15,6 @@ from testimony.client.console import one_line_errors
 __all__ = ["register"]
 
 forms_app = typer.Typer(no_args_is_help=True, help="Form definitions (docs/protocol.md §5).")
-
-
-@contextlib.contextmanager
-def _one_line_errors() -> Iterator[None]:
-    from testimony.crypto.errors import CryptoError
-    from testimony.forms.errors import FormError
-    from testimony.service.courier.errors import CourierError
-    from testimony.service.web.offline import OfflinePageRefused
-
-    with one_line_errors(FormError, CryptoError, OfflinePageRefused, CourierError):
-        yield
 
 
 def register(app: typer.Typer) -> None:
@@ -52,7 +39,7 @@ def offline_page(
     from testimony.service.courier.seal import read_intake_key
     from testimony.service.web.offline import offline_page as make_page
 
-    with _one_line_errors():
+    with one_line_errors():
         page = make_page(load_form(form.read_bytes()), read_intake_key(intake_key), lang)
         if out.exists():
             raise FileExistsError(f"{out} exists; choose another name")
@@ -68,7 +55,7 @@ def forms_import(
     """Convert an XLSForm into a docs/protocol.md §5 definition; print what was not carried over."""
     from testimony.forms.xlsform import run_import
 
-    with _one_line_errors():
+    with one_line_errors():
         warnings = run_import(source, out)
     for line in warnings:
         typer.echo(f"warning: {line}")

@@ -16,7 +16,7 @@ from typing import Annotated, Any
 
 import typer
 
-from testimony.client.console import fail, one_line_errors, progress
+from testimony.client.console import fail, first_line, one_line_errors, progress
 
 __all__ = ["register"]
 
@@ -27,19 +27,15 @@ intake_key_app = typer.Typer(
 
 @contextlib.contextmanager
 def _one_line_errors() -> Iterator[None]:
-    """The errors a server command may meet, as the one-line error and exit 1."""
+    """:func:`one_line_errors`, and a database that is not a Testimony log's
+    (SQLAlchemy's errors carry codes of their own, not the project's)."""
     from sqlalchemy.exc import SQLAlchemyError
 
-    from testimony.crypto.errors import CryptoError
-    from testimony.forms.errors import FormError
-    from testimony.service.domain.errors import DomainError
-    from testimony.service.store.errors import StoreError
-
-    try:
-        with one_line_errors(DomainError, CryptoError, StoreError, FormError):
+    with one_line_errors():
+        try:
             yield
-    except SQLAlchemyError:
-        raise fail("the database cannot be read as a Testimony log", "database-error") from None
+        except SQLAlchemyError:
+            raise fail("the database cannot be read as a Testimony log", "database-error") from None
 
 
 # --- options ---------------------------------------------------------------------
@@ -90,6 +86,11 @@ def init(
     typer.echo(f"log key: {result.verifier_key}")
     typer.echo(f"intake key id: {result.intake_key_id}")
     typer.echo(f"first entry: {result.entry_id}")
+    typer.echo(
+        "setup token (shown once: give it to the founding admin for `testimony org init`; "
+        "only its hash is kept):"
+    )
+    typer.echo(result.setup_token)
 
 
 _LOG_CONFIG: dict[str, Any] = {
@@ -232,7 +233,7 @@ def rebuild_projections(
                 settings, progress=lambda done, total: update("replaying entries", done, total)
             )
         except ValueError as exc:
-            raise fail(str(exc).splitlines()[0], "unreadable-entry") from None
+            raise fail(first_line(exc), "unreadable-entry") from None
     typer.echo(f"rebuilt the projections from {count} entries")
 
 

@@ -7,9 +7,7 @@ contract, ``architecture.ini``).
 
 from __future__ import annotations
 
-import contextlib
 import sys
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Annotated
 
@@ -18,18 +16,6 @@ import typer
 from testimony.client.console import fail, one_line_errors, progress
 
 __all__ = ["register"]
-
-
-@contextlib.contextmanager
-def _courier_errors() -> Iterator[None]:
-    """The errors a courier command may meet, as the one-line error and exit 1."""
-    from testimony.crypto.errors import CryptoError
-    from testimony.forms.errors import FormError
-
-    from .errors import CourierError
-
-    with one_line_errors(CourierError, CryptoError, FormError):
-        yield
 
 
 def register(app: typer.Typer) -> None:
@@ -67,7 +53,7 @@ def seal(
     from . import prompt
     from . import seal as sealing
 
-    with _courier_errors():
+    with one_line_errors():
         definition = load_form(form.read_bytes())
         public = sealing.read_intake_key(intake_key)
         files = list(attach or [])
@@ -132,7 +118,7 @@ def upload(
     from .upload import Courier
 
     failed = 0
-    with _courier_errors(), Courier(server, log_key=log_key) as courier:
+    with one_line_errors(), Courier(server, log_key=log_key) as courier:
         for path in files:
             delivery = courier.deliver(path)
             if delivery.error is not None:
@@ -172,7 +158,7 @@ def followup(
     from .followup import send_followup
 
     code = _read_receipt_code()
-    with _courier_errors(), progress(in_bytes=True) as update:
+    with one_line_errors(), progress(in_bytes=True) as update:
         logged = send_followup(
             server,
             code,
@@ -192,7 +178,7 @@ def replies(
     from .followup import fetch_replies
 
     code = _read_receipt_code()
-    with _courier_errors():
+    with one_line_errors():
         opened = fetch_replies(server, code)
     if not opened:
         typer.echo("no replies yet")

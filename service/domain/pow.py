@@ -4,7 +4,9 @@
 that ``H(challenge bytes || nonce)`` has at least ``bits`` leading zero bits and
 sends both with its submission. The server keeps no state for a challenge it
 issues: the challenge carries its own difficulty and expiry and is MACed with a
-server secret (so a client can neither forge one nor lower its difficulty)::
+server secret (so a client can neither forge one nor lower its difficulty). It
+is one kind of ``domain.challenges``' challenges, its one byte of parameters
+the difficulty::
 
     challenge = version (1 byte, 0x01) || bits (1 byte) || expires (8 bytes,
                 Unix seconds, big-endian) || random (16 bytes) || tag (16 bytes)
@@ -36,23 +38,25 @@ configured TTL, at most :data:`MAX_TTL_SECONDS`.
 
 from __future__ import annotations
 
-import hashlib
-import hmac
 import os
-import struct
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any, Protocol
+from typing import Any
 
-from sqlalchemy.engine import Connection, Engine
-
-from testimony.crypto.encoding import b64u_decode, b64u_encode, sha256
+from testimony.crypto.encoding import b64u_decode, sha256
 from testimony.crypto.errors import MalformedInput
 from testimony.crypto.pow import MAX_BITS, MAX_NONCE_BYTES, leading_zero_bits
-from testimony.service.store.pow_ledger import PowLedger
 
-from .clock import Clock, Granularity, unix_seconds
+from .challenges import (
+    ChallengeRefusals,
+    Challenges,
+    CheckedChallenge,
+    SpentChallenges,
+    StoredSpentChallenges,
+    TransactionalSpentChallenges,
+)
+from .clock import Clock, Granularity
 from .errors import (
     BadSettings,
     ProofOfWorkExpired,
@@ -111,32 +115,10 @@ def upload_difficulty(base_bits: int, *, units: int, used: int, budget: int, loa
     return min(MAX_BITS, base_bits + size_bits + load)
 
 
-_VERSION = 1
 _LABEL = b"testimony/v1 pow"
-_RANDOM_BYTES = 16
-_TAG_BYTES = 16
-_HEAD = struct.Struct(">BBQ")
-_BODY_BYTES = _HEAD.size + _RANDOM_BYTES
-CHALLENGE_BYTES = _BODY_BYTES + _TAG_BYTES
-
-
-class SpentChallenges(Protocol):
-    """The store's table of spent challenges."""
-
-    def spend(self, digest: bytes, expires: int) -> bool:
-        """Record ``digest`` as spent until ``expires`` (Unix seconds).
-
-        Returns ``False`` if it was already recorded, ``True`` otherwise.
-        """
-        ...
-
-
-class TransactionalSpentChallenges(SpentChallenges, Protocol):
-    """:class:`SpentChallenges` that can also spend within a store transaction."""
-
-    def spend_in(self, connection: Connection, digest: bytes, expires: int) -> bool:
-        """:meth:`spend` within the caller's transaction on ``connection``."""
-        ...
+_REFUSALS = ChallengeRefusals(
+    invalid=ProofOfWorkInvalid, expired=ProofOfWorkExpired, reused=ProofOfWorkReused
+)
 
 
 @dataclass(frozen=True)
@@ -193,20 +175,25 @@ class ProofOfWork:
             raise BadSettings(f"proof-of-work bits are 0 (off) to {MAX_BITS}")
         if not isinstance(ttl_seconds, int) or ttl_seconds < 1:
             raise BadSettings("a proof-of-work challenge lives at least one second")
-        self._secret = secret
         self._ttl = ttl_seconds
-        self._clock = clock
-        self._granularity = granularity
-        self._random_bytes = random_bytes
+        # Spent by the caller, in the transaction that logs what it buys.
+        self._challenges = Challenges(
+            secret=secret,
+            label=_LABEL,
+            refusals=_REFUSALS,
+            spent=None,
+            clock=clock,
+            granularity=granularity,
+            ttl_seconds=ttl_seconds,
+            params_length=1,
+            random_bytes=random_bytes,
+        )
         self.bits = bits
 
     @property
     def enabled(self) -> bool:
         """Whether submissions must carry a proof of work."""
         return self.bits > 0
-
-    def _tag(self, body: bytes) -> bytes:
-        return hmac.new(self._secret, _LABEL + body, hashlib.sha256).digest()[:_TAG_BYTES]
 
     def ttl_for(self, bits: int) -> int:
         """How long a challenge of ``bits`` lives (seconds): four times its
@@ -221,15 +208,9 @@ class ProofOfWork:
         bits = self.bits if bits is None or not self.enabled else bits
         if not 0 <= bits <= MAX_BITS:
             raise ValueError(f"proof-of-work bits are 0 to {MAX_BITS}")
-        expires = unix_seconds(self._clock.now()) + self.ttl_for(bits)
-        random = self._random_bytes(_RANDOM_BYTES)
-        if len(random) != _RANDOM_BYTES:
-            raise ValueError("the random source returned the wrong length")
-        body = _HEAD.pack(_VERSION, bits, expires) + random
+        challenge, expires = self._challenges.mint(bytes([bits]), ttl_seconds=self.ttl_for(bits))
         return Challenge(
-            challenge=b64u_encode(body + self._tag(body)),
-            bits=bits,
-            expires=datetime.fromtimestamp(expires, UTC),
+            challenge=challenge, bits=bits, expires=datetime.fromtimestamp(expires, UTC)
         )
 
     def check(self, proof: object, spent: SpentChallenges) -> None:
@@ -239,9 +220,9 @@ class ProofOfWork:
         raises, and :class:`ProofOfWorkReused` if the challenge was spent
         before. The challenge is spent only when everything else holds.
         """
-        spendable = self.verify(proof)
-        if spendable is not None and not spent.spend(spendable.digest, spendable.expires):
-            raise ProofOfWorkReused()
+        checked = self._checked(proof)
+        if checked is not None:
+            self._challenges.spend(checked, spent)
 
     def verify(self, proof: object) -> SpendableChallenge | None:
         """Check a submission's ``pow`` member; return its challenge to spend.
@@ -254,20 +235,24 @@ class ProofOfWork:
         challenge has expired, :class:`ProofOfWorkInsufficient` if the nonce
         falls short of the challenge's bits.
         """
+        checked = self._checked(proof)
+        if checked is None:
+            return None
+        return SpendableChallenge(
+            checked.digest, self._challenges.spent_until(checked), checked.params[0]
+        )
+
+    def _checked(self, proof: object) -> CheckedChallenge | None:
+        """The challenge of a proof that holds (see :meth:`verify`)."""
         if not self.enabled:
             return None
         if proof is None:
             raise ProofOfWorkRequired()
         challenge, nonce = self._parse(proof)
-        version, bits, expires = _HEAD.unpack_from(challenge)
-        body, tag = challenge[:_BODY_BYTES], challenge[_BODY_BYTES:]
-        if version != _VERSION or not hmac.compare_digest(tag, self._tag(body)):
-            raise ProofOfWorkInvalid()
-        if unix_seconds(self._clock.now()) >= expires:
-            raise ProofOfWorkExpired()
-        if leading_zero_bits(sha256(challenge + nonce)) < bits:
+        checked = self._challenges.open(challenge)
+        if leading_zero_bits(sha256(challenge + nonce)) < checked.params[0]:
             raise ProofOfWorkInsufficient()
-        return SpendableChallenge(sha256(challenge), self._granularity.ceil_seconds(expires), bits)
+        return checked
 
     @staticmethod
     def _parse(proof: object) -> tuple[bytes, bytes]:
@@ -280,29 +265,6 @@ class ProofOfWork:
             challenge, nonce = b64u_decode(challenge_text), b64u_decode(nonce_text)
         except MalformedInput:
             raise ProofOfWorkInvalid("`challenge` and `nonce` are b64u strings") from None
-        if len(challenge) != CHALLENGE_BYTES or len(nonce) > MAX_NONCE_BYTES:
+        if len(nonce) > MAX_NONCE_BYTES:
             raise ProofOfWorkInvalid()
-        return challenge, nonce
-
-
-class StoredSpentChallenges:
-    """:class:`SpentChallenges` in the store's ``pow_used`` table (``store.PowLedger``).
-
-    Rows are removed once past their (rounded-up) expiry; a challenge past its
-    expiry is refused as expired before this table is asked, so forgetting it
-    then is safe.
-    """
-
-    def __init__(self, engine: Engine, *, clock: Clock) -> None:
-        self._ledger = PowLedger(engine)
-        self._clock = clock
-
-    def spend(self, digest: bytes, expires: int) -> bool:
-        """Record ``digest`` as spent; ``False`` if it already was."""
-        return self._ledger.spend(digest, expires=expires, now=unix_seconds(self._clock.now()))
-
-    def spend_in(self, connection: Connection, digest: bytes, expires: int) -> bool:
-        """:meth:`spend` within the caller's transaction on ``connection``."""
-        return self._ledger.spend_in(
-            connection, digest, expires=expires, now=unix_seconds(self._clock.now())
-        )
+        return challenge, nonce  # its length is the challenges' to check

@@ -60,7 +60,7 @@ from __future__ import annotations
 import contextlib
 import re
 import secrets
-from collections.abc import Collection, Iterable, Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
@@ -417,35 +417,14 @@ class Uploads:
 
     # --- blobs ---------------------------------------------------------------------
 
-    def put_blob(self, data: bytes, blob_id: str) -> None:
-        """Store ``data`` as verified blob file ``blob_id`` and record it,
-        unreferenced, as a finished upload leaves a blob (without the upload).
-
-        Raises ``BlobHashMismatch`` from the store if ``data`` does not hash to
-        ``blob_id``.
-        """
-        floored = self._floored_now()
-        if not self._blobs.exists(blob_id):
-            self._blobs.put([data], expected_id=blob_id, mtime=floored)
-        self._index.record({blob_id: len(data)}, created=floored)
-
-    def claim_blobs(self, blob_ids: Sequence[str]) -> dict[str, str]:
-        """:class:`BlobState` of each of ``blob_ids``: complete, still uploading, or unknown.
-
-        A complete blob is recorded and stored; it is claimed, so it does not
-        expire before the submission naming it is appended (its expiry starts
-        again now).
-        """
-        return self._states(blob_ids, self._index.claim(blob_ids, now=self._floored_now()))
-
     def blob_states(self, blob_ids: Sequence[str]) -> dict[str, str]:
-        """:class:`BlobState` of each of ``blob_ids``, as :meth:`claim_blobs`
-        reports it, but claiming nothing (a read): the caller claims them in
-        its append with :meth:`claim_in`."""
-        return self._states(blob_ids, self._index.recorded(blob_ids))
+        """:class:`BlobState` of each of ``blob_ids``: complete if recorded and
+        on disk, incomplete if still uploading, else unknown.
 
-    def _states(self, blob_ids: Sequence[str], recorded: Collection[str]) -> dict[str, str]:
-        """Complete if recorded and on disk, incomplete if still uploading, else unknown."""
+        A read: it claims nothing. A submission claims its blobs afterwards,
+        in the append that logs it (:meth:`claim_in`), and refuses those gone
+        since this read."""
+        recorded = self._index.recorded(blob_ids)
         states: dict[str, str] = {}
         for blob_id in blob_ids:
             if blob_id in recorded and self._blobs.exists(blob_id):
@@ -458,8 +437,11 @@ class Uploads:
 
     def claim_in(self, connection: Connection, blob_ids: Sequence[str]) -> list[str]:
         """Claim ``blob_ids`` within the caller's transaction on ``connection``
-        (as :meth:`claim_blobs` does); returns those no longer recorded (expired
-        since :meth:`blob_states` saw them), in the order given."""
+        (the append that logs the submission naming them): each recorded one
+        that no entry names yet counts its expiry from now, so expiry leaves it
+        alone until the append has marked it referenced. Returns those no
+        longer recorded (expired since :meth:`blob_states` saw them), in the
+        order given."""
         claimed = self._index.claim_in(connection, blob_ids, now=self._floored_now())
         return [blob_id for blob_id in blob_ids if blob_id not in claimed]
 
@@ -472,10 +454,6 @@ class Uploads:
         self._index.record_in(
             connection, {k: len(v) for k, v in ciphertexts.items()}, created=self._floored_now()
         )
-
-    def blob_state(self, blob_id: str) -> str:
-        """:meth:`claim_blobs` of one blob."""
-        return self.claim_blobs([blob_id])[blob_id]
 
     # --- expiry ----------------------------------------------------------------------
 

@@ -7,15 +7,27 @@ from typing import Any
 
 import pytest
 
-from testimony.crypto import canonical, governance, hpke, keyring
+from testimony.crypto import canonical, hpke, keyring
 from testimony.crypto.encoding import b64u_decode, b64u_encode, sha256
+from testimony.crypto.entries import entry_from_object, parse_entry
 from testimony.crypto.errors import MalformedInput
 from testimony.crypto.governance import Governance, GovernanceRefused
+from testimony.crypto.rfc3339 import parse_time
 from tests.vectors.loader import load_json
 
 VECTORS: dict[str, Any] = load_json("testimony/reviewers.json")
 LOG = VECTORS["governance"]["log"]
 RECEIVED = "2026-01-01T10:00:00Z"
+INTAKE_KEY = hpke.public_key(bytes(32))
+ENTRY_0 = {
+    "type": "intake-key",
+    "v": 1,
+    "key": b64u_encode(INTAKE_KEY),
+    "key_id": hpke.key_id(INTAKE_KEY),
+    "received": RECEIVED,
+}
+SEALED = b64u_encode(bytes(17))  # a tag and one byte: the shortest sealed payload
+SEALED_GRANT = b64u_encode(bytes(hpke.ENC_LENGTH + 17))
 
 
 def test_the_vector_log_replays_to_the_same_standing_after_every_entry() -> None:
@@ -51,7 +63,7 @@ class Org:
         self.state = Governance()
         self.nonce = 0
         self.founder = _identity(1)
-        self.log({"type": "intake-key", "v": 1, "key": "x", "key_id": "0" * 32})
+        self.log(ENTRY_0)
         self.log(
             {
                 **self.keys(self.founder),
@@ -68,12 +80,19 @@ class Org:
     def keys(who: keyring.Identity) -> dict[str, str]:
         return {"sign_key": b64u_encode(who.sign_public), "box_key": b64u_encode(who.box_public)}
 
-    def entry(self, body: dict[str, Any], who: keyring.Identity | None) -> bytes:
+    def sent(self, body: dict[str, Any], who: keyring.Identity) -> dict[str, Any]:
+        """The entry as a workstation sends it: signed, without ``received``."""
         self.nonce += 1
-        full = {"v": 1, **body}
-        if who is not None:
-            full.update(actor=who.id, nonce=b64u_encode(self.nonce.to_bytes(16, "big")))
-            full = who.sign_entry(full)
+        full = {
+            "v": 1,
+            **body,
+            "actor": who.id,
+            "nonce": b64u_encode(self.nonce.to_bytes(16, "big")),
+        }
+        return who.sign_entry(full)
+
+    def entry(self, body: dict[str, Any], who: keyring.Identity | None) -> bytes:
+        full = {"v": 1, **body} if who is None else self.sent(body, who)
         return canonical.dumps({**full, "received": RECEIVED})
 
     def log(self, body: dict[str, Any], who: keyring.Identity | None = None) -> str:
@@ -113,7 +132,9 @@ def test_a_candidate_has_no_standing_and_its_own_entry_is_no_approval() -> None:
     proposal = org.enrol(candidate, "reviewer")
     assert candidate.id not in org.state.standing()
     org.refused({"type": "approval", "subject": proposal}, candidate, "no-standing")
-    org.refused({"type": "epoch-less", "x": 1}, candidate, "no-standing")
+    org.refused(
+        {"type": "annotation", "epoch": 0, "index": [], "sealed": SEALED}, candidate, "no-standing"
+    )
 
 
 def test_an_invite_is_used_once_and_a_revoked_key_never_comes_back() -> None:
@@ -146,9 +167,9 @@ def test_only_admins_invite_approve_and_revoke_and_auditors_write_nothing() -> N
     org.refused({"type": "invite", "code": "1" * 64}, reviewer, "no-standing")
     org.refused({"type": "revoke", "subject": auditor.id}, reviewer, "no-standing")
     org.refused(
-        {"type": "annotation", "epoch": 0, "index": [], "sealed": "AA"}, auditor, "no-standing"
+        {"type": "annotation", "epoch": 0, "index": [], "sealed": SEALED}, auditor, "no-standing"
     )
-    org.log({"type": "annotation", "epoch": 0, "index": [], "sealed": "AA"}, reviewer)
+    org.log({"type": "annotation", "epoch": 0, "index": [], "sealed": SEALED}, reviewer)
 
 
 def test_a_forged_signature_is_refused_and_appends_nothing() -> None:
@@ -182,7 +203,7 @@ def test_grants_go_to_members_with_standing_and_the_epoch_moves_after_a_revocati
     reviewer, other = _identity(2), _identity(3)
     org.enrol(reviewer, "reviewer", org.founder)
     org.enrol(other, "reviewer", org.founder)
-    grant = {"type": "grant", "subject": reviewer.id, "sealed": "AA"}
+    grant = {"type": "grant", "subject": reviewer.id, "sealed": SEALED_GRANT}
     org.refused({**grant, "epoch": 1}, org.founder, "wrong-epoch")
     org.log({**grant, "epoch": 0}, org.founder)
     assert org.state.key_holders() == {org.founder.id, reviewer.id}
@@ -194,10 +215,16 @@ def test_grants_go_to_members_with_standing_and_the_epoch_moves_after_a_revocati
 
 def test_entries_before_the_organisation_and_a_second_org_are_refused() -> None:
     state = Governance()
-    state.apply(canonical.dumps({"type": "intake-key", "v": 1, "key_id": "0" * 32}))
+    state.apply(canonical.dumps(ENTRY_0))
     founder = _identity(1)
     invite = founder.sign_entry(
-        {"type": "invite", "v": 1, "actor": founder.id, "nonce": "AA", "code": "1" * 64}
+        {
+            "type": "invite",
+            "v": 1,
+            "actor": founder.id,
+            "nonce": b64u_encode(bytes(16)),
+            "code": "1" * 64,
+        }
     )
     with pytest.raises(GovernanceRefused) as caught:
         state.check(invite)
@@ -226,8 +253,93 @@ def test_entries_before_the_organisation_and_a_second_org_are_refused() -> None:
     ],
 )
 def test_a_malformed_policy_is_refused(policy: dict[str, Any]) -> None:
+    org = Org()
     with pytest.raises(MalformedInput):
-        governance.Policy.parse(policy)
+        org.state.check(org.entry({"type": "policy", "policy": policy}, org.founder))
+    with pytest.raises(MalformedInput):
+        org.state.check(org.sent({"type": "policy", "policy": policy}, org.founder))
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        {"type": "epoch-less", "x": 1},
+        {"type": "annotation", "epoch": 0, "index": [], "sealed": "AA"},  # too short
+        {"type": "invite", "code": "1" * 63},
+    ],
+)
+def test_an_entry_of_no_shape_of_the_protocol_is_refused_and_appends_nothing(
+    body: dict[str, Any],
+) -> None:
+    org = Org()
+    reviewer = _identity(2)
+    org.enrol(reviewer, "reviewer", org.founder)
+    size = org.state.size
+    with pytest.raises(MalformedInput) as caught:
+        org.state.apply(org.entry(body, org.founder))
+    assert caught.value.code == "malformed-input"
+    with pytest.raises(MalformedInput):
+        org.state.check(org.sent(body, org.founder))
+    assert org.state.size == size
+
+
+def _outcome(state: Governance, entry: Any) -> str:
+    try:
+        state.check(entry)
+    except GovernanceRefused as refused:
+        return refused.code
+    return "accepted"
+
+
+def test_check_of_an_entry_as_sent_and_of_its_logged_bytes_agree() -> None:
+    org = Org(revoke=1)
+    reviewer, candidate = _identity(2), _identity(3)
+    org.enrol(reviewer, "reviewer", org.founder)
+    proposal = org.enrol(candidate, "reviewer")
+    cases = [
+        ({"type": "invite", "code": "4" * 64}, org.founder, "accepted"),
+        ({"type": "approval", "subject": proposal}, org.founder, "accepted"),
+        ({"type": "approval", "subject": "5" * 64}, org.founder, "unknown-proposal"),
+        ({"type": "invite", "code": "4" * 64}, reviewer, "no-standing"),
+        ({"type": "annotation", "epoch": 0, "index": [], "sealed": SEALED}, reviewer, "accepted"),
+        (
+            {"type": "annotation", "epoch": 0, "index": [], "sealed": SEALED},
+            candidate,
+            "no-standing",
+        ),
+        (
+            {"type": "grant", "subject": reviewer.id, "epoch": 1, "sealed": SEALED_GRANT},
+            org.founder,
+            "wrong-epoch",
+        ),
+        ({"type": "revoke", "subject": reviewer.id}, org.founder, "accepted"),
+    ]
+    for body, who, expected in cases:
+        sent = org.sent(body, who)
+        parsed = entry_from_object(sent, logged=False)
+        assert parsed.received is None
+        assert parse_entry(canonical.dumps(sent), logged=False) == parsed
+        logged = parsed.with_received(parse_time(RECEIVED)).to_json()
+        assert logged == canonical.dumps({**sent, "received": RECEIVED})
+        outcomes = {
+            "object": _outcome(org.state, sent),
+            "parsed": _outcome(org.state, parsed),
+            "bytes as sent": _outcome(org.state, canonical.dumps(sent)),
+            "logged bytes": _outcome(org.state, logged),
+            "logged parsed": _outcome(org.state, parse_entry(logged)),
+        }
+        assert set(outcomes.values()) == {expected}, (body["type"], outcomes)
+    forged = {**org.sent({"type": "invite", "code": "6" * 64}, org.founder), "code": "7" * 64}
+    logged_forged = canonical.dumps({**forged, "received": RECEIVED})
+    assert _outcome(org.state, forged) == _outcome(org.state, logged_forged) == "bad-signature"
+    # check changed nothing; the logged bytes are what apply reads.
+    size = org.state.size
+    org.state.apply(
+        canonical.dumps(
+            {**org.sent({"type": "invite", "code": "4" * 64}, org.founder), "received": RECEIVED}
+        )
+    )
+    assert org.state.size == size + 1
 
 
 def test_the_box_keys_in_the_vectors_are_s1_keys() -> None:

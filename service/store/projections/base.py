@@ -11,7 +11,6 @@ it — so projections read typed members instead of picking fields out of JSON.
 from __future__ import annotations
 
 import functools
-import json
 from collections.abc import Collection, Hashable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol, TypeVar, runtime_checkable
@@ -60,15 +59,6 @@ class AppendedEntry:
         except EntryMalformed as exc:
             kind = exc.entry_type or "an"
             raise ValueError(f"{kind} entry at index {self.idx}: {exc.detail}") from None
-
-    @functools.cached_property
-    def fields(self) -> dict[str, Any] | None:
-        """The entry's JSON object, or None if it is not one (parsed once)."""
-        try:
-            value = json.loads(self.entry)
-        except (UnicodeDecodeError, json.JSONDecodeError):
-            return None
-        return value if isinstance(value, dict) else None
 
 
 def entries_of(

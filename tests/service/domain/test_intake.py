@@ -32,6 +32,7 @@ from testimony.service.server import Server, open_server
 from testimony.service.settings import Settings
 from testimony.service.store.blob_index import BlobIndex
 from testimony.service.store.projections import IntakeKeyTable, SubmissionKey, SubmissionTable
+from tests.service.uploads_helpers import put_blob
 
 DEADLINE = 60.0
 
@@ -45,7 +46,7 @@ def server(initialised: Settings) -> Iterator[Server]:
 
 def store_vector_blobs(server: Server, vector: dict[str, Any]) -> None:
     for blob_id, data in vector["blobs"].items():
-        server.uploads.put_blob(b64u_decode(data), blob_id)
+        put_blob(server, b64u_decode(data), blob_id)
 
 
 def test_a_first_submission_appends_and_a_repeat_does_not(
@@ -211,7 +212,7 @@ def test_a_blob_still_uploading_is_incomplete_and_an_unknown_one_unknown(
     server: Server, vector: dict[str, Any]
 ) -> None:
     blobs = list(vector["blobs"].items())
-    server.uploads.put_blob(b64u_decode(blobs[0][1]), blobs[0][0])
+    put_blob(server, b64u_decode(blobs[0][1]), blobs[0][0])
     with pytest.raises(UnknownBlob) as unknown:
         server.intake.submit(vector["request"])
     assert blobs[1][0] in str(unknown.value)

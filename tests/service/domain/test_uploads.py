@@ -30,6 +30,7 @@ from testimony.service.server import Server, open_server
 from testimony.service.settings import Settings
 from testimony.service.store import db
 from testimony.service.store.projections import rebuild_projections
+from tests.service.uploads_helpers import claim_blobs, put_blob
 
 
 @pytest.fixture
@@ -43,11 +44,11 @@ def test_unreferenced_blobs_expire_and_a_submissions_blobs_stay(
     server: Server, vector: dict[str, Any], clock: FixedClock
 ) -> None:
     for blob_id, data in vector["blobs"].items():
-        server.uploads.put_blob(b64u_decode(data), blob_id)
+        put_blob(server, b64u_decode(data), blob_id)
     server.intake.submit(vector["request"])
     stray = os.urandom(100)
     stray_id = hashlib.sha256(stray).hexdigest()
-    server.uploads.put_blob(stray, stray_id)
+    put_blob(server, stray, stray_id)
     # A rebuild clears every `referenced` flag and sets it again from the log.
     with db.writer_session(server.engine) as session:
         rebuild_projections(session)
@@ -71,10 +72,10 @@ def test_a_claimed_blob_does_not_expire_before_its_submission_is_appended(
     server: Server, vector: dict[str, Any], clock: FixedClock
 ) -> None:
     for blob_id, data in vector["blobs"].items():
-        server.uploads.put_blob(b64u_decode(data), blob_id)
+        put_blob(server, b64u_decode(data), blob_id)
     # Almost expired when a submission names them (and claims them) ...
     clock.advance(timedelta(hours=1))
-    states = server.uploads.claim_blobs(list(vector["blobs"]))
+    states = claim_blobs(server, list(vector["blobs"]))
     assert set(states.values()) == {BlobState.COMPLETE}
     # ... so expiry, running before the append, leaves them alone.
     clock.advance(timedelta(hours=1))
@@ -90,7 +91,7 @@ def test_an_expired_blob_is_unknown_to_a_submission(
     server: Server, vector: dict[str, Any], clock: FixedClock
 ) -> None:
     for blob_id, data in vector["blobs"].items():
-        server.uploads.put_blob(b64u_decode(data), blob_id)
+        put_blob(server, b64u_decode(data), blob_id)
     clock.advance(timedelta(hours=3))
     assert server.uploads.expire() == len(vector["blobs"])
     with pytest.raises(UnknownBlob):
