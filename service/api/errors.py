@@ -85,8 +85,8 @@ STATUS: dict[str, int] = {
     # reviewers (docs/reviewers-api.md)
     errors.ReviewerError.code: 400,
     errors.MalformedEntryRequest.code: 400,
-    errors.EntryMalformed.code: 400,
-    errors.EntryTypeNotAccepted.code: 400,
+    errors.EntryMalformed.code: 422,
+    errors.EntryTypeNotAccepted.code: 422,
     errors.EntrySignatureInvalid.code: 403,
     errors.SetupTokenInvalid.code: 403,
     errors.ActorNotSession.code: 403,

@@ -453,14 +453,14 @@ def test_bad_entry_requests_are_refused_and_append_nothing(org: Org) -> None:
         ([], 400, "malformed-entry-request"),
         ({"entry": invite, "extra": 1}, 400, "malformed-entry-request"),
         ({"entry": "x"}, 400, "malformed-entry-request"),
-        ({"entry": {**invite, "received": "2026-11-25T12:00:00Z"}}, 400, "entry-malformed"),
-        ({"entry": {**invite, "code": "AB" * 32}}, 400, "entry-malformed"),
+        ({"entry": {**invite, "received": "2026-11-25T12:00:00Z"}}, 422, "entry-malformed"),
+        ({"entry": {**invite, "code": "AB" * 32}}, 422, "entry-malformed"),
         ({"entry": {**invite, "code": "cd" * 32}}, 403, "entry-signature-invalid"),
-        ({"entry": {**invite, "blob": 1}}, 400, "entry-malformed"),
+        ({"entry": {**invite, "blob": 1}}, 422, "entry-malformed"),
         ({"entry": invite, "blob": "AAAA"}, 400, "malformed-entry-request"),
         (
             {"entry": canonical.loads(parse_entry(_entries(org)[0]).to_json())},
-            400,
+            422,
             "entry-malformed",
         ),
     ]
