@@ -63,6 +63,24 @@ def test_init_prints_the_key_that_log_key_prints(data_dir: Path) -> None:
     assert re.fullmatch(r"cli\.test/log\+[0-9a-f]{8}\+[A-Za-z0-9+/=]+\n", key.stdout)
 
 
+def test_init_prints_the_setup_token_once_and_keeps_only_its_hash(
+    tmp_path: Path, keys: tuple[Path, Path]
+) -> None:
+    from testimony.crypto import codes
+
+    data = tmp_path / "fresh"
+    result = run("init", "--data-dir", data, "--intake-public-key", keys[1])
+    assert result.exit_code == 0, result.output
+    token = result.stdout.splitlines()[-1]
+    assert codes.normalise_code(token) == token and not token.startswith("-")
+    kept = (data / "setup-token.sha256").read_text()
+    assert kept == codes.code_hash(token) + "\n"
+    assert (data / "setup-token.sha256").stat().st_mode & 0o777 == 0o600
+    for path in data.rglob("*"):
+        if path.is_file():
+            assert token.encode() not in path.read_bytes(), path
+
+
 def test_init_twice_is_a_one_line_error(data_dir: Path, keys: tuple[Path, Path]) -> None:
     again = run("init", "--data-dir", data_dir, "--intake-public-key", keys[1])
     assert_one_line_error(again, "already-initialised")
