@@ -7,13 +7,24 @@ opens replies.
 **Follow-up.** A new header and body sealed to the intake key exactly as in §3
 (the body is a follow-up manifest, :func:`followup_manifest`), sent with the
 members of §3 step 6 except the witness keys, plus ``parent`` (the submission
-id, hex) and ``signature``: b64u Ed25519 by the witness key over JCS of the
-request without ``signature`` (``pow`` included, as §7 says)::
+id, hex) and ``signature``::
 
     {"intake_key", "header", "body" | "body_blob", "attachments", "parent",
      "pow"?, "signature"}
 
-Its log entry (proposed in ``docs/log-entries.md``; built once by
+**The signature** (v1.1) is b64u Ed25519 by the parent's witness key over
+(:func:`signed_bytes`)::
+
+    JCS({"type": "followup", "v": 1, "parent", "intake_key",
+         "header": hex H(header), "body": hex H(body), "attachments": [sorted]})
+
+(``body`` is the ``body_blob`` id when the body was uploaded): exactly the
+``followup`` entry's members other than ``witness``, ``signature`` and
+``received``, so it is checked from the log entry alone
+(:func:`verify_followup_entry`). ``pow`` is not signed: a retry with a fresh
+proof of work carries the same signature (Ed25519 is deterministic).
+
+Its log entry (``docs/log-entries.md``; built once by
 :func:`build_followup_entry`, a ``testimony.crypto.entries.FollowupEntry``)
 names what a submission entry names, the parent, the parent's witness key that
 verified the request, and the request's signature::
@@ -35,7 +46,9 @@ its entry ``{"type": "reply", "v": 1, "parent", "sealed": "<hex H(sealed)>",
 >>> request = sign_followup(keys, followup_request(sealed, parent="ab" * 32, attachments=[]))
 >>> verify_followup(keys.witness, request)
 >>> received = datetime(2026, 1, 1, tzinfo=timezone.utc)
->>> logged = json.loads(followup_entry(request, witness=keys.witness, received=received))
+>>> entry = followup_entry(request, witness=keys.witness, received=received)
+>>> verify_followup_entry(entry)
+>>> logged = json.loads(entry)
 >>> logged["type"], logged["parent"] == "ab" * 32, logged["witness"] == keys.witness_b64u
 ('followup', True, True)
 >>> open_reply(keys.box_seed, seal_reply(keys.witness_box, {"v": 1, "text": "when?"}))
@@ -50,9 +63,9 @@ from datetime import datetime
 from typing import Any
 
 from . import canonical, hpke, signing
-from .encoding import b64u_decode, hex_decode, sha256
+from .encoding import b64u_decode, b64u_encode, hex_decode, sha256
 from .entries import FollowupEntry, ReplyEntry
-from .errors import MalformedInput
+from .errors import EntryMalformed, MalformedInput, SignatureError
 from .receipt import WitnessKeys
 from .rfc3339 import format_time
 from .submission import SealedSubmission, sealed_content
@@ -61,6 +74,7 @@ __all__ = [
     "FOLLOWUP_MEMBERS",
     "build_followup_entry",
     "build_reply_entry",
+    "entry_signed_bytes",
     "followup_entry",
     "followup_manifest",
     "followup_request",
@@ -69,7 +83,9 @@ __all__ = [
     "reply_entry",
     "seal_reply",
     "sign_followup",
+    "signed_bytes",
     "verify_followup",
+    "verify_followup_entry",
     "verify_replies_request",
 ]
 
@@ -101,18 +117,97 @@ def followup_request(
     return {**request, "parent": parent}
 
 
+def _signed(
+    *, parent: str, intake_key: str, header: str, body: str, attachments: Sequence[str]
+) -> bytes:
+    return canonical.dumps(
+        {
+            "type": FollowupEntry.TYPE,
+            "v": VERSION,
+            "parent": parent,
+            "intake_key": intake_key,
+            "header": header,
+            "body": body,
+            "attachments": sorted(attachments),
+        }
+    )
+
+
+def signed_bytes(request: Mapping[str, Any]) -> bytes:
+    """The bytes a follow-up's signature is over (v1.1, §7), from the request:
+    ``JCS({"type": "followup", "v": 1, "parent", "intake_key", "header": hex
+    H(header), "body": hex H(body), "attachments": sorted})``.
+
+    Only those members are read (``pow``, ``signature`` and any other member
+    are not signed). Raises :class:`MalformedInput` for a request whose
+    sealed members or ``parent`` are malformed.
+    """
+    if not isinstance(request, Mapping):
+        raise MalformedInput("the request is a JSON object")
+    content = sealed_content(request)
+    return _signed(
+        parent=_parent(request.get("parent")),
+        intake_key=content.intake_key,
+        header=content.header,
+        body=content.body,
+        attachments=content.attachments,
+    )
+
+
+def entry_signed_bytes(entry: FollowupEntry) -> bytes:
+    """:func:`signed_bytes` from a ``followup`` entry's members (the same bytes
+    as from the request it was built from)."""
+    return _signed(
+        parent=entry.parent,
+        intake_key=entry.intake_key,
+        header=entry.header,
+        body=entry.body,
+        attachments=entry.attachments,
+    )
+
+
 def sign_followup(keys: WitnessKeys, request: Mapping[str, Any]) -> dict[str, Any]:
-    """``request`` with its ``signature`` by the witness key (add ``pow`` before)."""
-    return signing.sign_json(keys.signing_key, request)
+    """``request`` with its ``signature`` by the witness key over
+    :func:`signed_bytes` (a ``signature`` it has already is replaced; ``pow``
+    may be added before or after: it is not signed)."""
+    signature = signing.sign(keys.signing_key, signed_bytes(request))
+    unsigned = {k: v for k, v in request.items() if k != "signature"}
+    return {**unsigned, "signature": b64u_encode(signature)}
+
+
+def _signature(value: object) -> bytes:
+    if not isinstance(value, str):
+        raise SignatureError()
+    try:
+        return b64u_decode(value)
+    except MalformedInput:
+        raise SignatureError() from None
 
 
 def verify_followup(witness: bytes, request: Mapping[str, Any]) -> None:
-    """Check a follow-up's ``signature`` with the witness public key.
+    """Check a follow-up request's ``signature`` with the witness public key.
 
     Raises :class:`SignatureError` if it does not verify (or is missing),
-    :class:`MalformedInput` if ``witness`` is not a 32-byte key.
+    :class:`MalformedInput` if ``witness`` is not a 32-byte key or the
+    request's signed members are malformed (:func:`signed_bytes`).
     """
-    signing.verify_json(witness, request)
+    message = signed_bytes(request)
+    signing.verify(witness, message, _signature(request.get("signature")))
+
+
+def verify_followup_entry(entry: FollowupEntry | bytes) -> None:
+    """Check a logged ``followup`` entry's ``signature`` with its ``witness``,
+    from the entry alone (its JCS bytes or the parsed entry).
+
+    Raises :class:`SignatureError` if it does not verify, and
+    :class:`MalformedInput` (:class:`EntryMalformed`) for bytes that are not a
+    ``followup`` entry or a witness key that is not a valid Ed25519 key.
+    """
+    if isinstance(entry, bytes):
+        entry = FollowupEntry.parse(entry)
+    if not isinstance(entry, FollowupEntry):
+        raise EntryMalformed("not a followup entry")
+    signing.verify(entry.witness, entry_signed_bytes(entry), entry.signature)
 
 
 def _parent(value: object) -> str:

@@ -9,8 +9,11 @@ key (which signs) and S1 seed (which opens replies) here
 - :func:`fetch_replies`: ``GET /api/v1/replies/challenge``, sign
   ``JCS({"challenge", "witness"})``, ``POST /api/v1/replies``, open each reply.
 - :func:`send_followup`: seal the text and files to the server's intake key
-  (§3), upload the files (§6), solve the proof of work (§8), sign the request
-  with the witness key, ``POST /api/v1/followups``, verify the receipt (§10).
+  (§3), upload the files (§6), sign with the witness key (v1.1: over
+  ``JCS({"type": "followup", "v": 1, "parent", "intake_key", "header", "body",
+  "attachments"})`` of hashes, the entry's own members,
+  ``testimony.crypto.followup.signed_bytes``), solve the proof of work (§8),
+  which is not signed, ``POST /api/v1/followups``, verify the receipt (§10).
 
 Attachments are sealed as the envelopes' are (``seal.seal_file``): each file
 is read, encrypted and written to a private temporary folder a chunk at a
@@ -157,10 +160,11 @@ def _send(
     request = followup.followup_request(
         sealed, parent=parent, attachments=[blob for blob, _, _ in sealed_files]
     )
+    # Signed before the proof of work, which the signature does not cover.
+    signed = followup.sign_followup(keys, request)
     proof = server.proof_of_work()
     if proof is not None:
-        request["pow"] = proof.member()
-    signed = followup.sign_followup(keys, request)
+        signed["pow"] = proof.member()
     logged = server.post_json("/api/v1/followups", signed, what="the follow-up", expect=(201,))
     if not isinstance(logged, dict):
         raise UnexpectedAnswer("the follow-up: the receipt is not a JSON object")

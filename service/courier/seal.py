@@ -86,8 +86,12 @@ def read_intake_key(path: Path) -> bytes:
 def read_answers_file(path: Path) -> AnswersFile:
     """Parse an answers file: ``{"answers": {...}, "consent"?: {...}, "lang"?: "..."}``.
 
-    Raises :class:`SealRefused` when it is not JSON of that shape, and
-    :class:`~testimony.forms.ConsentInvalid` for an invalid consent.
+    A ``consent`` may name the wording the witness was shown,
+    ``"text_sha256": hex(H(JCS(consent document)))`` (v1.1, docs/protocol.md
+    §3); it is sealed as given. Raises :class:`SealRefused` when it is not
+    JSON of that shape, and :class:`~testimony.forms.ConsentInvalid` for an
+    invalid consent (a ``text_sha256`` that is not 64 lowercase hex digits
+    among them).
     """
     try:
         data = json.loads(path.read_text(encoding="utf-8"))

@@ -2,9 +2,12 @@
 
 **A follow-up needs a valid witness signature.** ``POST /api/v1/followups``
 carries a new header and body sealed as in §3, ``parent`` (a submission id)
-and ``signature`` (the witness key over JCS of the request without
-``signature``; ``pow`` is part of what is signed). The checks, in order,
-appending nothing unless every one holds:
+and ``signature``: the witness key's, over (v1.1)
+``JCS({"type": "followup", "v": 1, "parent", "intake_key", "header": hex
+H(header), "body": hex H(body), "attachments": sorted})``, the ``followup``
+entry's own members, so it is checked from the entry alone
+(``followup.verify_followup_entry``); ``pow`` is not signed. The checks, in
+order, appending nothing unless every one holds:
 
 1. the members of ``testimony.crypto.followup.FOLLOWUP_MEMBERS`` and no
    others, at most ``max_attachments`` attachments;
@@ -15,12 +18,14 @@ appending nothing unless every one holds:
 3. a known intake key (as for a submission);
 4. the parent is a logged submission (``unknown-parent``) that carries a
    witness key (``parent-without-witness``);
-5. the signature verifies with that key (``followup-signature-invalid``);
+5. the signature verifies with that key, over the members of the entry
+   that names it (``followup-signature-invalid``);
 6. seen before? A follow-up is identified by (parent, intake key, header
    hash, body hash): a repeat answers the first receipt if its entry, rebuilt
-   at the first one's ``received``, differs from the first only in
-   ``signature`` (a retry with a fresh proof of work signs anew), and is
-   ``followup-conflict`` otherwise;
+   at the first one's ``received``, is the first one (a retry with a fresh
+   proof of work carries the same signature, since ``pow`` is not signed and
+   Ed25519 is deterministic), and is ``followup-conflict`` otherwise (other
+   attachments, or another signature of the same content);
 7. every named blob is stored; 8. the proof of work.
 
 The header and an inline body are kept as blobs, so the ciphertexts the entry
@@ -28,8 +33,8 @@ hashes can be handed out later. As for a submission (``intake``), steps 2 to 8
 only read: the blobs are claimed, the challenge spent and the header and body
 recorded in the transaction of the batch that appends the entry. The
 ``followup`` entry (``docs/log-entries.md``) names the parent, the parent's
-witness key and the request's signature; the ``followups`` projection marks
-its blobs referenced.
+witness key and the witness's signature, which anyone can check again from the
+entry; the ``followups`` projection marks its blobs referenced.
 
 **Replies.** :meth:`Followups.post_reply` logs a sealed reply to a submission
 (``Seal_S1(witness_box, "testimony/v1 reply", JCS(message))``, made by the
@@ -153,15 +158,14 @@ class Followups:
         if not self._intake.is_intake_key(built.intake_key):
             raise UnknownIntakeKey()
 
-        # 4. A parent with a witness key; 5. its signature.
+        # 4. A parent with a witness key; 5. its signature, over the entry's members.
         parent = self.parent(built.parent)
         assert parent.witness is not None
-        witness = b64u_decode(parent.witness)
+        entry = replace(built, witness=b64u_decode(parent.witness))
         try:
-            followup.verify_followup(witness, request)
+            followup.verify_followup_entry(entry)
         except (SignatureError, MalformedInput):
             raise FollowupSignatureInvalid() from None
-        entry = replace(built, witness=witness)
 
         # 6. Seen before?
         key = FollowupKey(entry.parent, entry.intake_key, entry.header, entry.body)
@@ -180,10 +184,10 @@ class Followups:
         )
 
     def _repeat(self, index: int, entry: FollowupEntry) -> Receipt:
-        # The first entry must say all that this one does but its `signature`
-        # (a retry signs a fresh proof of work) and its `received`.
+        # The first entry must say all that this one does but its `received`:
+        # the signature too, as `pow` is not signed (a retry carries the same one).
         stored = FollowupEntry.parse(self._log.entry(index))
-        if replace(entry, signature=stored.signature, received=stored.received) != stored:
+        if replace(entry, received=stored.received) != stored:
             raise FollowupConflict()
         return self._intake.receipt(index)
 

@@ -1,17 +1,30 @@
 """Python <-> browser interoperation, byte for byte (docs/protocol.md §1-§3, §7-§9):
-the browser seals and ``testimony.crypto`` opens, and the reverse."""
+the browser seals and ``testimony.crypto`` opens, and the reverse; a follow-up's
+signed bytes and signature (§7, v1.1) and the consent wording's hash (§3, v1.1)."""
 
 from __future__ import annotations
 
 import hashlib
+import json
 import os
 from datetime import UTC, datetime
 from typing import Any
 
 import pytest
 
-from testimony.crypto import canonical, hpke, padding, receipt, signing, stream, submission
+from testimony.crypto import (
+    canonical,
+    followup,
+    hpke,
+    padding,
+    receipt,
+    signing,
+    stream,
+    submission,
+)
 from testimony.crypto.encoding import b64u_decode, b64u_encode
+from testimony.crypto.entries import FollowupEntry
+from testimony.forms.consent import Consent, consent_text_sha256, consent_wording
 
 # Every test here drives headless Chromium; together they take well over 5 s.
 pytestmark = pytest.mark.slow
@@ -359,3 +372,156 @@ def test_an_aborted_seal_stops_its_workers(page: Any) -> None:
         }"""
     )
     assert outcome == "AbortError"
+
+
+# --- follow-ups (§7, v1.1): the signed bytes, the signature and the entry -------------
+
+PARENT = "5e" * 32
+
+
+def _followup_in_browser(page: Any, files: list[dict], pow_: dict | None) -> dict:
+    """A follow-up sealed and signed in the browser, with ``pow_`` added after signing."""
+    return page.evaluate(
+        """async ({intake, parent, files, code, pow}) => {
+          const s = window.seal;
+          const keys = await s.deriveWitnessKeys(code);
+          const sealed = await s.sealFollowup({
+            intakePublicKey: intake,
+            parent,
+            text: "Ещё: 水 \\u{1f525}",
+            files: files.map((f) => ({file: t.blob(f.content, f.type), name: f.name})),
+          });
+          const signed = await s.signFollowup(keys, sealed.request);
+          if (pow !== null) signed.pow = pow;
+          const received = "2026-11-25T12:00:00Z";
+          const entry = await s.followupEntry(signed, keys.witnessB64u, received);
+          const logged = JSON.parse(new TextDecoder().decode(entry));
+          const ed = await s.ed25519();
+          return {
+            request: signed,
+            signed: t.enc(await s.followupSignedBytes(signed)),
+            fromEntry: t.enc(s.followupEntrySignedBytes(logged)),
+            entry: t.enc(entry),
+            verifies: await ed.verify(keys.witness, s.followupEntrySignedBytes(logged), t.dec(logged.signature)),
+            twice: await t.error(s.signFollowup(keys, signed)),
+          };
+        }""",
+        {
+            "intake": b64u_encode(INTAKE_PUBLIC),
+            "parent": PARENT,
+            "files": files,
+            "code": CODE,
+            "pow": pow_,
+        },
+    )
+
+
+@pytest.mark.parametrize("with_pow", [False, True])
+def test_a_browser_signed_followup_is_python_s_byte_for_byte(page: Any, with_pow: bool) -> None:
+    files = [
+        {"content": b64u_encode(_file_bytes(5000, n)), "name": f"p{n}.jpg", "type": "image/jpeg"}
+        for n in (3, 4, 5)
+    ]
+    pow_ = {"challenge": "Y2hhbGxlbmdl", "nonce": "AAAAAAAAAAA"} if with_pow else None
+    got = _followup_in_browser(page, files, pow_)
+    request = got["request"]
+    keys = receipt.derive(CODE)
+    assert ("pow" in request) is with_pow and request["parent"] == PARENT
+    # The signed bytes: the same from the request in both, and from the entry.
+    message = followup.signed_bytes(request)
+    assert b64u_decode(got["signed"]) == message == b64u_decode(got["fromEntry"])
+    assert json.loads(message) == {
+        "type": "followup",
+        "v": 1,
+        "parent": PARENT,
+        "intake_key": hpke.key_id(INTAKE_PUBLIC),
+        "header": hashlib.sha256(b64u_decode(request["header"])).hexdigest(),
+        "body": hashlib.sha256(b64u_decode(request["body"])).hexdigest(),
+        "attachments": sorted(request["attachments"]),
+    }
+    assert "pow" not in json.loads(message)
+    # The signature is the one Python makes (Ed25519 is deterministic), and verifies.
+    unsigned = {k: v for k, v in request.items() if k != "signature"}
+    assert followup.sign_followup(keys, unsigned)["signature"] == request["signature"]
+    followup.verify_followup(keys.witness, request)
+    # The entry is Python's byte for byte, and its signature verifies from it alone.
+    entry = b64u_decode(got["entry"])
+    assert entry == followup.followup_entry(request, witness=keys.witness, received=RECEIVED)
+    followup.verify_followup_entry(entry)
+    assert got["verifies"] is True
+    assert got["twice"] == "malformed-input"
+    # And it opens to the follow-up manifest.
+    opened = submission.open_submission(
+        INTAKE_SEED, b64u_decode(request["header"]), b64u_decode(request["body"])
+    )
+    assert opened.manifest["v"] == 1 and opened.manifest["text"] == "Ещё: 水 \U0001f525"
+
+
+def test_a_python_signed_followup_verifies_in_the_browser(page: Any) -> None:
+    keys = receipt.derive(CODE)
+    attachments = [
+        submission.seal_attachment(b"x" * n, name="f", media_type="a/b") for n in (9, 99)
+    ]
+    manifest = followup.followup_manifest("more", [a.descriptor for a in attachments])
+    sealed = submission.seal_submission(INTAKE_PUBLIC, manifest)
+    unsigned = followup.followup_request(
+        sealed, parent=PARENT, attachments=[a.blob for a in attachments][::-1]
+    )
+    request = followup.sign_followup(keys, {**unsigned, "pow": {"challenge": "AA", "nonce": "AA"}})
+    entry = followup.followup_entry(request, witness=keys.witness, received=RECEIVED)
+    body = b64u_decode(request.pop("body"))
+    as_blob = {**request, "body_blob": hashlib.sha256(body).hexdigest()}
+    v1 = signing.sign(keys.signing_key, canonical.dumps(unsigned))
+    got = page.evaluate(
+        """async ({request, asBlob, entry, witness, v1}) => {
+          const s = window.seal;
+          const logged = JSON.parse(new TextDecoder().decode(t.dec(entry)));
+          const out = {};
+          for (const impl of [s.webcryptoEd25519, s.nobleEd25519]) {
+            out[impl.name] = [
+              await impl.verify(t.dec(witness), s.followupEntrySignedBytes(logged), t.dec(logged.signature)),
+              await impl.verify(t.dec(witness), await s.followupSignedBytes(asBlob), t.dec(request.signature)),
+              await impl.verify(t.dec(witness), s.followupEntrySignedBytes(logged), t.dec(v1)),
+            ];
+          }
+          out.signed = t.enc(await s.followupSignedBytes(asBlob));
+          return out;
+        }""",
+        {
+            "request": request,
+            "asBlob": as_blob,
+            "entry": b64u_encode(entry),
+            "witness": keys.witness_b64u,
+            "v1": b64u_encode(v1),
+        },
+    )
+    # The entry's own members, and the same request with its body uploaded, give the
+    # bytes Python signed; the v1 signature (over the request) does not verify.
+    assert got["webcrypto"] == got["noble"] == [True, True, False]
+    assert b64u_decode(got["signed"]) == followup.signed_bytes(as_blob)
+    assert followup.signed_bytes(as_blob) == followup.entry_signed_bytes(FollowupEntry.parse(entry))
+
+
+# --- consent (§3, v1.1): the hash of the consent wording shown ------------------------
+
+
+def test_the_browser_hashes_the_consent_document_as_python_does(page: Any) -> None:
+    wording = consent_wording()
+    got = page.evaluate(
+        """async (document) => {
+          const s = window.seal;
+          const consent = {share_with: ["media"], contact: true};
+          return {
+            hash: await s.consentTextSha256(document),
+            with: await s.withConsentText(consent, document),
+            without: await s.withConsentText(consent, undefined),
+            notObject: await t.error(s.consentTextSha256([])),
+          };
+        }""",
+        wording.as_json(),
+    )
+    assert got["hash"] == consent_text_sha256() == wording.sha256
+    assert got["with"] == {"share_with": ["media"], "contact": True, "text_sha256": wording.sha256}
+    assert Consent.from_manifest(got["with"]).text_sha256 == wording.sha256
+    assert got["without"] == {"share_with": ["media"], "contact": True}
+    assert got["notObject"] == "malformed-input"

@@ -13,7 +13,16 @@ from typing import Any
 
 import pytest
 
-from testimony.crypto import checkpoint, merkle, receipts, signing, submission
+from testimony.crypto import (
+    checkpoint,
+    followup,
+    hpke,
+    merkle,
+    receipt,
+    receipts,
+    signing,
+    submission,
+)
 from testimony.crypto.encoding import b64u_decode, b64u_encode
 from testimony.crypto.errors import CryptoError
 from testimony.crypto.rfc3339 import parse_time
@@ -246,3 +255,66 @@ def test_inclusion_verification_passes_the_rfc9162_probes(page: Any) -> None:
 
 def _hex(b64: str | None) -> str:
     return base64.b64decode(b64 or "").hex()
+
+
+# --- a follow-up's receipt (§7, v1.1): the entry's signature over its own members -----
+
+WITNESS = receipt.derive("7777-1111-2222-3333-4444")
+
+
+def _followup_receipt(request: dict) -> dict:
+    """A log of three entries whose last is the follow-up entry of ``request``."""
+    entry = followup.followup_entry(request, witness=WITNESS.witness, received=TIME)
+    entries = [b'{"n":0,"type":"filler"}', b'{"n":1,"type":"filler"}', entry]
+    store = merkle.MemoryHashStore()
+    result = merkle.append(0, [merkle.leaf_hash(e) for e in entries], store)
+    store.write_nodes(result.nodes)
+    return {
+        "id": merkle.leaf_hash(entry).hex(),
+        "index": 2,
+        "entry": b64u_encode(entry),
+        "checkpoint": checkpoint.sign(ORIGIN, 3, result.root, LOG_KEY, ORIGIN, TIME),
+        "inclusion": {
+            "index": 2,
+            "size": 3,
+            "path": [p.hex() for p in merkle.inclusion_proof(2, 3, store)],
+        },
+    }
+
+
+def test_a_followup_receipt_verifies_in_the_browser_as_in_python(page: Any) -> None:
+    sealed = submission.seal_submission(
+        hpke.public_key(bytes(32)), followup.followup_manifest("more")
+    )
+    unsigned = followup.followup_request(sealed, parent=V["id"], attachments=["cd" * 32, "0a" * 32])
+    request = followup.sign_followup(
+        WITNESS, {**unsigned, "pow": {"challenge": "AA", "nonce": "AA"}}
+    )
+    honest = _followup_receipt(request)
+    # A retry with a fresh proof of work carries the same signature: the same receipt.
+    retry = {**request, "pow": {"challenge": "AB", "nonce": "AB"}}
+    # A request signed the v1 way (over itself, pow included) logs an entry whose
+    # signature cannot be checked from the entry: refused.
+    v1 = signing.sign_json(WITNESS.signing_key, unsigned)
+    cases = [
+        {"receipt": honest, "key": VERIFIER, "origin": ORIGIN, "request": request},
+        {"receipt": honest, "key": VERIFIER, "origin": ORIGIN, "request": retry},
+        {"receipt": _followup_receipt(v1), "key": VERIFIER, "origin": ORIGIN, "request": v1},
+        {
+            "receipt": honest,
+            "key": VERIFIER,
+            "origin": ORIGIN,
+            "request": dict(request, attachments=["cd" * 32]),
+        },
+    ]
+    got = verify_in_browser(page, cases)
+    for case in cases[:2]:
+        receipts.verify_receipt(case["receipt"], VERIFIER, origin=ORIGIN, request=case["request"])
+    assert got[0]["entry"] == got[1]["entry"] == honest["entry"]
+    for case in cases[2:]:
+        with pytest.raises(CryptoError) as raised:
+            receipts.verify_receipt(
+                case["receipt"], VERIFIER, origin=ORIGIN, request=case["request"]
+            )
+        assert raised.value.code == "bad-receipt"
+    assert got[2:] == ["bad-receipt", "bad-receipt"]

@@ -3,14 +3,18 @@ real store (SQLite and PostgreSQL)."""
 
 from __future__ import annotations
 
+import hashlib
 import json
+import os
 from datetime import timedelta
 from typing import Any
 
 import pytest
 
-from testimony.crypto import followup, hpke, receipt, submission
+from testimony.crypto import canonical, followup, hpke, receipt, submission
 from testimony.crypto.encoding import b64u_decode, b64u_encode
+from testimony.crypto.entries import FollowupEntry
+from testimony.crypto.errors import SignatureError
 from testimony.crypto.receipts import verify_receipt
 from testimony.service.domain.clock import FixedClock
 from tests.service.api.witness_client import WitnessClient
@@ -96,13 +100,75 @@ def test_a_repeat_appends_once_and_answers_the_same_receipt(
     again = client.post("/api/v1/followups", json=request)
     assert again.status_code == 201
     assert again.content == first.content
-    # Signed anew over another proof of work (ignored: it is off here): the
-    # signature differs, the content does not, so the first receipt answers.
-    resigned = followup.sign_followup(ALICE, {**request, "pow": {"challenge": "AA", "nonce": "AA"}})
-    assert resigned["signature"] != request["signature"]
-    assert client.post("/api/v1/followups", json=resigned).content == first.content
-    verify_receipt(first.json(), log_key(client), origin=ORIGIN, request=resigned)
+    # Sent again with another proof of work (ignored: it is off here): `pow`
+    # is not signed (v1.1), so signing again gives the same signature, and the
+    # first receipt answers.
+    retry = {**request, "pow": {"challenge": "AA", "nonce": "AA"}}
+    assert followup.sign_followup(ALICE, retry)["signature"] == request["signature"]
+    assert client.post("/api/v1/followups", json=retry).content == first.content
+    verify_receipt(first.json(), log_key(client), origin=ORIGIN, request=retry)
     assert log_size(client) == size
+
+
+def test_the_logged_entry_s_signature_verifies_from_the_entry_alone(
+    client: TestClient, intake_public: bytes
+) -> None:
+    parent = submit(client, intake_public, ALICE)
+    request = followup_request(client, intake_public, parent, ALICE, files={"p.jpg": b"\xfe" * 99})
+    assert client.post("/api/v1/followups", json=request).status_code == 201
+    # What anyone reads from the public log, and nothing else.
+    size = log_size(client)
+    entries = client.get("/api/v1/log/entries", params={"start": 0, "end": size}).json()
+    logged = b64u_decode(entries["entries"][-1])
+    entry = FollowupEntry.parse(logged)
+    assert entry.witness == ALICE.witness and b64u_encode(entry.signature) == request["signature"]
+    followup.verify_followup_entry(logged)
+    # The signed bytes are the entry's own members (no `pow`, no ciphertext needed).
+    assert followup.entry_signed_bytes(entry) == followup.signed_bytes(request)
+    # An entry claiming another witness key does not verify.
+    forged = canonical.dumps({**json.loads(logged), "witness": BOB.witness_b64u})
+    with pytest.raises(SignatureError):
+        followup.verify_followup_entry(forged)
+
+
+def test_the_same_content_with_other_attachments_or_signature_is_a_conflict(
+    client: TestClient, intake_public: bytes
+) -> None:
+    parent = submit(client, intake_public, ALICE)
+    request = followup_request(client, intake_public, parent, ALICE, files={"p.jpg": b"\xfd" * 99})
+    assert client.post("/api/v1/followups", json=request).status_code == 201
+    size = log_size(client)
+    # The same header and body, naming no attachment, signed for that.
+    other = followup.sign_followup(ALICE, {**request, "attachments": []})
+    assert_problem(client.post("/api/v1/followups", json=other), 409, "followup-conflict")
+    # Another valid signature of the same content (a randomised signer's, not
+    # RFC 8032's deterministic one): the log holds the first, so it is refused.
+    hedged = {**request, "signature": b64u_encode(_hedged_signature(ALICE, request))}
+    assert hedged["signature"] != request["signature"]
+    followup.verify_followup(ALICE.witness, hedged)
+    assert_problem(client.post("/api/v1/followups", json=hedged), 409, "followup-conflict")
+    assert log_size(client) == size
+
+
+def _hedged_signature(keys: receipt.WitnessKeys, request: dict[str, Any]) -> bytes:
+    """An Ed25519 signature of the follow-up with a random nonce: valid, and
+    not the deterministic one (RFC 8032 §5.1.6 with r drawn at random)."""
+    from nacl import bindings
+
+    message = followup.signed_bytes(request)
+    seed = keys.signing_key.private_bytes_raw()
+    scalar = bytearray(hashlib.sha512(seed).digest()[:32])
+    scalar[0] &= 248
+    scalar[31] &= 127
+    scalar[31] |= 64
+    a = bindings.crypto_core_ed25519_scalar_reduce(bytes(scalar) + bytes(32))
+    r = bindings.crypto_core_ed25519_scalar_reduce(os.urandom(64))
+    big_r = bindings.crypto_scalarmult_ed25519_base_noclamp(r)
+    k = bindings.crypto_core_ed25519_scalar_reduce(
+        hashlib.sha512(big_r + keys.witness + message).digest()
+    )
+    s = bindings.crypto_core_ed25519_scalar_add(r, bindings.crypto_core_ed25519_scalar_mul(k, a))
+    return big_r + s
 
 
 def _flip(text: str) -> str:

@@ -8,8 +8,11 @@
  *   resolves to the witness's submission ids and the replies, each opened with
  *   the witness's S1 seed.
  * - `sealFollowup(...)`: the text and files sealed to the intake key as in §3,
- *   with `parent`, the proof of work and the witness's signature over JCS of
- *   the request without `signature`.
+ *   with `parent`; `signFollowup` adds the witness's signature (v1.1) over
+ *   `JCS({"type": "followup", "v": 1, "parent", "intake_key", "header": hex
+ *   H(header), "body": hex H(body), "attachments": sorted})`, the `followup`
+ *   entry's own members (`followupSignedBytes`), so it is checked from the
+ *   log entry alone. The proof of work is not signed: add it before or after.
  *
  * The receipt code and the keys derived from it never leave the page.
  */
@@ -19,7 +22,7 @@ import { check } from "./errors.js";
 import { ed25519 } from "./ed25519.js";
 import { jcs } from "./jcs.js";
 import { INFO_REPLY, open } from "./s1.js";
-import { sealSubmission } from "./submission.js";
+import { followupSignedBytes, sealSubmission } from "./submission.js";
 
 /** `{witness, challenge, signature}` for `POST /api/v1/replies`. */
 export async function repliesRequest(keys, challenge) {
@@ -57,8 +60,9 @@ export async function fetchWitnessView(keys) {
 /**
  * Seal a follow-up to submission `parent`: `{"v": 1, "text", "attachments"}`
  * sealed to `intakePublicKey` with `files` (`[{file, name, type}]`). Resolves
- * to `{attachments, bodyBlob, request: unsigned}`: upload the ciphertexts
- * first, then add `pow` and call `signFollowup`.
+ * to `{attachments, bodyBlob, request: unsigned}`: upload the ciphertexts,
+ * call `signFollowup`, and add `pow` (a retry with a fresh one keeps the
+ * signature).
  */
 export async function sealFollowup({ intakePublicKey, parent, text, files = [], onProgress, signal }) {
   check(typeof parent === "string" && /^[0-9a-f]{64}$/.test(parent), "`parent` is a submission id");
@@ -74,9 +78,12 @@ export async function sealFollowup({ intakePublicKey, parent, text, files = [], 
   return { attachments: sealed.attachments, bodyBlob: sealed.bodyBlob, request: { ...request, parent } };
 }
 
-/** `request` (with its `pow`) and its `signature` by the witness key. */
+/**
+ * `request` and its `signature` by the witness key over `followupSignedBytes`
+ * (v1.1): its `pow`, if it has one, is not signed.
+ */
 export async function signFollowup(keys, request) {
   check(!("signature" in request), "the request is signed once");
-  const signature = await (await ed25519()).sign(keys.signingSeed, jcs(request));
+  const signature = await (await ed25519()).sign(keys.signingSeed, await followupSignedBytes(request));
   return { ...request, signature: b64uEncode(signature) };
 }

@@ -19,6 +19,7 @@
  */
 import { validateAnswers, validateConsent } from "../../../../forms/static/validate.js";
 import { b64uDecode, hexEncode, sha256, utf8 } from "./bytes.js";
+import { withConsentText } from "./consent.js";
 import { SealError } from "./errors.js";
 import { clearProblems, collectAnswers, collectConsent, collectFiles, placeholderAnswers, prepareFiles, showProblems, showReceiptCode } from "./form-dom.js";
 import { installLeave } from "./leave.js";
@@ -119,7 +120,8 @@ async function submit() {
         form: { id: definition.id, version: definition.version, sha256: data.form.sha256 },
         lang,
         answers,
-        consent,
+        // v1.1: the hash of the consent wording shown, when the page carries its document.
+        consent: await withConsentText(consent, data.consentDocument),
       },
       files: prepared,
       witness,

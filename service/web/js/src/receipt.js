@@ -6,8 +6,8 @@
  * 2. the entry is exactly the submission entry of the request that was sent
  *    (it names its intake key, header, body, blobs and witness keys) at the
  *    `received` time the entry states; for a follow-up (a request with
- *    `parent`), the followup entry, whose witness key the request's signature
- *    verifies with;
+ *    `parent`), the followup entry, whose `signature` verifies with its
+ *    `witness` key over its own members (v1.1, `followupEntrySignedBytes`);
  * 3. the checkpoint's signature verifies with the pinned log key and it is of
  *    the expected origin;
  * 4. the inclusion proof of `index` in the checkpoint's tree leads to its root.
@@ -23,8 +23,7 @@ import { leafHash, verifyInclusion } from "./merkle.js";
 import { verifyCheckpoint } from "./checkpoint.js";
 import { normaliseReceiptCode } from "./receipt-code.js";
 import { publicKeyFromSeed } from "./s1.js";
-import { jcs } from "./jcs.js";
-import { followupEntry, submissionEntry } from "./submission.js";
+import { followupEntry, followupEntrySignedBytes, submissionEntry } from "./submission.js";
 import { runInWorker } from "./worker-client.js";
 
 function receiptError(message) {
@@ -86,8 +85,12 @@ export async function verifyReceipt(receipt, logVerifierKey, origin, request) {
   }
   requireField(equalBytes(expectedEntry, entry), "the entry does not name this submission");
   if (followup) {
-    const { signature, ...signed } = request;
-    const valid = await (await ed25519()).verify(b64uDecode(logged.witness), jcs(signed), b64uDecode(signature));
+    // From the entry alone (which is byte for byte the request's, above).
+    const valid = await (await ed25519()).verify(
+      b64uDecode(logged.witness),
+      followupEntrySignedBytes(logged),
+      b64uDecode(logged.signature),
+    );
     requireField(valid, "the follow-up's signature does not verify with the entry's witness key");
   }
   // 3. The checkpoint is the log's, signed by its pinned key.

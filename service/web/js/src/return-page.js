@@ -134,9 +134,10 @@ async function sendFollowup(event) {
       onProgress: ({ done, total }) => setProgress(ui.return_sending, total ? done / (2 * total) : 0),
     });
     await uploadSealed(sealed, { onProgress: (fraction) => setProgress(ui.return_sending, 0.5 + fraction / 2) });
+    // Signed before the proof of work, which the signature does not cover (§7, v1.1).
+    const signed = await signFollowup(keys, sealed.request);
     const pow = await proofOfWork();
-    const request = pow === null ? { ...sealed.request } : { ...sealed.request, pow };
-    const signed = await signFollowup(keys, request);
+    if (pow !== null) signed.pow = pow;
     const receipt = await postForReceipt("/api/v1/followups", signed);
     followupForm.reset();
     try {

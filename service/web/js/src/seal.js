@@ -23,9 +23,12 @@ export { ed25519, nobleEd25519, webcryptoEd25519 } from "./ed25519.js";
 export { leafHash, nodeHash, verifyInclusion } from "./merkle.js";
 export { parseVerifierKey, verifyCheckpoint } from "./checkpoint.js";
 export { fetchWitnessView, openReply, repliesRequest, sealFollowup, signFollowup } from "./followup.js";
+export { consentTextSha256, withConsentText } from "./consent.js";
 export {
   INLINE_BODY_LIMIT,
   followupEntry,
+  followupEntrySignedBytes,
+  followupSignedBytes,
   openAttachment,
   openBody,
   openSubmission,

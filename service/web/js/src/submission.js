@@ -259,6 +259,50 @@ const FOLLOWUP_MEMBERS = new Set(["intake_key", "header", "body", "body_blob", "
 const SEALED_MEMBERS = ["intake_key", "header", "body", "body_blob", "attachments"];
 
 /**
+ * The bytes a follow-up's signature is over (docs/protocol.md §7, v1.1):
+ * `JCS({"type": "followup", "v": 1, "parent", "intake_key", "header": hex
+ * H(header), "body": hex H(body), "attachments": sorted})`, from `members`,
+ * which are those of a `followup` entry (hex hashes; `body` is the
+ * `body_blob` id when the body was uploaded). Only those members are read, so
+ * a logged entry gives the bytes as well as the request it was built from
+ * (`followupSignedBytes`). Exactly `testimony.crypto.followup.entry_signed_bytes`.
+ */
+export function followupEntrySignedBytes({ parent, intake_key: intakeKey, header, body, attachments }) {
+  check(typeof parent === "string" && /^[0-9a-f]{64}$/.test(parent), "`parent` is a submission id");
+  check(typeof intakeKey === "string" && /^[0-9a-f]{32}$/.test(intakeKey), "`intake_key` is a key id");
+  check(typeof header === "string" && /^[0-9a-f]{64}$/.test(header), "`header` is a hex SHA-256");
+  check(typeof body === "string" && /^[0-9a-f]{64}$/.test(body), "`body` is a hex SHA-256");
+  check(Array.isArray(attachments), "`attachments` is a list of blob ids");
+  const blobs = attachments.map((b) => blobId(b, "an attachment")).sort();
+  return jcs({ type: "followup", v: 1, parent, intake_key: intakeKey, header, body, attachments: blobs });
+}
+
+async function followupMembers(request) {
+  check(request !== null && typeof request === "object" && !Array.isArray(request), "the request is a JSON object");
+  const sealed = {};
+  for (const name of SEALED_MEMBERS) if (name in request) sealed[name] = request[name];
+  const base = JSON.parse(fromUtf8(await submissionEntry(sealed, "2000-01-01T00:00:00Z")));
+  check(typeof request.parent === "string" && /^[0-9a-f]{64}$/.test(request.parent), "`parent` is a submission id");
+  return {
+    parent: request.parent,
+    intake_key: base.intake_key,
+    header: base.header,
+    body: base.body,
+    attachments: base.attachments,
+  };
+}
+
+/**
+ * The bytes a follow-up request's signature is over (§7, v1.1; see
+ * `followupEntrySignedBytes`): `pow`, `signature` and any other member are
+ * not signed. Exactly `testimony.crypto.followup.signed_bytes`. Raises
+ * "malformed-input".
+ */
+export async function followupSignedBytes(request) {
+  return followupEntrySignedBytes(await followupMembers(request));
+}
+
+/**
  * The JCS bytes of the `followup` entry (docs/log-entries.md) for a follow-up
  * request (§7) received at `received`, with `witness` (b64u) the parent
  * submission's witness key, exactly as
@@ -268,17 +312,14 @@ const SEALED_MEMBERS = ["intake_key", "header", "body", "body_blob", "attachment
 export async function followupEntry(request, witness, received) {
   check(request !== null && typeof request === "object" && !Array.isArray(request), "the request is a JSON object");
   for (const name of Object.keys(request)) check(FOLLOWUP_MEMBERS.has(name), `a follow-up has no member \`${name}\``);
-  const sealed = {};
-  for (const name of SEALED_MEMBERS) if (name in request) sealed[name] = request[name];
-  const base = JSON.parse(fromUtf8(await submissionEntry(sealed, "2000-01-01T00:00:00Z")));
-  check(typeof request.parent === "string" && /^[0-9a-f]{64}$/.test(request.parent), "`parent` is a submission id");
+  const base = await followupMembers(request);
   check(fieldBytes(request, "signature").length === 64, "`signature` is a b64u 64-byte Ed25519 signature");
   check(typeof witness === "string" && b64uDecode(witness).length === 32, "the witness key is 32 bytes");
   check(typeof received === "string" && TIME.test(received), "`received` is an RFC 3339 UTC time");
   return jcs({
     type: "followup",
     v: 1,
-    parent: request.parent,
+    parent: base.parent,
     intake_key: base.intake_key,
     header: base.header,
     body: base.body,

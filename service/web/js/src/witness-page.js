@@ -14,6 +14,7 @@
 import { validateAnswers, validateConsent } from "../../../../forms/static/validate.js";
 import { postForReceipt, proofOfWork } from "./api.js";
 import { b64uDecode } from "./bytes.js";
+import { withConsentText } from "./consent.js";
 import { clearProblems, collectAnswers, collectConsent, collectFiles, placeholderAnswers, prepareFiles, showProblems, showReceiptCode } from "./form-dom.js";
 import { installLeave } from "./leave.js";
 import { newReceiptCode } from "./receipt-code.js";
@@ -106,7 +107,8 @@ async function submit() {
         form: { id: definition.id, version: definition.version, sha256: data.form.sha256 },
         lang: data.lang,
         answers,
-        consent,
+        // v1.1: the hash of the consent wording shown, when the page carries its document.
+        consent: await withConsentText(consent, data.consentDocument),
       },
       files: prepared,
       witness,
