@@ -9,13 +9,11 @@ from __future__ import annotations
 import hashlib
 import os
 from collections.abc import Iterator
-from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
 import pytest
-from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from testimony.crypto import canonical, codes, followup, hpke, keyring, merkle, signing
 from testimony.crypto.encoding import b64u_decode, b64u_encode
@@ -35,6 +33,7 @@ from testimony.crypto.entries import (
 from testimony.service.domain.clock import FixedClock
 from testimony.service.server import init_data_dir
 from testimony.service.settings import Settings
+from tests.reviewers_support import Org, Person, enrol, found, login, post
 from tests.service.intake_support import (
     VECTOR,
     TestClient,
@@ -44,40 +43,6 @@ from tests.service.intake_support import (
 )
 
 pytestmark = pytest.mark.filterwarnings("ignore::DeprecationWarning")
-
-
-@dataclass
-class Person:
-    """A reviewer's keys, as a workstation holds them."""
-
-    sign: Ed25519PrivateKey
-    box_seed: bytes
-
-    @classmethod
-    def new(cls) -> Person:
-        return cls(signing.private_key_from_seed(os.urandom(32)), os.urandom(32))
-
-    @property
-    def id(self) -> str:
-        return keyring.reviewer_id(self.sign_public)
-
-    @property
-    def sign_public(self) -> bytes:
-        return signing.public_key_bytes(self.sign)
-
-    @property
-    def box_public(self) -> bytes:
-        return hpke.public_key(self.box_seed)
-
-    def entry(self, kind: type[SignedEntry], **members: Any) -> SignedEntry:
-        return kind.create(self.sign, nonce=os.urandom(16), **members)
-
-
-@dataclass
-class Org:
-    client: TestClient
-    token: str
-    clock: FixedClock
 
 
 @pytest.fixture
@@ -91,55 +56,6 @@ def org(tmp_path: Path, database_url: str | None, clock: FixedClock) -> Iterator
     result = init_data_dir(settings, public, origin="test.invalid/log")
     with TestClient(create_app(settings)) as client:
         yield Org(client, result.setup_token, clock)
-
-
-def post(client: TestClient, entry: SignedEntry, token: str | None = None, **more: Any) -> Any:
-    body = {"entry": canonical.loads(entry.to_json()), **more}
-    headers = {} if token is None else {"Authorization": f"Bearer {token}"}
-    return client.post("/api/v1/entries", json=body, headers=headers)
-
-
-def login(client: TestClient, person: Person) -> str:
-    challenge = client.get("/api/v1/session/challenge").json()["challenge"]
-    signature = signing.sign(person.sign, keyring.session_signing_bytes(challenge, person.id))
-    answer = client.post(
-        "/api/v1/session",
-        json={"reviewer": person.id, "challenge": challenge, "signature": b64u_encode(signature)},
-    )
-    assert answer.status_code == 200, answer.text
-    return str(answer.json()["token"])
-
-
-def found(org: Org, admin: Person, *, quorum: int = 2) -> Any:
-    policy = Policy.create(**dict.fromkeys(("enrol", "revoke", "rotate", "policy"), quorum))
-    entry = admin.entry(
-        OrgEntry,
-        sign_key=admin.sign_public,
-        box_key=admin.box_public,
-        setup=codes.code_hash(org.token),
-        policy=policy,
-    )
-    return post(org.client, entry)
-
-
-def enrol(org: Org, admin: Person, admin_token: str, role: str = "reviewer") -> Person:
-    """Invite, enrol and approve a new person; returns them."""
-    code = codes.new_code()
-    invite = admin.entry(InviteEntry, code=codes.code_hash(code))
-    assert post(org.client, invite, admin_token).status_code == 201
-    person = Person.new()
-    candidate = person.entry(
-        ReviewerEntry,
-        sign_key=person.sign_public,
-        box_key=person.box_public,
-        role=role,
-        invite=codes.code_hash(code),
-    )
-    answer = post(org.client, candidate)
-    assert answer.status_code == 201, answer.text
-    approval = admin.entry(ApprovalEntry, subject=answer.json()["id"])
-    assert post(org.client, approval, admin_token).status_code == 201
-    return person
 
 
 def test_an_organisation_is_founded_once_with_the_setup_token(org: Org) -> None:

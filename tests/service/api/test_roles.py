@@ -22,7 +22,7 @@ from testimony.service.domain.clock import FixedClock
 from testimony.service.domain.reviewers import ROLES_ADMITTED
 from testimony.service.server import init_data_dir
 from testimony.service.settings import Settings
-from tests.service.api.test_reviewers import Org, Person, enrol, found, login
+from tests.reviewers_support import Org, Person, enrol, found, login
 from tests.service.intake_support import VECTOR, TestClient, assert_problem
 
 VALUES = {

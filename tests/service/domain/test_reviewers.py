@@ -21,7 +21,7 @@ from testimony.service.domain.errors import DomainError, SessionInvalid, Session
 from testimony.service.domain.reviewers import ReviewerSession
 from testimony.service.server import Server, init_data_dir, open_server
 from testimony.service.settings import Settings
-from tests.service.api.test_reviewers import Person
+from tests.reviewers_support import Person
 from tests.service.intake_support import NOW, VECTOR
 
 
