@@ -18,9 +18,20 @@ from typing import Any
 
 import typer
 
-__all__ = ["Progress", "error_code", "fail", "first_line", "one_line_errors", "progress"]
+__all__ = [
+    "WORK_PHASE",
+    "Progress",
+    "error_code",
+    "fail",
+    "first_line",
+    "one_line_errors",
+    "progress",
+]
 
 Progress = Callable[[str, int, int], None]
+
+WORK_PHASE = "proof of work"
+"""The phase a proof of work is reported under: counted in hashes, never in bytes."""
 """``update(phase, done, total)``: counts, or bytes, done of ``total`` in ``phase``."""
 
 
@@ -80,7 +91,7 @@ def progress(*, in_bytes: bool = False) -> Iterator[Progress]:
     with Bars(
         TextColumn("{task.description}"),
         BarColumn(),
-        DownloadColumn() if in_bytes else MofNCompleteColumn(),
+        _unit_column(DownloadColumn() if in_bytes else MofNCompleteColumn()),
         TimeRemainingColumn(),
         console=Console(stderr=True),
         transient=True,
@@ -90,7 +101,23 @@ def progress(*, in_bytes: bool = False) -> Iterator[Progress]:
 
         def update(phase: str, done: int, total: int) -> None:
             if phase not in tasks:
-                tasks[phase] = bars.add_task(phase, total=total)
+                tasks[phase] = bars.add_task(phase, total=total, counted=phase == WORK_PHASE)
             bars.update(tasks[phase], completed=done, total=total)
 
         yield update
+
+
+def _unit_column(inner: Any) -> Any:
+    """A column showing counts for a task marked ``counted`` (hashes), else ``inner``."""
+    from rich.progress import MofNCompleteColumn, ProgressColumn
+
+    class UnitColumn(ProgressColumn):
+        def __init__(self) -> None:
+            super().__init__()
+            self._counts = MofNCompleteColumn()
+
+        def render(self, task: Any) -> Any:
+            column = self._counts if task.fields.get("counted") else inner
+            return column.render(task)
+
+    return UnitColumn()

@@ -26,7 +26,7 @@ Resumable uploads (§6) are :mod:`testimony.client.tus`, on top of this.
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Collection, Mapping
+from collections.abc import Callable, Collection, Mapping
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import quote, urljoin
@@ -90,16 +90,17 @@ class Challenge:
     """Leading zero bits asked for; 0 means no work is asked."""
     expires: str
 
-    def solve(self) -> Proof | None:
+    def solve(self, progress: Callable[[int, int], None] | None = None) -> Proof | None:
         """The solved proof, or None when the server asks for no work.
 
-        Costs about ``2**bits`` hashes. Raises :class:`~.errors.UnexpectedAnswer`
-        for a challenge that is not b64u.
+        Costs about ``2**bits`` hashes; ``progress(tried, expected)`` is told
+        how far the search is (:func:`testimony.crypto.pow.solve`). Raises
+        :class:`~.errors.UnexpectedAnswer` for a challenge that is not b64u.
         """
         if self.bits == 0:
             return None
         try:
-            return Proof(self.challenge, solve(self.challenge, self.bits))
+            return Proof(self.challenge, solve(self.challenge, self.bits, progress))
         except CryptoError:
             raise UnexpectedAnswer(
                 "the proof-of-work challenge: the server's challenge is not b64u"
@@ -110,7 +111,8 @@ class ServerClient:
     """One Testimony server at ``base_url`` (``https://intake.example.org``).
 
     ``transport`` replaces the network (``httpx.MockTransport``, or one that
-    cuts a connection); ``timeout`` is in seconds. Use it as a context manager,
+    cuts a connection); ``timeout`` is in seconds; ``work_progress`` is told
+    how far each proof of work is. Use it as a context manager,
     or call :meth:`close`. Raises :class:`~.errors.InvalidServerURL` for a
     URL that is not ``http://`` or ``https://`` with a host.
     """
@@ -121,8 +123,11 @@ class ServerClient:
         *,
         transport: httpx.BaseTransport | None = None,
         timeout: float = DEFAULT_TIMEOUT,
+        work_progress: Callable[[int, int], None] | None = None,
     ) -> None:
         self.base_url = base_url.rstrip("/")
+        self.work_progress = work_progress
+        """Told ``(hashes tried, hashes expected)`` while a proof of work is solved."""
         try:
             parsed = httpx.URL(self.base_url)
         except httpx.InvalidURL:
@@ -244,8 +249,8 @@ class ServerClient:
 
     def proof_of_work(self, length: int | None = None) -> Proof | None:
         """Fetch a challenge (:meth:`pow_challenge`) and solve it; None when the
-        server asks for no work."""
-        return self.pow_challenge(length).solve()
+        server asks for no work. :attr:`work_progress` is told how far it is."""
+        return self.pow_challenge(length).solve(self.work_progress)
 
     def intake_key(self, form_id: str | None = None) -> bytes:
         """The S1 intake public key to seal to (§1, §3 step 4), from

@@ -118,7 +118,11 @@ def upload(
     from .upload import Courier
 
     failed = 0
-    with one_line_errors(), Courier(server, log_key=log_key) as courier:
+    with (
+        one_line_errors(),
+        progress(in_bytes=True) as update,
+        Courier(server, log_key=log_key, progress=update) as courier,
+    ):
         for path in files:
             delivery = courier.deliver(path)
             if delivery.error is not None:

@@ -40,6 +40,7 @@ from typing import Any, Literal
 import httpx
 
 from testimony.client import tus
+from testimony.client.console import WORK_PHASE, Progress
 from testimony.client.errors import ClientError
 from testimony.client.http import DEFAULT_TIMEOUT, ServerClient
 from testimony.crypto.errors import CryptoError
@@ -115,7 +116,9 @@ class Courier:
     ``log_key`` is the verifier key to trust (else the one pinned in
     ``pins_path`` for ``server_url``, else the server's, which is then pinned).
     ``transport`` lets tests interpose on the connection; ``patch_bytes``
-    is the size of one ``PATCH`` (default :data:`testimony.client.tus.PATCH_BYTES`).
+    is the size of one ``PATCH`` (default :data:`testimony.client.tus.PATCH_BYTES`);
+    ``progress(phase, done, total)`` is told how each proof of work goes
+    (phase :data:`~testimony.client.console.WORK_PHASE`, counted in hashes).
     Raises :class:`UploadFailed` for a server URL that is not one.
     """
 
@@ -128,9 +131,14 @@ class Courier:
         transport: httpx.BaseTransport | None = None,
         patch_bytes: int | None = None,
         timeout: float = DEFAULT_TIMEOUT,
+        progress: Progress | None = None,
     ) -> None:
+        report = progress
+        work = None if report is None else (lambda done, total: report(WORK_PHASE, done, total))
         with from_client_errors():
-            self._client = ServerClient(server_url, transport=transport, timeout=timeout)
+            self._client = ServerClient(
+                server_url, transport=transport, timeout=timeout, work_progress=work
+            )
         self.server_url = self._client.base_url
         self._given_key = log_key.strip() if log_key else None
         self._pins_path = pins_path or default_pins_path()
