@@ -33,10 +33,15 @@ verified the request, and the request's signature::
      "header": "<hex H>", "body": "<hex H>", "attachments": ["<hex>", sorted],
      "witness": "<b64u>", "signature": "<b64u>", "received"}
 
-**Reply.** ``Seal_S1(witness_box, info = "testimony/v1 reply", JCS(message))``;
-its entry ``{"type": "reply", "v": 1, "parent", "sealed": "<hex H(sealed)>",
-"received"}``. A witness fetches replies by signing
-``JCS({"challenge": <b64u>, "witness": <b64u>})`` (:func:`replies_request`).
+**Reply.** ``Seal_S1(witness_box, info = "testimony/v1 reply", JCS(message))``
+(:func:`seal_reply`), message ``{"v": 1, "text"}``. A reviewer's workstation
+signs its entry, a ``testimony.crypto.entries.SignedReplyEntry`` ``{"type":
+"reply", "v": 1, "parent", "sealed": "<hex H(sealed)>", "actor", "nonce",
+"signature"}``, and sends it with the sealed bytes to ``POST /api/v1/entries``
+(§12.7, docs/reviewers-api.md), which adds ``received``; the unsigned form
+earlier servers logged (``entries.ReplyEntry``) is still read, never written.
+A witness fetches replies by signing ``JCS({"challenge": <b64u>, "witness":
+<b64u>})`` (:func:`replies_request`).
 
 >>> import json
 >>> from datetime import datetime, timezone
@@ -63,8 +68,8 @@ from datetime import datetime
 from typing import Any
 
 from . import canonical, hpke, signing
-from .encoding import b64u_decode, b64u_encode, hex_decode, sha256
-from .entries import FollowupEntry, ReplyEntry
+from .encoding import b64u_decode, b64u_encode, hex_decode
+from .entries import FollowupEntry
 from .errors import EntryMalformed, MalformedInput, SignatureError
 from .receipt import WitnessKeys
 from .rfc3339 import format_time
@@ -73,14 +78,12 @@ from .submission import SealedSubmission, sealed_content
 __all__ = [
     "FOLLOWUP_MEMBERS",
     "build_followup_entry",
-    "build_reply_entry",
     "entry_signed_bytes",
     "followup_entry",
     "followup_manifest",
     "followup_request",
     "open_reply",
     "replies_request",
-    "reply_entry",
     "seal_reply",
     "sign_followup",
     "signed_bytes",
@@ -283,25 +286,6 @@ def open_reply(box_seed: bytes, sealed: bytes) -> dict[str, Any]:
     if not isinstance(message, dict):
         raise MalformedInput("the reply is not a JSON object")
     return message
-
-
-def build_reply_entry(parent: str, sealed: bytes, received: datetime) -> ReplyEntry:
-    """The ``reply`` entry ``{"type", "v", "parent", "sealed", "received"}`` (as
-    logged today, without actor or signature).
-
-    ``sealed`` is kept as a blob; the entry names its hash. Raises
-    :class:`MalformedInput` for a parent that is not a 64-hex id.
-    """
-    if not isinstance(sealed, bytes) or len(sealed) <= hpke.ENC_LENGTH:
-        raise MalformedInput("a sealed reply is longer than an S1 encapsulation")
-    parent = _parent(parent)
-    format_time(received)  # refuses, with its own message, a time not in whole UTC seconds
-    return ReplyEntry(parent=parent, sealed=sha256(sealed).hex(), received=received)
-
-
-def reply_entry(parent: str, sealed: bytes, received: datetime) -> bytes:
-    """The JCS bytes of a ``reply`` entry (:func:`build_reply_entry`'s, as logged)."""
-    return build_reply_entry(parent, sealed, received).to_json()
 
 
 def replies_request(keys: WitnessKeys, challenge: str) -> dict[str, str]:

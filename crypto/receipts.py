@@ -64,9 +64,14 @@ def _request_entry_fields(
     a request with ``parent``, ``followup_entry``) the server uses, at a
     placeholder time that is then dropped, so the rule exists once. A
     follow-up's entry names the parent's witness key: the request's signature
-    must verify with the key the entry names. The entry's ``signature`` is
-    not compared: a repeat sent with a fresh proof of work carries another
-    signature and is answered the first receipt.
+    must verify with the key the entry names, over the v1.1 signed bytes
+    ``JCS({"type": "followup", "v": 1, "parent", "intake_key", "header",
+    "body", "attachments"})`` (``followup.signed_bytes``), which are the
+    entry's own members, so once those are compared the request's signature
+    vouches for the entry. The entry's ``signature`` itself is not compared
+    (``followup.verify_followup_entry`` checks it from the entry alone): a
+    retry with a fresh proof of work carries the same one, as ``pow`` is not
+    signed.
     """
     placeholder = datetime(2000, 1, 1, tzinfo=UTC)
     if "parent" in request:

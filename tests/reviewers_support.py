@@ -1,16 +1,22 @@
 """What the reviewers' tests share: a reviewer's keys as a workstation holds
-them, and the steps of founding an organisation and enrolling people through
-the real application (docs/reviewers-api.md)."""
+them, and the steps of founding an organisation, enrolling people and
+replying to a witness through the real application (docs/reviewers-api.md).
+
+``post``, ``login``, ``found_on``, ``admin_session`` and ``reply`` take any
+``httpx.Client``: a ``TestClient`` on the application, or a client of a live
+``testimony serve``."""
 
 from __future__ import annotations
 
+import hashlib
 import os
 from dataclasses import dataclass
 from typing import Any
 
+import httpx
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
-from testimony.crypto import canonical, codes, hpke, keyring, signing
+from testimony.crypto import canonical, codes, followup, hpke, keyring, signing
 from testimony.crypto.encoding import b64u_encode
 from testimony.crypto.entries import (
     ApprovalEntry,
@@ -19,11 +25,22 @@ from testimony.crypto.entries import (
     Policy,
     ReviewerEntry,
     SignedEntry,
+    SignedReplyEntry,
 )
 from testimony.service.domain.clock import FixedClock
 from tests.service.intake_support import TestClient
 
-__all__ = ["Org", "Person", "enrol", "found", "login", "post"]
+__all__ = [
+    "Org",
+    "Person",
+    "admin_session",
+    "enrol",
+    "found",
+    "found_on",
+    "login",
+    "post",
+    "reply",
+]
 
 
 @dataclass
@@ -60,13 +77,13 @@ class Org:
     clock: FixedClock
 
 
-def post(client: TestClient, entry: SignedEntry, token: str | None = None, **more: Any) -> Any:
+def post(client: httpx.Client, entry: SignedEntry, token: str | None = None, **more: Any) -> Any:
     body = {"entry": canonical.loads(entry.to_json()), **more}
     headers = {} if token is None else {"Authorization": f"Bearer {token}"}
     return client.post("/api/v1/entries", json=body, headers=headers)
 
 
-def login(client: TestClient, person: Person) -> str:
+def login(client: httpx.Client, person: Person) -> str:
     challenge = client.get("/api/v1/session/challenge").json()["challenge"]
     signature = signing.sign(person.sign, keyring.session_signing_bytes(challenge, person.id))
     answer = client.post(
@@ -77,16 +94,51 @@ def login(client: TestClient, person: Person) -> str:
     return str(answer.json()["token"])
 
 
-def found(org: Org, admin: Person, *, quorum: int = 2) -> Any:
+def found_on(client: httpx.Client, setup_token: str, admin: Person, *, quorum: int = 2) -> Any:
+    """Post the ``org`` entry founding the organisation with ``admin``; the answer."""
     policy = Policy.create(**dict.fromkeys(("enrol", "revoke", "rotate", "policy"), quorum))
     entry = admin.entry(
         OrgEntry,
         sign_key=admin.sign_public,
         box_key=admin.box_public,
-        setup=codes.code_hash(org.token),
+        setup=codes.code_hash(setup_token),
         policy=policy,
     )
-    return post(org.client, entry)
+    return post(client, entry)
+
+
+def found(org: Org, admin: Person, *, quorum: int = 2) -> Any:
+    return found_on(org.client, org.token, admin, quorum=quorum)
+
+
+def admin_session(client: httpx.Client, setup_token: str) -> tuple[Person, str]:
+    """Found the organisation with a new admin and open their session, as a
+    workstation does: ``(admin, session token)``."""
+    admin = Person.new()
+    founded = found_on(client, setup_token, admin)
+    assert founded.status_code == 201, founded.text
+    return admin, login(client, admin)
+
+
+def reply(
+    client: httpx.Client,
+    reviewer: Person,
+    token: str,
+    *,
+    parent: str,
+    witness_box: bytes,
+    text: str,
+) -> Any:
+    """A reviewer's question to the witness of submission ``parent``, as a
+    workstation sends it: ``{"v": 1, "text"}`` sealed to ``witness_box``
+    (``followup.seal_reply``), and the signed ``reply`` entry naming its hash,
+    posted with the sealed bytes to ``POST /api/v1/entries``. The answer (201
+    and a receipt)."""
+    sealed = followup.seal_reply(witness_box, {"v": 1, "text": text})
+    entry = reviewer.entry(
+        SignedReplyEntry, parent=parent, sealed=hashlib.sha256(sealed).hexdigest()
+    )
+    return post(client, entry, token, blob=b64u_encode(sealed))
 
 
 def enrol(org: Org, admin: Person, admin_token: str, role: str = "reviewer") -> Person:

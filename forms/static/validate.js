@@ -270,15 +270,21 @@ export function validateAnswers(rules, definition, answers, attachments) {
   return problems;
 }
 
+const CONSENT_MEMBERS = ["share_with", "contact", "text_sha256"];
+const SHA256_HEX = /^[0-9a-f]{64}$/;
+
 /**
  * Every problem with `consent` (the parsed JSON of M.consent, docs/protocol.md §3):
- * {"share_with": [distinct ids from rules.consent.share_with], "contact": bool}.
+ * {"share_with": [distinct ids from rules.consent.share_with], "contact": bool,
+ * "text_sha256"?: 64 lowercase hex digits (v1.1, the hash of the consent wording
+ * shown; its shape only, as forms/consent.py checks it)}. Unknown keys first
+ * (sorted), then share_with, contact, text_sha256.
  */
 export function validateConsent(rules, consent) {
   const codes = rules.consent.codes;
   if (!isObject(consent)) return [[null, "wrong-type", codes["wrong-type"]]];
   const problems = Object.keys(consent)
-    .filter((key) => key !== "share_with" && key !== "contact")
+    .filter((key) => !CONSENT_MEMBERS.includes(key))
     .sort()
     .map((key) => [key, "unknown-field", codes["unknown-field"]]);
   if (!hasOwn(consent, "share_with")) {
@@ -300,6 +306,12 @@ export function validateConsent(rules, consent) {
     problems.push(["contact", "required", codes.required]);
   } else if (typeof consent.contact !== "boolean") {
     problems.push(["contact", "wrong-type", codes["wrong-type"]]);
+  }
+  if (hasOwn(consent, "text_sha256")) {
+    const hash = consent.text_sha256;
+    if (typeof hash !== "string" || !SHA256_HEX.test(hash)) {
+      problems.push(["text_sha256", "wrong-type", codes["wrong-type"]]);
+    }
   }
   return problems;
 }

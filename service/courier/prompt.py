@@ -234,4 +234,6 @@ def interview(
         answered, value = questionnaire.ask(form_field, check_in(wording))
         if answered:
             chosen[form_field.id] = value
+    # v1.1 §3: the consent names the wording just shown, hex(H(JCS(consent document))).
+    chosen["text_sha256"] = wording.sha256
     return Interview(answers=answers, consent=Consent.from_manifest(chosen))

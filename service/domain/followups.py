@@ -1,4 +1,4 @@
-"""Follow-ups from a witness, and reviewers' replies to them (docs/protocol.md §7, §9, §10).
+"""Follow-ups from a witness (docs/protocol.md §7, §9, §10).
 
 **A follow-up needs a valid witness signature.** ``POST /api/v1/followups``
 carries a new header and body sealed as in §3, ``parent`` (a submission id)
@@ -36,13 +36,15 @@ recorded in the transaction of the batch that appends the entry. The
 witness key and the witness's signature, which anyone can check again from the
 entry; the ``followups`` projection marks its blobs referenced.
 
-**Replies.** :meth:`Followups.post_reply` logs a sealed reply to a submission
-(``Seal_S1(witness_box, "testimony/v1 reply", JCS(message))``, made by the
-reviewer's workstation): a ``reply`` entry names the hash of its bytes,
-which are kept as an ``inline_blobs`` row committed with the entry. Reviewer
-``actor`` and ``signature`` fields (§9) are not built yet: the workstation
-does not exist (``testimony.crypto.entries.SignedReplyEntry`` is the entry it
-will send).
+**Replies** are not written here. A reviewer's reply is a signed entry
+(``testimony.crypto.entries.SignedReplyEntry``, with the reviewer's ``actor``
+and ``signature``) that the workstation sends with its sealed bytes to
+``POST /api/v1/entries`` (``reviewers.Reviewers``, docs/reviewers-api.md),
+which refuses a parent that is not a logged submission carrying a witness key
+(``unknown-parent``, ``parent-without-witness``, as for a follow-up) and
+commits the bytes with the entry. The unsigned ``reply`` entry earlier versions logged is
+no longer written (an old log's still parses, ``entries.ReplyEntry``); the
+witness reads replies through ``replies.Replies``.
 """
 
 from __future__ import annotations
@@ -72,7 +74,6 @@ from .errors import (
     RequestTooLarge,
     UnknownIntakeKey,
     UnknownParent,
-    from_store,
 )
 from .intake import Intake, Submitted, check_pow_member
 from .receipts import Receipt
@@ -83,7 +84,7 @@ _PLACEHOLDER_WITNESS = bytes(32)
 
 
 class Followups:
-    """Accepts follow-ups and logs replies (see the module docstring)."""
+    """Accepts follow-ups (see the module docstring)."""
 
     def __init__(
         self,
@@ -190,21 +191,3 @@ class Followups:
         if replace(entry, received=stored.received) != stored:
             raise FollowupConflict()
         return self._intake.receipt(index)
-
-    def post_reply(self, parent_id: str, sealed: bytes) -> Receipt:
-        """Log a reviewer's sealed reply to submission ``parent_id``; return its receipt.
-
-        ``sealed`` is ``Seal_S1(witness_box, "testimony/v1 reply", JCS(message))``;
-        the server cannot and does not open it. Raises :class:`UnknownParent`,
-        :class:`ParentWithoutWitness`, ``MalformedInput`` for bytes too short to
-        be sealed, and :class:`Unavailable`.
-        """
-        parent = self.parent(parent_id)
-        received = self._granularity.floor(self._clock.now())
-        entry = followup.build_reply_entry(parent.id, sealed, received)
-        with from_store():
-            # The sealed reply is kept like a header: a row committed with its entry.
-            appended = self._batcher.submit(entry.to_json(), blobs={entry.sealed: sealed})
-        if not appended.appended:
-            return self._intake.receipt(appended.index)
-        return Receipt.proved(entry.to_json(), appended.checkpoint.note, appended.inclusion)

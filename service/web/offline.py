@@ -193,6 +193,8 @@ def offline_page(
         },
         "ui": {lang: {**strings.for_language(lang), **extra.for_language(lang)} for lang in chosen},
         "worker": _inline("offline-seal-worker.js"),
+        # v1.1 §3: the script writes M.consent.text_sha256 = hex(H(JCS(this))).
+        "consentDocument": consent,
     }
     script = _inline("offline-page.js")
     css = _inline("witness.css")

@@ -184,6 +184,8 @@ def form_page(lang: str, form_id: str, request: Request) -> HTMLResponse:
         "rules": rules,
         "messages": messages,
         "ui": strings.for_language(lang),
+        # v1.1 §3: the script writes M.consent.text_sha256 = hex(H(JCS(this))).
+        "consentDocument": consent,
     }
     return _render(
         "form.html",

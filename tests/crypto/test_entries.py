@@ -157,20 +157,50 @@ def test_the_followup_entry_is_the_dict_it_always_was() -> None:
 
 
 def test_the_reply_and_intake_key_entries_are_the_dicts_they_always_were() -> None:
-    sealed = bytes(hpke.ENC_LENGTH + 40)
-    data = followup.reply_entry("ab" * 32, sealed, RECEIVED)
+    sealed = followup.seal_reply(hpke.public_key(bytes(32)), {"v": 1, "text": "когда?"})
+    digest = submissions.sha256(sealed).hex()
+    # A reviewer's reply as a workstation signs it (§12.7) and the server logs it.
+    nonce = bytes(range(16))
+    signed = SignedReplyEntry.create(KEY, nonce=nonce, parent="ab" * 32, sealed=digest)
+    signed.verify_signature(PUBLIC)
+    data = signed.with_received(RECEIVED).to_json()
     assert data == canonical.dumps(
         {
             "type": "reply",
             "v": 1,
             "parent": "ab" * 32,
-            "sealed": submissions.sha256(sealed).hex(),
+            "sealed": digest,
+            "actor": keyring.reviewer_id(PUBLIC),
+            "nonce": b64u_encode(nonce),
+            "signature": b64u_encode(signed.signature),
             "received": "2026-11-25T12:00:00Z",
         }
     )
-    assert parse_entry(data) == ReplyEntry(
-        parent="ab" * 32, sealed=submissions.sha256(sealed).hex(), received=RECEIVED
+    assert signed.signed_bytes() == canonical.dumps(
+        {
+            "type": "reply",
+            "v": 1,
+            "parent": "ab" * 32,
+            "sealed": digest,
+            "actor": keyring.reviewer_id(PUBLIC),
+            "nonce": b64u_encode(nonce),
+        }
     )
+    assert parse_entry(data) == signed.with_received(RECEIVED)
+    # The unsigned form earlier servers wrote is no longer written, but an old
+    # log may hold one: it still parses, to the same bytes.
+    unsigned = canonical.dumps(
+        {
+            "type": "reply",
+            "v": 1,
+            "parent": "ab" * 32,
+            "sealed": digest,
+            "received": "2026-11-25T12:00:00Z",
+        }
+    )
+    old = parse_entry(unsigned)
+    assert old == ReplyEntry(parent="ab" * 32, sealed=digest, received=RECEIVED)
+    assert old.to_json() == unsigned
     public = hpke.public_key(bytes(32))
     key_entry = IntakeKeyEntry.naming(public, RECEIVED)
     assert key_entry.to_json() == canonical.dumps(

@@ -5,13 +5,14 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 from datetime import UTC, datetime
 
 import pytest
 
-from testimony.crypto import canonical, followup, hpke, receipt, submission
+from testimony.crypto import canonical, followup, hpke, receipt, signing, submission
 from testimony.crypto.encoding import b64u_decode, b64u_encode
-from testimony.crypto.entries import FollowupEntry
+from testimony.crypto.entries import FollowupEntry, SignedReplyEntry
 from testimony.crypto.errors import HPKEOpenError, MalformedInput, SignatureError
 
 KEYS = receipt.derive("1234-5678-9012-3456-7890")
@@ -162,8 +163,15 @@ def test_a_reply_opens_only_with_its_witness_box() -> None:
     flipped[-1] ^= 1
     with pytest.raises(HPKEOpenError):
         followup.open_reply(KEYS.box_seed, bytes(flipped))
-    entry = json.loads(followup.reply_entry("ab" * 32, sealed, RECEIVED))
-    assert entry["type"] == "reply" and len(entry["sealed"]) == 64
+    # The reply entry a reviewer signs names the sealed bytes by their hash.
+    reviewer = signing.private_key_from_seed(bytes(range(32)))
+    entry = SignedReplyEntry.create(
+        reviewer, nonce=os.urandom(16), parent="ab" * 32, sealed=hashlib.sha256(sealed).hexdigest()
+    )
+    logged = json.loads(entry.with_received(RECEIVED).to_json())
+    assert logged["type"] == "reply" and len(logged["sealed"]) == 64
+    assert entry.kept_blobs() == (hashlib.sha256(sealed).hexdigest(),)
+    entry.verify_signature(signing.public_key_bytes(reviewer))
 
 
 def test_the_replies_request_signs_exactly_challenge_and_witness() -> None:

@@ -427,4 +427,46 @@ CONSENT_CASES: list[dict[str, Any]] = [
             _c("contact", "wrong-type"),
         ],
     },
+    # v1.1: text_sha256, the hash of the consent wording shown, is optional and
+    # checked for its shape only: 64 lowercase hex digits, else wrong-type.
+    *(
+        {
+            "consent": {"share_with": ["media"], "contact": True, "text_sha256": value},
+            "problems": [],
+        }
+        for value in ("0" * 64, "0123456789abcdef" * 4)
+    ),
+    *(
+        {
+            "consent": {"share_with": [], "contact": False, "text_sha256": value},
+            "problems": [_c("text_sha256", "wrong-type")],
+        }
+        for value in (
+            "AB" * 32,  # upper case
+            "ab" * 31 + "aB",
+            "ab" * 32 + "a",  # 65 digits
+            "ab" * 31 + "a",  # 63
+            "",
+            "ab" * 32 + "\n",  # a trailing newline: a fullmatch, not Python's "$"
+            " " + "ab" * 32,
+            "g" * 64,
+            "\u0660" * 64,  # Arabic-Indic digits are not [0-9]
+            "\uff10" * 64,  # nor fullwidth ones
+            None,
+            5,
+            True,
+            ["ab" * 32],
+            {"sha256": "ab" * 32},
+        )
+    ),
+    {
+        # Unknown keys first, then share_with, contact, text_sha256.
+        "consent": {"text_sha256": "x", "share_with": ["police"], "TEXT_SHA256": "ab" * 32},
+        "problems": [
+            _c("TEXT_SHA256", "unknown-field"),
+            _c("share_with", "unknown-choice"),
+            _c("contact", "required"),
+            _c("text_sha256", "wrong-type"),
+        ],
+    },
 ]

@@ -20,6 +20,7 @@ from testimony.crypto.encoding import b64u_decode
 from testimony.crypto.receipts import verify_receipt
 from testimony.crypto.submission import open_attachment, open_submission
 from testimony.forms import bundled_forms
+from testimony.forms.consent import consent_text_sha256
 from testimony.service.cli import app
 from tests.service.courier.support import INTAKE_SEED, VECTOR, LiveServer, intake_key_file
 from tests.service.courier.support import live as live  # the fixture
@@ -147,9 +148,11 @@ def test_the_interactive_prompt_seals_what_the_witness_typed_in_russian(tmp_path
         INTAKE_SEED, b64u_decode(request["header"]), b64u_decode(request["body"])
     ).manifest
     assert manifest["answers"]["where"] == {"id": "masanchi"}
+    # v1.1 §3: the prompt showed the consent wording, and the consent names it.
     assert manifest["consent"] == {
         "share_with": ["prosecutor", "human_rights_org"],
         "contact": True,
+        "text_sha256": consent_text_sha256(),
     }
 
 

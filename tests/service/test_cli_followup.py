@@ -6,20 +6,23 @@ from __future__ import annotations
 
 import json
 import re
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import httpx
+import pytest
 from typer.testing import CliRunner
 
-from testimony.crypto import followup, hpke, receipt
+from testimony.crypto import hpke, receipt
 from testimony.crypto.encoding import b64u_decode
 from testimony.crypto.submission import open_attachment, open_submission
 from testimony.service.cli import app
-from testimony.service.server import open_server
+from testimony.service.server import init_data_dir, open_server
 from testimony.service.settings import Settings
+from tests.reviewers_support import admin_session, reply
 from tests.service.api.witness_client import WitnessClient
-from tests.service.courier.support import INTAKE_SEED, ORIGIN, LiveServer
+from tests.service.courier.support import INTAKE_SEED, ORIGIN, LiveServer, start_server
 from tests.service.courier.support import live as live  # the fixture
 
 CODE = "2020-0207-2330-0000-0042"
@@ -29,6 +32,22 @@ def run(*args: str | Path, stdin: str) -> Any:
     result = CliRunner().invoke(app, [str(a) for a in args], input=stdin)
     assert "Traceback" not in result.output
     return result
+
+
+@pytest.fixture
+def live_org(tmp_path: Path) -> Iterator[tuple[LiveServer, str]]:
+    """A fresh server as ``live`` is, and the setup token its ``init`` printed
+    (to found the organisation whose reviewer replies)."""
+    data_dir = tmp_path / "data"
+    initialised = init_data_dir(
+        Settings(data_dir=data_dir), hpke.public_key(INTAKE_SEED), origin=ORIGIN
+    )
+    server = start_server(data_dir, tmp_path / "server-output.txt")
+    try:
+        yield server, initialised.setup_token
+    finally:
+        output = server.stop()
+        assert "Traceback" not in output
 
 
 def _submit_with_code(live: LiveServer, keys: receipt.WitnessKeys) -> str:
@@ -41,7 +60,10 @@ def _submit_with_code(live: LiveServer, keys: receipt.WitnessKeys) -> str:
         return str(me.submit(sealed)["id"])
 
 
-def test_a_witness_follows_up_and_reads_a_reply(live: LiveServer, tmp_path: Path) -> None:
+def test_a_witness_follows_up_and_reads_a_reply(
+    live_org: tuple[LiveServer, str], tmp_path: Path
+) -> None:
+    live, setup_token = live_org
     keys = receipt.derive(CODE)
     parent = _submit_with_code(live, keys)
 
@@ -70,11 +92,15 @@ def test_a_witness_follows_up_and_reads_a_reply(live: LiveServer, tmp_path: Path
         [descriptor] = opened.manifest["attachments"]
         ciphertext = b"".join(server.blobs.read(descriptor["blob"]))
         assert open_attachment(descriptor, ciphertext) == photo.read_bytes()
-        # A reviewer's reply (the workstation's part, here through the domain).
-        sealed_reply = followup.seal_reply(keys.witness_box, {"v": 1, "text": "Где это было?"})
-        server.followups.post_reply(parent, sealed_reply)
     finally:
         server.close()
+    # A reviewer's signed reply, sent as a workstation sends it.
+    with httpx.Client(base_url=live.url, timeout=30) as http:
+        reviewer, token = admin_session(http, setup_token)
+        answer = reply(
+            http, reviewer, token, parent=parent, witness_box=keys.witness_box, text="Где это было?"
+        )
+        assert answer.status_code == 201, answer.text
 
     read = run("replies", "--server", live.url, stdin=CODE + "\n")
     assert read.exit_code == 0, read.output

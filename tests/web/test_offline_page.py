@@ -25,6 +25,7 @@ from testimony.crypto import hpke, padding, receipt, stream
 from testimony.crypto.encoding import b64u_decode
 from testimony.crypto.receipts import verify_receipt
 from testimony.forms import bundled_forms
+from testimony.forms.consent import consent_text_sha256
 from testimony.service.courier.envelope import read_envelope
 from testimony.service.web.offline import offline_page
 from tests.service.courier.support import (
@@ -154,7 +155,11 @@ def test_the_page_seals_offline_an_envelope_that_opens_and_uploads(
     manifest = json.loads(padding.unpad_body(stream.decrypt(cek, b64u_decode(request["body"]))))
     assert manifest["lang"] == "ru"
     assert manifest["form"] == {"id": "kordai-2020", "version": 1, "sha256": FORM.definition.sha256}
-    assert manifest["consent"] == {"share_with": ["prosecutor"], "contact": True}
+    assert manifest["consent"] == {
+        "share_with": ["prosecutor"],
+        "contact": True,
+        "text_sha256": consent_text_sha256(),
+    }
     photo_entry, note_entry = manifest["attachments"]
     assert manifest["answers"] == {**expected, "files": [photo_entry["blob"], note_entry["blob"]]}
     assert request["attachments"] == [photo_entry["blob"], note_entry["blob"]]

@@ -27,11 +27,13 @@ from typing import Any
 import httpx
 import pytest
 
-from testimony.crypto import followup, hpke, padding, receipt, stream
+from testimony.crypto import hpke, padding, receipt, stream
 from testimony.crypto.encoding import b64u_decode
+from testimony.forms.consent import consent_text_sha256
 from testimony.service.server import init_data_dir, open_server
 from testimony.service.settings import Settings
 from tests.live_server import start_server
+from tests.reviewers_support import admin_session, reply
 from tests.service.api.witness_client import WitnessClient
 from tests.web import browser
 from tests.web.jpeg import photo_with_gps
@@ -58,6 +60,7 @@ class Live:
     seed: bytes
     data_dir: Path
     process: subprocess.Popen[bytes]
+    setup_token: str
 
 
 @pytest.fixture(scope="module")
@@ -65,12 +68,12 @@ def live(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Live]:
     root = tmp_path_factory.mktemp("pages")
     seed = os.urandom(32)
     settings = Settings(data_dir=root / "data")
-    init_data_dir(settings, hpke.public_key(seed), origin=ORIGIN)
+    initialised = init_data_dir(settings, hpke.public_key(seed), origin=ORIGIN)
     server = start_server(
         settings.require_data_dir(), root / "server-output.txt", pow_bits=POW_BITS
     )
     try:
-        yield Live(server.url, seed, server.data_dir, server.process)
+        yield Live(server.url, seed, server.data_dir, server.process, initialised.setup_token)
     finally:
         output = server.stop()
     assert "Traceback" not in output
@@ -229,7 +232,11 @@ def test_a_testimony_typed_in_russian_arrives_sealed_and_opens_to_what_was_typed
     assert manifest["form"]["id"] == FORM and manifest["form"]["version"] == 1
     forms = httpx.get(f"{live.url}/api/v1/forms/{FORM}").json()
     assert manifest["form"]["sha256"] == forms["sha256"]
-    assert manifest["consent"] == {"share_with": ["prosecutor", "un_treaty_body"], "contact": True}
+    assert manifest["consent"] == {
+        "share_with": ["prosecutor", "un_treaty_body"],
+        "contact": True,
+        "text_sha256": consent_text_sha256(),  # v1.1: the wording the page showed
+    }
     [attachment] = manifest["attachments"]
     assert manifest["answers"] == {**expected_answers, "files": [attachment["blob"]]}
     assert attachment["name"] == "IMG_0412.jpg" and attachment["type"] == "image/jpeg"
@@ -424,17 +431,15 @@ def test_a_witness_back_with_the_receipt_code_reads_a_question_and_answers_it(
             sealed.request["witness"] = keys.witness_b64u
             sealed.request["witness_box"] = keys.witness_box_b64u
             sent_before.append(me.submit(sealed)["id"])
-    parent = sent_before[0]  # the witness answers the question about the first
-    # ...and a reviewer's question to it, logged by a second process on the
-    # same data dir (the log's writer lock keeps the two appenders in order).
-    question = "Когда это началось? Кто ещё это видел?"
-    reviewer = open_server(Settings(data_dir=live.data_dir, pow_bits=POW_BITS))
-    try:
-        reviewer.followups.post_reply(
-            parent, followup.seal_reply(keys.witness_box, {"v": 1, "text": question})
+        parent = sent_before[0]  # the witness answers the question about the first
+        # ...and a reviewer's signed question to it, sent as a workstation sends
+        # it: the organisation founded, a session opened, the reply posted.
+        question = "Когда это началось? Кто ещё это видел?"
+        reviewer, token = admin_session(http, live.setup_token)
+        asked = reply(
+            http, reviewer, token, parent=parent, witness_box=keys.witness_box, text=question
         )
-    finally:
-        reviewer.close()
+        assert asked.status_code == 201, asked.text
 
     page = watched.page
     page.goto(f"{live.url}/ru/return")

@@ -6,7 +6,9 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+from collections.abc import Iterator
 from datetime import timedelta
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -17,6 +19,9 @@ from testimony.crypto.entries import FollowupEntry
 from testimony.crypto.errors import SignatureError
 from testimony.crypto.receipts import verify_receipt
 from testimony.service.domain.clock import FixedClock
+from testimony.service.server import init_data_dir
+from testimony.service.settings import Settings
+from tests.reviewers_support import Org, admin_session, reply
 from tests.service.api.witness_client import WitnessClient
 from tests.service.intake_support import TestClient, assert_problem, log_size
 
@@ -223,8 +228,24 @@ def fetch(client: TestClient, keys: receipt.WitnessKeys) -> Any:
     )
 
 
-def test_replies_reach_only_their_witness(client: TestClient, intake_public: bytes) -> None:
-    server = client.app.state.server
+@pytest.fixture
+def org(
+    tmp_path: Path, database_url: str | None, clock: FixedClock, intake_public: bytes
+) -> Iterator[Org]:
+    """The application as ``client`` has it, with the setup token ``init`` printed,
+    so that a test can found the organisation whose reviewers reply."""
+    from testimony.service.api.app import create_app
+
+    settings = Settings(
+        data_dir=tmp_path / "data", database_url=database_url, pow_bits=0, clock=clock
+    )
+    result = init_data_dir(settings, intake_public, origin=ORIGIN)
+    with TestClient(create_app(settings)) as test_client:
+        yield Org(test_client, result.setup_token, clock)
+
+
+def test_replies_reach_only_their_witness(org: Org, intake_public: bytes) -> None:
+    client = org.client
     alice_first = submit(client, intake_public, ALICE)
     alice_second = submit(client, intake_public, ALICE)
     bob_first = submit(client, intake_public, BOB)
@@ -235,16 +256,21 @@ def test_replies_reach_only_their_witness(client: TestClient, intake_public: byt
         "replies": [],
     }
     assert fetch(client, BOB).json()["submissions"] == [bob_first]
+    # A reviewer's signed replies, sent as a workstation sends them.
+    reviewer, token = admin_session(client, org.token)
     logged = []
     for parent, keys, text in [
         (alice_first, ALICE, "When did it start?"),
         (bob_first, BOB, "Who else saw it?"),
         (alice_second, ALICE, "Can you name the street?"),
     ]:
-        sealed = followup.seal_reply(keys.witness_box, {"v": 1, "text": text})
-        reply = server.followups.post_reply(parent, sealed)
-        verify_receipt(reply.to_json(), log_key(client), origin=ORIGIN)
-        logged.append((reply.id, parent, text))
+        answer = reply(
+            client, reviewer, token, parent=parent, witness_box=keys.witness_box, text=text
+        )
+        assert answer.status_code == 201, answer.text
+        verified = verify_receipt(answer.json(), log_key(client), origin=ORIGIN)
+        assert verified.entry_object["actor"] == reviewer.id
+        logged.append((verified.id, parent, text))
 
     answer = fetch(client, ALICE)
     assert answer.status_code == 200, answer.text
@@ -257,19 +283,16 @@ def test_replies_reach_only_their_witness(client: TestClient, intake_public: byt
     assert json.dumps(bob).find(alice_first) == -1
 
 
-def test_a_reply_needs_a_parent_with_a_witness_key(
-    client: TestClient, intake_public: bytes
-) -> None:
-    from testimony.service.domain.errors import ParentWithoutWitness, UnknownParent
-
-    server = client.app.state.server
+def test_a_reply_needs_a_parent_with_a_witness_key(org: Org, intake_public: bytes) -> None:
+    client = org.client
     bare = submit(client, intake_public, None)
-    sealed = followup.seal_reply(ALICE.witness_box, {"v": 1, "text": "?"})
+    reviewer, token = admin_session(client, org.token)
     size = log_size(client)
-    with pytest.raises(UnknownParent):
-        server.followups.post_reply("cd" * 32, sealed)
-    with pytest.raises(ParentWithoutWitness):
-        server.followups.post_reply(bare, sealed)
+    for parent, code in (("cd" * 32, "unknown-parent"), (bare, "parent-without-witness")):
+        answer = reply(
+            client, reviewer, token, parent=parent, witness_box=ALICE.witness_box, text="?"
+        )
+        assert_problem(answer, 422, code)
     assert log_size(client) == size
 
 

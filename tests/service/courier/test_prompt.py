@@ -8,6 +8,7 @@ import io
 import pytest
 
 from testimony.forms import bundled_forms, bundled_messages, validate_answers
+from testimony.forms.consent import consent_text_sha256
 from testimony.service.courier.prompt import PromptAborted, ask_language, interview
 
 KORDAI = bundled_forms().latest("kordai-2020").definition
@@ -52,6 +53,7 @@ def test_a_russian_witness_answers_and_corrects_a_date_after_a_russian_message()
     assert result.consent.to_manifest() == {
         "share_with": ["prosecutor", "human_rights_org"],
         "contact": True,
+        "text_sha256": consent_text_sha256(),
     }
     shown = stdout.getvalue()
     assert KORDAI.field("narrative").label["ru"] in shown
