@@ -30,11 +30,11 @@ what the general reader accepts, as the same value. ``org`` and ``policy``,
 whose policy object has free keys, are always read the general way.
 
 The server writes ``submission``, ``intake-key`` (unsigned), ``followup`` and
-``reply`` (unsigned) today. The reviewers' entries of §12 (``org``, ``policy``,
-``invite``, ``reviewer``, ``approval``, ``revoke``, ``grant``, ``annotation``,
-``reply`` and ``intake-key`` in their signed forms, ``export``, ``shred``) and
-the server's ``access`` are parsed and built here, not yet accepted by the
-server. A signed entry (§12.2) carries ``actor``, ``nonce`` and ``signature``;
+``access``; it accepts from workstations the reviewers' entries of §12
+(``org``, ``policy``, ``invite``, ``reviewer``, ``approval``, ``revoke``,
+``grant``, ``annotation``, the signed ``reply``), and not yet ``export``,
+``shred`` or signed ``intake-key`` rotations, which are parsed and built here
+all the same. A signed entry (§12.2) carries ``actor``, ``nonce`` and ``signature``;
 its ``received`` is added by the server, so it may be absent (``logged=False``
 parses an entry as the workstation sends it; ``logged=None`` admits either
 form, for a reader that takes both). :meth:`SignedEntry.signed_bytes`
@@ -834,7 +834,8 @@ class FollowupEntry(_Entry):
 @_entry_type
 @dataclass(frozen=True, kw_only=True)
 class ReplyEntry(_Entry):
-    """``reply`` as logged today, without actor or signature (§7; Status in §9)."""
+    """``reply`` without actor or signature, as versions before v1.1 logged it
+    (§7): still read, never written."""
 
     TYPE: ClassVar[str] = "reply"
     parent: str = field(metadata=_member(SHA256_HEX))

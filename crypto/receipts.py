@@ -134,7 +134,8 @@ def verify_receipt(
         raise ReceiptError("the entry does not hash to the receipt's id")
     try:
         entry_object = json.loads(entry.decode("utf-8"))
-    except (UnicodeDecodeError, ValueError) as exc:
+    except (UnicodeDecodeError, ValueError, RecursionError) as exc:
+        # RecursionError: a hostile server's entry nested past the parser's depth.
         raise ReceiptError("the entry is not JSON") from exc
     if not isinstance(entry_object, dict):
         raise ReceiptError("the entry is not a JSON object")

@@ -407,7 +407,6 @@ def open_server(settings: Settings, *, first: bool = True) -> Server:
     followup_table = FollowupTable(engine)
     followups = Followups(
         log=log,
-        batcher=batcher,
         intake=intake,
         submissions=submissions,
         followups=followup_table,

@@ -23,7 +23,6 @@ work and ignores while it does not.
 from __future__ import annotations
 
 import base64
-import binascii
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -103,7 +102,9 @@ def _members(header: str) -> dict[str, str]:
 def _ascii(encoded: str) -> str | None:
     try:
         return base64.b64decode(encoded, validate=True).decode("ascii")
-    except (binascii.Error, UnicodeDecodeError):
+    except (ValueError, UnicodeDecodeError):
+        # binascii.Error for bad base64; a plain ValueError for text that is
+        # not ASCII (headers are read as latin-1, so any byte may arrive).
         return None
 
 

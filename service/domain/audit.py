@@ -45,6 +45,7 @@ from testimony.crypto.rfc3339 import parse_time
 from testimony.service.store import errors as store_errors
 from testimony.service.store.blob_index import BlobIndex
 from testimony.service.store.blobs import BlobStore
+from testimony.service.store.inline_blobs import InlineBlobs
 from testimony.service.store.log import LogStore, StoredCheckpoint
 
 from .clock import Granularity, unix_seconds
@@ -140,6 +141,22 @@ def _parsed(entry: bytes) -> entries.Entry | None:
         return None
 
 
+def _hex_ids(value: Any) -> Iterator[bytes]:
+    """Every 64-hex string in a parsed JSON value, as bytes."""
+    if isinstance(value, str):
+        if len(value) == 64:
+            try:
+                yield bytes.fromhex(value)
+            except ValueError:
+                return
+    elif isinstance(value, dict):
+        for item in value.values():
+            yield from _hex_ids(item)
+    elif isinstance(value, list):
+        for item in value:
+            yield from _hex_ids(item)
+
+
 class _Auditor:
     def __init__(
         self,
@@ -161,6 +178,7 @@ class _Auditor:
         self.granularity = granularity
         self.findings = _Findings()
         self.checked_blobs: set[bytes] = set()
+        self.named_blobs: set[bytes] = set()
         # the rebuilt tree
         self.size = 0
         self.frontier = _Frontier()
@@ -221,6 +239,7 @@ class _Auditor:
                 )
             )
         self._check_recorded_blobs()
+        self._check_inline_rows()
         return self.findings.result()
 
     def _report(self, total: int) -> None:
@@ -245,6 +264,9 @@ class _Auditor:
             return
         parsed = _parsed(entry)
         if parsed is None:
+            # What it names still counts as named: its rows outlive no entry
+            # (the entry itself is reported for what is wrong with it).
+            self.named_blobs.update(_hex_ids(value))
             # An entry that parses is canonical JSON; for any other, check that alone.
             try:
                 canonical_bytes = canonical.dumps(value)
@@ -267,6 +289,7 @@ class _Auditor:
                 )
             )
         for blob_id in parsed.kept_blobs() if parsed is not None else ():
+            self.named_blobs.add(bytes.fromhex(blob_id))
             self._check_blob(blob_id, f"entry {idx} names blob {blob_id}", index=idx)
 
     def _grow(self, leaves: list[bytes]) -> None:
@@ -446,6 +469,20 @@ class _Auditor:
             return
         for blob_id in BlobIndex(self.engine).iter_ids(chunk=_CHUNK):
             self._check_blob(blob_id, f"blob {blob_id} is recorded")
+
+    def _check_inline_rows(self) -> None:
+        # A header or inline body row is written only in the transaction that
+        # logs the entry naming it: a row no entry names outlived its entry.
+        for blob_id in InlineBlobs(self.engine).iter_ids(chunk=_CHUNK):
+            if bytes.fromhex(blob_id) not in self.named_blobs:
+                self.findings.add(
+                    Finding(
+                        "inline-blob-unnamed",
+                        f"stored header or body {blob_id} is named by no entry: "
+                        "entries it was logged with are gone",
+                        blob=blob_id,
+                    )
+                )
 
 
 AuditProgress = Callable[[int, int], None]

@@ -55,7 +55,6 @@ from testimony.crypto import followup, submission
 from testimony.crypto.encoding import b64u_decode
 from testimony.crypto.entries import FollowupEntry
 from testimony.crypto.errors import MalformedInput, SignatureError
-from testimony.service.store.batching import AppendBatcher
 from testimony.service.store.log import LogStore
 from testimony.service.store.projections import (
     FollowupKey,
@@ -90,7 +89,6 @@ class Followups:
         self,
         *,
         log: LogStore,
-        batcher: AppendBatcher,
         intake: Intake,
         submissions: SubmissionTable,
         followups: FollowupTable,
@@ -99,7 +97,6 @@ class Followups:
         max_attachments: int,
     ) -> None:
         self._log = log
-        self._batcher = batcher
         self._intake = intake
         self._submissions = submissions
         self._followups = followups
