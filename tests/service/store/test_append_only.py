@@ -215,7 +215,8 @@ def _postgres(raw: RawClient) -> None:
         "TRUNCATE log_entries CASCADE",
         "TRUNCATE tree_nodes",
         "TRUNCATE checkpoints",
-        "TRUNCATE log_entries, tree_nodes, checkpoints, submissions, intake_keys, followups, replies",
+        "TRUNCATE log_entries, tree_nodes, checkpoints, submissions, intake_keys, followups,"
+        " replies, signed_entries, annotation_index, access",
     ],
 )
 def test_postgres_truncate_is_refused(raw: RawClient, filled: LogStore, statement: str) -> None:
