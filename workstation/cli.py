@@ -5,6 +5,11 @@
     testimony reviewer new  [--workstation DIR] [--passphrase-file FILE]
     testimony reviewer show [--workstation DIR]
 
+and, from ``workstation/commands/`` (one module per audience, each registered
+here with one line): ``org init``, ``reviewer invite|enrol|approve|revoke|list``
+(``commands/org.py``), ``keys grant`` (``commands/keys.py``), ``sync``
+(``commands/sync.py``).
+
 The passphrase comes from ``--passphrase-file`` (its first line), else the
 environment variable ``TESTIMONY_PASSPHRASE``, else a prompt on the terminal
 (asked twice for a new identity). It is never echoed, logged or written.
@@ -13,81 +18,48 @@ environment variable ``TESTIMONY_PASSPHRASE``, else a prompt on the terminal
 from __future__ import annotations
 
 import contextlib
-import getpass
-import os
-import sys
 from pathlib import Path
-from typing import Annotated
 
 import typer
 
-from testimony.client.console import fail, one_line_errors
+from testimony.client.console import one_line_errors
 from testimony.crypto.errors import CryptoError
 
 from . import home as homes
+from .commands import (
+    MIN_PASSPHRASE,
+    PASSPHRASE_ENV,
+    PassphraseFile,
+    WorkstationDir,
+    home_of,
+    read_passphrase,
+)
+from .commands import incident as incident_commands
+from .commands import keys as keys_commands
+from .commands import org as org_commands
+from .commands import review as review_commands
+from .commands import sync as sync_commands
 
-__all__ = ["register"]
-
-PASSPHRASE_ENV = "TESTIMONY_PASSPHRASE"  # noqa: S105 - the variable's name
-MIN_PASSPHRASE = 10
-"""Characters a new passphrase needs at least (a long phrase beats a short password)."""
+__all__ = ["MIN_PASSPHRASE", "PASSPHRASE_ENV", "read_passphrase", "register"]
 
 reviewer_app = typer.Typer(
     no_args_is_help=True,
-    help="The reviewer's identity on this workstation (docs/protocol.md §12.1).",
+    help="The reviewer: identity, enrolment and standing (docs/protocol.md §12.1, §12.4).",
 )
-
-WorkstationDir = Annotated[
-    Path | None,
-    typer.Option(
-        "--workstation",
-        help="The workstation directory (default: ~/.local/share/testimony/workstation).",
-        show_default=False,
-    ),
-]
-PassphraseFile = Annotated[
-    Path | None,
-    typer.Option(
-        "--passphrase-file",
-        help=f"Read the passphrase from this file's first line (else ${PASSPHRASE_ENV}, else a prompt).",
-        show_default=False,
-    ),
-]
 
 
 def register(app: typer.Typer) -> None:
     """Add the reviewers' commands to the ``testimony`` command."""
     app.add_typer(reviewer_app, name="reviewer")
+    org_commands.register(app, reviewer_app)
+    keys_commands.register(app)
+    sync_commands.register(app)
+    review_commands.register(app)
+    incident_commands.register(app)
 
 
 def _home(workstation: Path | None) -> Path:
-    return workstation if workstation is not None else homes.default_home()
-
-
-def read_passphrase(source: Path | None, *, new: bool = False) -> str:
-    """The passphrase from the file, the environment or the terminal."""
-    if source is not None:
-        lines = source.read_text(encoding="utf-8").splitlines()
-        passphrase = lines[0] if lines else ""
-    elif os.environ.get(PASSPHRASE_ENV):
-        passphrase = os.environ[PASSPHRASE_ENV]
-    elif sys.stdin.isatty():
-        passphrase = getpass.getpass("passphrase: ")
-        if new and getpass.getpass("the same passphrase again: ") != passphrase:
-            raise fail("the two passphrases differ; nothing was written", "passphrase-mismatch")
-    else:
-        raise fail(
-            f"no passphrase: give --passphrase-file or {PASSPHRASE_ENV}, or run on a terminal",
-            "no-passphrase",
-        )
-    if new and len(passphrase) < MIN_PASSPHRASE:
-        raise fail(
-            f"a new passphrase has at least {MIN_PASSPHRASE} characters; nothing was written",
-            "passphrase-too-short",
-        )
-    if not passphrase:
-        raise fail("the passphrase is empty", "no-passphrase")
-    return passphrase
+    return home_of(workstation)
 
 
 def _errors() -> contextlib.AbstractContextManager[None]:
