@@ -781,8 +781,10 @@ class SubmissionEntry(_Entry):
         return None
 
     def kept_blobs(self) -> tuple[str, ...]:
-        """The header, the body and every attachment."""
-        return (self.header, self.body, *self.attachments)
+        """The header, the body, every attachment, and the witness's box key
+        (kept so that reviewers can seal replies to it, §7)."""
+        box = () if self.witness_box is None else (self.witness_box,)
+        return (self.header, self.body, *self.attachments, *box)
 
 
 @_entry_type

@@ -397,8 +397,11 @@ class CiphertextItem(BaseModel):
 
 
 class CiphertextSubmission(CiphertextItem):
-    """A submission's ciphertext and its follow-ups'."""
+    """A submission's ciphertext, its witness's box key, and its follow-ups'."""
 
+    witness_box: str | None = Field(
+        default=None, description="b64u S1 public key the witness reads replies with, or null"
+    )
     followups: list[CiphertextItem]
 
 

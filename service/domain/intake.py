@@ -178,6 +178,10 @@ def check_blobs_and_append(
     ciphertexts = {entry.header: header}
     if body is not None:
         ciphertexts[entry.body] = body
+    if isinstance(entry, SubmissionEntry) and entry.witness_box is not None:
+        # The witness's S1 key, which reviewers seal replies to (§7: the server
+        # keeps it as a pseudonym); the entry names its hash.
+        ciphertexts[entry.witness_box] = b64u_decode(request["witness_box"])
 
     def prepare(connection: Connection) -> Exception | None:
         # In the batch's transaction: a refusal fails this submission alone.

@@ -68,7 +68,12 @@ def test_the_submission_vector_entry_round_trips_byte_for_byte() -> None:
         SUBMISSION["request"], parse_time(SUBMISSION["received"])
     )
     assert built == entry and built.to_json() == data
-    assert entry.kept_blobs() == (entry.header, entry.body, *sorted(SUBMISSION["blobs"]))
+    assert entry.kept_blobs() == (
+        entry.header,
+        entry.body,
+        *sorted(SUBMISSION["blobs"]),
+        entry.witness_box,
+    )
 
 
 @pytest.mark.parametrize("item", REVIEWERS["governance"]["log"], ids=lambda item: item["why"][:40])

@@ -22,6 +22,7 @@ from ..models import Blob, Submission
 from .base import IN_CHUNK, AppendedEntry, entries_of, mark_referenced
 
 __all__ = [
+    "SealedRow",
     "StoredSubmission",
     "SubmissionKey",
     "SubmissionProjection",
@@ -142,6 +143,57 @@ class StoredSubmission:
     witness: str | None
 
 
+@dataclass(frozen=True)
+class SealedRow:
+    """A logged submission as a ciphertext answer reads it: its entry's bytes,
+    and the ciphertexts kept inline (``inline_blobs``) that the entry names."""
+
+    id: str
+    idx: int
+    entry: bytes
+    header: bytes | None
+    """The header's bytes, None when no inline row holds them (a blob file)."""
+    body_size: int | None
+    """The body's size, None when no inline row holds it (a blob file)."""
+    witness_box: bytes | None
+    """The witness's box key, None without one or when no inline row holds it."""
+
+
+@functools.lru_cache(maxsize=16)
+def _select_sealed_statement(count: int) -> db.Statement:
+    # One query for a whole ciphertext request: the submissions' rows, their
+    # entries and the inline rows of their headers, bodies (only the size:
+    # SQLite's length() of a blob column does not read it) and witness box keys.
+    ids = ", ".join(f":i{n}" for n in range(count))
+    # Only integers and fixed text are interpolated; values are bound parameters.
+    return db.Statement(
+        "SELECT s.id, s.idx, l.entry, h.data, length(b.data), w.data"  # noqa: S608
+        " FROM submissions s JOIN log_entries l ON l.idx = s.idx"
+        " LEFT JOIN inline_blobs h ON h.id = s.header_sha256"
+        " LEFT JOIN inline_blobs b ON b.id = s.body_sha256"
+        " LEFT JOIN inline_blobs w ON w.id = s.witness_box_sha256"
+        f" WHERE s.id IN ({ids})"
+    )
+
+
+@functools.lru_cache(maxsize=16)
+def _select_bodies_statement(count: int) -> db.Statement:
+    ids = ", ".join(f":i{n}" for n in range(count))
+    # Only integers and fixed text are interpolated; values are bound parameters.
+    return db.Statement(
+        "SELECT s.id, b.data FROM submissions s"  # noqa: S608
+        f" JOIN inline_blobs b ON b.id = s.body_sha256 WHERE s.id IN ({ids})"
+    )
+
+
+def _chunks(ids: Collection[str]) -> list[dict[str, str]]:
+    wanted = sorted(set(ids))
+    return [
+        {f"i{n}": value for n, value in enumerate(wanted[start : start + IN_CHUNK])}
+        for start in range(0, len(wanted), IN_CHUNK)
+    ]
+
+
 class SubmissionTable:
     """Reads of the ``submissions`` projection."""
 
@@ -162,6 +214,36 @@ class SubmissionTable:
         if row is None:
             return None
         return StoredSubmission(id=submission_id, idx=int(row.idx), witness=row.witness)
+
+    def sealed(self, submission_ids: Collection[str]) -> dict[str, SealedRow]:
+        """The submissions among ``submission_ids`` (hex entry ids), each with
+        its entry and the inline ciphertexts it names (:class:`SealedRow`),
+        in one query for up to ``IN_CHUNK`` ids; ids of no submission are absent."""
+        found: dict[str, SealedRow] = {}
+        with self._reads.connect() as connection:
+            for params in _chunks(submission_ids):
+                for row in _select_sealed_statement(len(params)).rows(connection, params):
+                    found[str(row[0])] = SealedRow(
+                        id=str(row[0]),
+                        idx=int(row[1]),
+                        entry=bytes(row[2]),
+                        header=None if row[3] is None else bytes(row[3]),
+                        body_size=None if row[4] is None else int(row[4]),
+                        witness_box=None if row[5] is None else bytes(row[5]),
+                    )
+        return found
+
+    def inline_bodies(self, submission_ids: Collection[str]) -> dict[str, bytes]:
+        """The bodies kept inline of the submissions among ``submission_ids``,
+        by submission id (those kept as blob files, or of no submission, are absent)."""
+        found: dict[str, bytes] = {}
+        with self._reads.connect() as connection:
+            for params in _chunks(submission_ids):
+                for submission_id, data in _select_bodies_statement(len(params)).rows(
+                    connection, params
+                ):
+                    found[str(submission_id)] = bytes(data)
+        return found
 
     def ids_of_witness(self, witness: str) -> list[str]:
         """The ids of the submissions carrying witness key ``witness`` (b64u), in log order."""
