@@ -392,6 +392,9 @@ def open_server(settings: Settings, *, first: bool = True) -> Server:
         engine.dispose()
         raise
     submissions = SubmissionTable(engine)
+    # Standing is the log's governance replay: it also knows which intake-key
+    # rotations took effect (§12.5).
+    standing = Standing(engine)
     intake = Intake(
         log=log,
         batcher=batcher,
@@ -403,6 +406,7 @@ def open_server(settings: Settings, *, first: bool = True) -> Server:
         clock=settings.clock,
         granularity=granularity,
         max_attachments=settings.max_attachments,
+        rotated_keys=standing.rotated_intake_keys,
     )
     followup_table = FollowupTable(engine)
     followups = Followups(
@@ -427,7 +431,6 @@ def open_server(settings: Settings, *, first: bool = True) -> Server:
     )
     # Reviewers' sessions are MACed with the same secret under labels of their
     # own (domain/reviewers.py).
-    standing = Standing(engine)
     sessions = Sessions(
         secret=secret,
         spent=spent,

@@ -77,8 +77,9 @@ def create_app(settings: Settings, *, first: bool = True) -> FastAPI:
     """
     server = open_server(settings, first=first)
     try:
-        intake_keys = list(server.intake.intake_keys.values())
-        catalogue = FormsCatalogue(settings.forms, intake_keys[-1])
+        catalogue = FormsCatalogue(
+            settings.forms, lambda: list(server.intake.intake_keys.values())[-1]
+        )
     except BaseException:
         server.close()
         raise

@@ -13,6 +13,7 @@ forms without signatures). The definitions come from a
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from testimony.crypto import hpke
@@ -26,12 +27,15 @@ __all__ = ["FormsCatalogue"]
 
 
 class FormsCatalogue:
-    """The published forms of ``registry`` (None: none), with ``intake_key``."""
+    """The published forms of ``registry`` (None: none), with the intake key
+    ``intake_key`` gives: a key, or a function answering the newest one (so
+    that a rotation, §12.5, reaches witnesses without a restart)."""
 
-    def __init__(self, registry: FormRegistry | None, intake_key: bytes) -> None:
+    def __init__(
+        self, registry: FormRegistry | None, intake_key: bytes | Callable[[], bytes]
+    ) -> None:
         self._registry = registry if registry is not None else FormRegistry()
-        self._intake_key = intake_key
-        self._intake_key_id = hpke.key_id(intake_key)
+        self._newest = intake_key if callable(intake_key) else (lambda: intake_key)
 
     def summaries(self) -> list[dict[str, Any]]:
         """``[{"id", "version", "title"}]`` of the latest version of every form."""
@@ -48,8 +52,8 @@ class FormsCatalogue:
         return {
             "definition": form.definition.as_json(),
             "sha256": form.sha256,
-            "intake_key": b64u_encode(self._intake_key),
-            "intake_key_id": self._intake_key_id,
+            "intake_key": b64u_encode(key := self._newest()),
+            "intake_key_id": hpke.key_id(key),
             "signature": None,
         }
 

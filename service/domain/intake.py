@@ -56,7 +56,7 @@ request appends nothing and answers the first receipt (or
 
 from __future__ import annotations
 
-from collections.abc import Hashable, Mapping
+from collections.abc import Callable, Hashable, Mapping
 from dataclasses import dataclass, replace
 from typing import Any
 
@@ -219,8 +219,10 @@ class Intake:
         clock: Clock,
         granularity: Granularity,
         max_attachments: int,
+        rotated_keys: Callable[[], Mapping[str, bytes]] | None = None,
     ) -> None:
         self._log = log
+        self._rotated_keys = rotated_keys
         self._batcher = batcher
         self._uploads = uploads
         self._pow = proof_of_work
@@ -235,15 +237,21 @@ class Intake:
     @property
     def intake_keys(self) -> Mapping[str, bytes]:
         """The intake keys submissions may be sealed to: key id -> S1 public key,
-        in the order the log introduced them (the newest last)."""
-        return {key.key_id: key.public_key for key in self._intake_keys.all()}
+        in the order the log introduced them (the newest last): entry 0's, then
+        every rotation (§12.5) once its quorum is reached."""
+        keys = {key.key_id: key.public_key for key in self._intake_keys.all()}
+        if self._rotated_keys is not None:
+            keys.update(self._rotated_keys())
+        return keys
 
     def _is_intake_key(self, key_id: str) -> bool:
         # Keys are only ever added to the log, so a key once found stays known;
         # a key added by another process is found on its first use here.
         if key_id in self._known_keys:
             return True
-        if self._intake_keys.get(key_id) is None:
+        if self._intake_keys.get(key_id) is None and (
+            self._rotated_keys is None or key_id not in self._rotated_keys()
+        ):
             return False
         self._known_keys.add(key_id)
         return True

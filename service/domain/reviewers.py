@@ -49,6 +49,7 @@ from testimony.crypto.entries import (
     ApprovalEntry,
     FollowupEntry,
     GrantEntry,
+    IntakeKeyRotation,
     InviteEntry,
     OrgEntry,
     PolicyEntry,
@@ -143,6 +144,7 @@ ACCEPTED: tuple[type[SignedEntry], ...] = (
     GrantEntry,
     AnnotationEntry,
     SignedReplyEntry,
+    IntakeKeyRotation,
 )
 """The signed entries a workstation may send (docs/reviewers-api.md)."""
 
@@ -203,6 +205,27 @@ class Standing:
             except MalformedInput as exc:
                 return EntryMalformed(str(exc))
             return None
+
+    def rotated_intake_keys(self) -> dict[str, bytes]:
+        """The intake keys of rotations in effect (§12.5: proposals of kind
+        ``rotate`` that reached their quorum): key id -> S1 public key, in the
+        order they took effect."""
+        with self._lock, self._reads.connect() as connection:
+            state = self._catch_up(connection)
+            effective = sorted(
+                (
+                    proposal
+                    for proposal in state.proposals.values()
+                    if proposal.effective_at is not None
+                    and isinstance(proposal.entry, IntakeKeyRotation)
+                ),
+                key=lambda proposal: proposal.index,
+            )
+        keys: dict[str, bytes] = {}
+        for proposal in effective:
+            assert isinstance(proposal.entry, IntakeKeyRotation)
+            keys[proposal.entry.key_id] = proposal.entry.key
+        return keys
 
     def sign_key(self, reviewer: str) -> bytes | None:
         """The Ed25519 key ``reviewer`` enrolled with (standing or not), or None."""

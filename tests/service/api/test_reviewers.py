@@ -47,10 +47,15 @@ pytestmark = pytest.mark.filterwarnings("ignore::DeprecationWarning")
 
 @pytest.fixture
 def org(tmp_path: Path, database_url: str | None, clock: FixedClock) -> Iterator[Org]:
+    from testimony.forms import bundled_forms
     from testimony.service.api.app import create_app
 
     settings = Settings(
-        data_dir=tmp_path / "data", database_url=database_url, pow_bits=0, clock=clock
+        data_dir=tmp_path / "data",
+        database_url=database_url,
+        pow_bits=0,
+        clock=clock,
+        forms=bundled_forms(),
     )
     public = hpke.public_key(bytes.fromhex(VECTOR["intake_seed"]))
     result = init_data_dir(settings, public, origin="test.invalid/log")
@@ -384,3 +389,40 @@ def test_bad_entry_requests_are_refused_and_append_nothing(org: Org) -> None:
         answer = org.client.post("/api/v1/entries", json=body, headers=headers)
         assert_problem(answer, status, code)
     assert log_size(org.client) == size
+
+
+def test_an_intake_key_rotation_takes_effect_at_its_quorum(org: Org) -> None:
+    from testimony.crypto.entries import IntakeKeyRotation
+    from testimony.crypto.submission import seal_submission
+
+    admin = Person.new()
+    assert found(org, admin, quorum=2).status_code == 201
+    admin_token = login(org.client, admin)
+    second = enrol(org, admin, admin_token, role="admin")
+    second_token = login(org.client, second)
+
+    seed = os.urandom(32)
+    public = hpke.public_key(seed)
+    sealed = seal_submission(public, {"v": 1, "answers": {}})
+    request = sealed.request(attachments=[])
+
+    # An admin proposes it; it waits for the quorum.
+    rotation = admin.entry(IntakeKeyRotation, key=public, key_id=hpke.key_id(public))
+    answer = post(org.client, rotation, admin_token)
+    assert answer.status_code == 201, answer.text
+    form = org.client.get("/api/v1/forms/kordai-2020")
+    assert form.json()["intake_key_id"] == VECTOR["request"]["intake_key"]
+    size = log_size(org.client)
+    assert_problem(org.client.post("/api/v1/submissions", json=request), 422, "unknown-intake-key")
+    assert log_size(org.client) == size
+
+    # The second admin's approval brings it to its quorum: from then on, witnesses
+    # are handed the new key and submissions sealed to it are logged.
+    approval = second.entry(ApprovalEntry, subject=answer.json()["id"])
+    assert post(org.client, approval, second_token).status_code == 201
+    form = org.client.get("/api/v1/forms/kordai-2020")
+    assert form.json()["intake_key_id"] == hpke.key_id(public)
+    assert org.client.post("/api/v1/submissions", json=request).status_code == 201
+    # A submission sealed to the older key is still accepted (a courier's envelope).
+    upload_vector_blobs(org.client)
+    assert org.client.post("/api/v1/submissions", json=VECTOR["request"]).status_code == 201
