@@ -12,7 +12,9 @@ organisation").
   same entry (a repeat answers the first receipt).
 - :func:`invite`, :func:`enrol`, :func:`approve`, :func:`revoke`: the
   entries of §12.4; :func:`grant`: a key holder seals every epoch and intake
-  seed it holds to a reviewer with standing (§12.5).
+  seed it holds to a reviewer with standing (§12.5); :func:`rotate`: after a
+  revocation, a new intake key proposed and a new epoch granted to everyone
+  with standing.
 - :func:`replay`: standing, quorum and key holders, replayed from the cached
   log with :class:`testimony.crypto.governance.Governance`. An entry the rules
   refuse (which an honest server never logs) changes nothing and is listed in
@@ -68,6 +70,7 @@ __all__ = [
     "Approved",
     "Founded",
     "Replay",
+    "Rotated",
     "Standing",
     "approve",
     "bind",
@@ -81,6 +84,7 @@ __all__ = [
     "replay",
     "reviewer_id_of",
     "revoke",
+    "rotate",
     "standing_of",
 ]
 
@@ -569,3 +573,100 @@ def grant(
         sealed=b64u_decode(sealed),
     )
     return client.post_entry(entry)
+
+
+@dataclass(frozen=True)
+class Rotated:
+    """What :func:`rotate` did: the rotation's receipt, its key id, and the
+    new epoch with the reviewers granted it (None, []: no revocation since the
+    epoch began, so the group secret stays)."""
+
+    receipt: dict[str, Any]
+    key_id: str
+    epoch: int | None
+    granted: list[str]
+
+
+def rotate(
+    cache: Cache,
+    client: ReviewerClient,
+    identity: Identity,
+    governance: Governance,
+    *,
+    random_bytes: Callable[[int], bytes] = _random,
+) -> Rotated:
+    """Rotate the keys after a revocation (§12.5): a fresh intake key, proposed
+    in a signed ``intake-key`` entry (a proposal of kind ``rotate``, in effect
+    at its quorum), and — when a revocation has taken effect since the
+    current epoch began — a fresh group secret of the next epoch granted to
+    everyone with standing, with every intake seed, the new one included.
+
+    The new secrets go into the cache's keyring before anything is sent, with
+    the entry's nonce, so that a rotation cut short is taken up by the next
+    call with the same entry (a repeat answers its first receipt) and the
+    grants not yet logged. Only an admin who holds the current epoch rotates.
+    """
+    me = _admin(governance, identity)
+    if me.holds_epoch != governance.epoch:
+        raise WorkstationError(
+            f"this workstation does not hold epoch {governance.epoch}: only a key holder rotates",
+            "not-key-holder",
+        )
+    pending = cache.get("rotation_pending")
+    if not isinstance(pending, dict):
+        seed = random_bytes(hpke.SEED_LENGTH)
+        key_id = hpke.key_id(hpke.public_key(seed))
+        epoch = governance.epoch + 1 if governance.revoked_since_epoch else None
+        pending = {"key_id": key_id, "nonce": random_bytes(NONCE_LENGTH).hex(), "epoch": epoch}
+        with cache.transaction():
+            cache.add_intake_seed(key_id, seed)
+            if epoch is not None:
+                cache.add_group(epoch, random_bytes(GROUP_SECRET_LENGTH))
+            cache.put("rotation_pending", pending)
+    key_id = str(pending["key_id"])
+    public = hpke.public_key(cache.intake_seeds()[key_id])
+    entry = IntakeKeyRotation.create(
+        _signer(identity), nonce=bytes.fromhex(pending["nonce"]), key=public, key_id=key_id
+    )
+    receipt = client.post_entry(entry)
+    epoch = pending.get("epoch")
+    granted: list[str] = []
+    if isinstance(epoch, int):
+        granted = _grant_epoch(cache, client, identity, governance, epoch, random_bytes)
+    cache.put("rotation_pending", None)
+    return Rotated(receipt, key_id, epoch if isinstance(epoch, int) else None, granted)
+
+
+def _grant_epoch(
+    cache: Cache,
+    client: ReviewerClient,
+    identity: Identity,
+    governance: Governance,
+    epoch: int,
+    random_bytes: Callable[[int], bytes],
+) -> list[str]:
+    """Grant ``epoch`` to everyone with standing who does not hold it yet
+    (this workstation's own reviewer only when nobody else has standing: the
+    first grant of an epoch makes its granter a holder of it too)."""
+    groups = {e: s for e, s in cache.groups().items() if e <= epoch}
+    seeds = cache.intake_seeds()
+    others = sorted(
+        member
+        for member in governance.standing()
+        if member != identity.id and governance.members[member].holds_epoch != epoch
+    )
+    subjects = others or (
+        [identity.id] if governance.members[identity.id].holds_epoch != epoch else []
+    )
+    for subject in subjects:
+        sealed = seal_grant(governance.members[subject].box_key, Grant(groups=groups, intake=seeds))
+        client.post_entry(
+            GrantEntry.create(
+                _signer(identity),
+                nonce=random_bytes(NONCE_LENGTH),
+                subject=subject,
+                epoch=epoch,
+                sealed=b64u_decode(sealed),
+            )
+        )
+    return subjects

@@ -1,6 +1,7 @@
 """The keyring's commands (docs/protocol.md §12.5; docs/workstation.md)::
 
     testimony keys grant ID [--workstation DIR] [--passphrase-file FILE]
+    testimony keys rotate [--workstation DIR] [--passphrase-file FILE]
 
 A key holder seals every group secret up to the current epoch and every
 intake seed this workstation holds to the reviewer's box key, as its
@@ -28,7 +29,7 @@ keys_app = typer.Typer(
 
 
 def register(app: typer.Typer) -> None:
-    """Add ``keys grant`` to the ``testimony`` command."""
+    """Add ``keys grant`` and ``keys rotate`` to the ``testimony`` command."""
     app.add_typer(keys_app, name="keys")
 
 
@@ -62,3 +63,38 @@ def keys_grant(
         f"{fingerprint(subject)}, logged at index {receipt['index']}."
     )
     typer.echo("They read it with `testimony sync`.")
+
+
+@keys_app.command("rotate")
+def keys_rotate(
+    workstation: WorkstationDir = None,
+    passphrase_file: PassphraseFile = None,
+) -> None:
+    """After a revocation: a new intake key (in effect once the admins' quorum
+    approves it) and a new epoch of the group secret for everyone with standing.
+
+    The revoked reviewer keeps what it held, and gets nothing new.
+    """
+    with (
+        errors(),
+        opened(workstation, passphrase_file) as ws,
+        org.bound_client(ws.cache, ws.identity) as client,
+    ):
+        sync_log(ws.cache, client)
+        governance = org.replay(ws.cache).governance
+        rotated = org.rotate(ws.cache, client, ws.identity, governance)
+        needed = governance.policy.quorum("rotate") if governance.policy else 1
+        admins = len(governance.admins())
+    typer.echo(f"proposed intake key {rotated.key_id}, logged at index {rotated.receipt['index']}.")
+    if min(needed, admins) > 1:
+        typer.echo(
+            f"It takes effect once {min(needed, admins)} admins approve it: "
+            f"`testimony reviewer approve {rotated.receipt['id']}`."
+        )
+    if rotated.epoch is None:
+        typer.echo("No revocation since the epoch began: the group secret stays.")
+    else:
+        typer.echo(
+            f"granted epoch {rotated.epoch} of the group secret to {len(rotated.granted)} "
+            "reviewer(s); they read it with `testimony sync`."
+        )
