@@ -23,6 +23,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Annotated
 
+import sqlcipher3
 import typer
 
 from testimony.client.console import fail, one_line_errors
@@ -31,7 +32,7 @@ from testimony.crypto.errors import CryptoError
 from testimony.crypto.keyring import Identity
 
 from .. import home as homes
-from ..cache import Cache
+from ..cache import CACHE_FILE, Cache
 
 __all__ = [
     "MIN_PASSPHRASE",
@@ -116,13 +117,33 @@ def read_passphrase(source: Path | None, *, new: bool = False) -> str:
 @contextlib.contextmanager
 def errors() -> Iterator[None]:
     """The workstation's, the crypto's and the client's errors as the one-line
-    error; a server's refusal with its problem ``code`` (docs/reviewers-api.md)."""
+    error; a server's refusal with its problem ``code`` (docs/reviewers-api.md);
+    a page of the encrypted cache that fails its check as ``cache-damaged``."""
     with one_line_errors(homes.WorkstationError, CryptoError, ClientError):
         try:
             yield
         except ServerRefused as refused:
             raise fail(
                 f"{refused.what}: the server answered {refused.status}", refused.problem
+            ) from None
+        except sqlcipher3.OperationalError as error:
+            if "locked" not in str(error) and "busy" not in str(error):
+                raise
+            raise fail(
+                "the workstation's cache is in use by another `testimony` command; try again "
+                "once it is done",
+                "cache-busy",
+            ) from None
+        except sqlcipher3.DatabaseError as error:
+            if type(error) is not sqlcipher3.DatabaseError:
+                raise  # a query of ours that is wrong: a bug, not the file
+            # SQLITE_CORRUPT or SQLITE_NOTADB on a page read after the cache opened: SQLCipher
+            # checks each page's HMAC, so an altered or truncated page fails here.
+            raise fail(
+                f"the workstation's cache ({CACHE_FILE}) is damaged: a page of it fails its "
+                "integrity check. Nothing was changed; restore the workstation directory from "
+                "a backup, or make a new one and sync it",
+                "cache-damaged",
             ) from None
 
 

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import typer
 
-from testimony.client.console import progress
+from testimony.client.console import fail, progress
 
 from .. import org
 from ..sync import sync
@@ -38,6 +38,10 @@ def sync_command(
         progress() as update,
     ):
         report = sync(ws.cache, client, ws.identity, progress=update)
+        member = None
+        if report.role is None:
+            member = org.replay(ws.cache).governance.members.get(ws.identity.id)
+    revoked = member is not None and member.revoked
     log = report.log
     typer.echo(f"log: {log.size} entries, {log.new} new; checkpoint and history verified")
     if log.malformed:
@@ -46,7 +50,9 @@ def sync_command(
         typer.echo(
             f"warning: {len(report.ignored)} logged entries break §12's rules and were ignored"
         )
-    if report.role is None:
+    if revoked:
+        typer.echo("standing: revoked")
+    elif report.role is None:
         typer.echo("standing: none yet (an enrolment waits for the admins' approval)")
     else:
         typer.echo(f"standing: {report.role}")
@@ -60,3 +66,9 @@ def sync_command(
         typer.echo(f"not readable yet: {reasons} (tried again once the keyring grows)")
     if report.blob_failures:
         typer.echo(f"warning: {report.blob_failures} attachments could not be fetched (next sync)")
+    if revoked:
+        raise fail(
+            "this reviewer's key is revoked: the server serves it no testimony and takes no "
+            "entry from it (the log was synced; the cache keeps what it held)",
+            "revoked",
+        )
