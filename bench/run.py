@@ -17,6 +17,8 @@ import time
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
+REGISTERED = ("workstation_sync.py",)
+"""Benchmarks run besides every ``bench_*.py`` (each takes ``--quick`` too)."""
 
 
 def machine() -> str:
@@ -33,7 +35,7 @@ def machine() -> str:
 def main(argv: list[str]) -> int:
     quick = "--quick" in argv
     names = [a for a in argv if not a.startswith("-")]
-    scripts = sorted(HERE.glob("bench_*.py"))
+    scripts = sorted(HERE.glob("bench_*.py")) + [HERE / name for name in REGISTERED]
     if names:
         scripts = [s for s in scripts if any(n in s.stem for n in names)]
     print(f"# machine: {machine()}")

@@ -89,6 +89,10 @@ class Cache:
             os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))
         self._db = sqlcipher3.connect(str(path), isolation_level=None, check_same_thread=False)
         try:
+            # SQLCipher's own log would print to stderr, beside the one-line
+            # error a damaged page is answered with (process-wide; it logs nothing
+            # the workstation needs).
+            self._db.execute("PRAGMA cipher_log_level = NONE")
             self._db.execute(f"PRAGMA key = \"x'{cache_key(identity).hex()}'\"")
             self._db.execute("PRAGMA cipher_memory_security = ON")
             self._db.execute("PRAGMA temp_store = MEMORY")
@@ -410,9 +414,10 @@ class Cache:
         """The records of ``kind`` whose top-level ``member`` is one of ``values``."""
         if not values:
             return
+        marks = ", ".join("?" * len(values))  # placeholders only: the values are bound
         query = (
-            "SELECT id, value FROM records WHERE kind = ? AND json_extract(value, ?) IN "
-            f"({', '.join('?' * len(values))}) ORDER BY id"
+            "SELECT id, value FROM records WHERE kind = ? AND json_extract(value, ?) IN "  # noqa: S608
+            f"({marks}) ORDER BY id"
         )
         for record_id, text in self._db.execute(query, (kind, f"$.{member}", *values)):
             yield str(record_id), json.loads(text)

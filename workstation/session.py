@@ -33,6 +33,7 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import itertools
+import threading
 import time
 from collections.abc import Callable, Collection, Iterator, Mapping, Sequence
 from dataclasses import dataclass
@@ -146,6 +147,9 @@ class ReviewerClient:
         self._pinned = log_key.strip() if log_key else None
         self._clock = clock
         self._session: Session | None = None
+        self._renewal = threading.Lock()
+        """Held to open a session: threads sharing this client (a sync's blob
+        fetches) open one between them, not one each."""
         self.logins = 0
         """Sessions opened so far (for tests and diagnostics)."""
 
@@ -241,8 +245,18 @@ class ReviewerClient:
     def _token(self) -> str:
         session = self._session
         if session is None or self._clock() >= session.renew_after:
-            session = self.login()
+            with self._renewal:
+                session = self._session
+                if session is None or self._clock() >= session.renew_after:
+                    session = self.login()
         return session.token
+
+    def _forget(self, token: str) -> None:
+        """The server refused ``token``: the next request opens a new session
+        (unless another thread has opened one already)."""
+        with self._renewal:
+            if self._session is not None and self._session.token == token:
+                self._session = None
 
     @property
     def role(self) -> str:
@@ -264,7 +278,8 @@ class ReviewerClient:
         """A request with the session's token; a token the server finds invalid
         is renewed once."""
         for attempt in (1, 2):
-            headers = {"Authorization": f"Bearer {self._token()}"}
+            token = self._token()
+            headers = {"Authorization": f"Bearer {token}"}
             answer = self._http.request(
                 method, url, what=what, expect=None, headers=headers, params=params, json=json
             )
@@ -272,7 +287,7 @@ class ReviewerClient:
                 return answer
             refused = refusal(answer, what)
             if attempt == 1 and refused.status == 401 and refused.problem == "session-invalid":
-                self._session = None
+                self._forget(token)
                 continue
             raise refused
         raise AssertionError("unreachable")  # pragma: no cover
@@ -441,7 +456,8 @@ class ReviewerClient:
 
     def _fetch_blob(self, url: str, received: bytearray, what: str) -> None:
         for attempt in (1, 2):
-            headers = {"Authorization": f"Bearer {self._token()}"}
+            token = self._token()
+            headers = {"Authorization": f"Bearer {token}"}
             if received:
                 headers["Range"] = f"bytes={len(received)}-"
             with self._http.stream(url, headers=headers) as answer:
@@ -460,7 +476,7 @@ class ReviewerClient:
                         and refused.status == 401
                         and refused.problem == "session-invalid"
                     ):
-                        self._session = None
+                        self._forget(token)
                         continue
                     raise refused
                 try:

@@ -30,7 +30,10 @@ interrupted sync is taken up by the next with nothing lost or kept twice:
 5. **Attachments**: each blob fetched (``GET /api/v1/blobs/<id>``, checked to
    hash to its id) and kept sealed, as served; the attachment's descriptor
    (its key) is in the record, to open it on demand with
-   :func:`testimony.crypto.submission.open_attachment`.
+   :func:`testimony.crypto.submission.open_attachment`. The fetches start as
+   soon as step 3 has kept the records naming them, a few at a time on
+   threads of their own (:class:`_Fetcher`), and go on while step 3 opens the
+   next testimonies; only this thread writes to the cache.
 
 Records (``Cache.put_record``), read by the other parts of the workstation::
 
@@ -52,7 +55,10 @@ lies is caught by the checks above, or cannot read what it serves.
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Iterable, Sequence
+import threading
+from collections import deque
+from collections.abc import Iterable, Iterator, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -84,6 +90,14 @@ __all__ = ["LogForked", "LogReport", "SyncReport", "sync", "sync_log"]
 _READERS = ("reviewer", "admin")
 """The roles the server hands ciphertext to (docs/reviewers-api.md)."""
 _BATCH = 500
+BLOB_THREADS = 4
+"""Blobs fetched at once: each request costs the server a few milliseconds
+before its first byte (the session's and the access entry's checks)."""
+_BLOB_WINDOW_BYTES = 64 << 20
+"""Bytes of blobs (by their descriptors' sizes) fetched at once, at most."""
+_BLOB_COMMIT_BYTES = 32 << 20
+"""Bytes of fetched blobs kept per transaction."""
+Fetched = bytes | ServerRefused | UnexpectedAnswer
 
 
 class LogForked(WorkstationError):
@@ -263,6 +277,7 @@ class _Sync:
         self.retry = False
         """The keyring changed since the last sync: what could not be read is asked for again."""
         self.report = SyncReport(LogReport(0, 0), None)
+        self.fetcher = _Fetcher(client)
 
     def unreadable(self, kind: str, entry_id: str, index: int, reason: str) -> None:
         value = {"index": index, "unreadable": reason}
@@ -367,9 +382,7 @@ class _Sync:
                     continue
                 submissions[entry_id] = (index, entry)
                 wanted[entry_id] = index
-            for index, entry_id, data, before in self.cache.pending_reasons(
-                "followup", "followup"
-            ):
+            for index, entry_id, data, before in self.cache.pending_reasons("followup", "followup"):
                 entry = parse_entry(data)
                 if not isinstance(entry, FollowupEntry):
                     continue
@@ -392,7 +405,9 @@ class _Sync:
                 self.open_item(item, submissions, followups, seeds) for item in answer["items"]
             ]
             with self.cache.transaction():
-                self.keep(opened, batch)
+                blobs = self.keep(opened, batch)
+            self.want(blobs)  # fetched while the next batches are opened
+            self.take(wait=False)
             done += len(batch)
             self.progress("testimonies", done, len(order))
 
@@ -485,11 +500,12 @@ class _Sync:
 
     def keep(
         self, opened: Iterable[list[tuple[str, str, dict[str, Any]]]], batch: Sequence[str]
-    ) -> None:
+    ) -> list[tuple[str, str, int | None]]:
         """Keep the records of one ciphertext answer (inside the caller's
-        transaction): one statement for the records, one for the blobs to fetch."""
+        transaction): one statement for the records, one for the blobs to
+        fetch. Returns those blobs: ``(id, subject, size hint)``."""
         fresh: dict[tuple[str, str], dict[str, Any]] = {}
-        blobs: list[tuple[str, str]] = []
+        blobs: list[tuple[str, str, int | None]] = []
         for records in opened:
             for kind, record_id, value in records:
                 if "unreadable" in value:
@@ -497,14 +513,16 @@ class _Sync:
                     continue
                 fresh[(kind, record_id)] = value
                 subject = record_id if kind == "submission" else value["parent"]
-                blobs += [(attachment["blob"], subject) for attachment in value["attachments"]]
+                sizes = _sizes(value)
+                blobs += [(a["blob"], subject, sizes.get(a["blob"])) for a in value["attachments"]]
                 if kind == "submission":
                     self.report.submissions += 1
                 else:
                     self.report.followups += 1
         self.link_followups(batch, fresh)
         self.cache.put_records((kind, i, value) for (kind, i), value in fresh.items())
-        self.cache.want_blobs(blobs)
+        self.cache.want_blobs((blob_id, subject) for blob_id, subject, _size in blobs)
+        return blobs
 
     def link_followups(self, parents: Sequence[str], fresh: dict[tuple[str, str], Any]) -> None:
         """List in each readable submission of ``parents`` the ids of its read
@@ -566,27 +584,171 @@ class _Sync:
 
     # 5. attachments
 
-    def blobs(self) -> None:
-        wanted = self.cache.wanted_blobs()
-        for done, (blob_id, subject) in enumerate(wanted, 1):
-            try:
-                data = self.client.blob(blob_id, subject=subject)
-            except ServerRefused as refused:
-                if refused.status == 404:
-                    with self.cache.transaction():
-                        self.cache.blob_missing(blob_id, refused.problem)
-                elif refused.status == 403:
-                    self.report.blob_failures += 1
+    def want(self, blobs: Iterable[tuple[str, str, int | None]]) -> None:
+        """Start fetching ``(blob id, subject, size hint)``: the fetches run while
+        the sync goes on (the server serves blobs while this thread opens
+        testimonies); :meth:`take` keeps what has arrived."""
+        for blob_id, subject, size in blobs:
+            self.fetcher.add(blob_id, subject, size)
+
+    def take(self, *, wait: bool) -> None:
+        """Keep the blobs fetched so far (``wait``: every one wanted), a
+        transaction every :data:`_BLOB_COMMIT_BYTES` or :data:`_BATCH` blobs."""
+        fetched: list[tuple[str, bytes]] = []
+        missing: list[tuple[str, str]] = []
+        size = 0
+
+        def keep() -> None:
+            if fetched or missing:
+                with self.cache.transaction():
+                    for blob_id, data in fetched:
+                        self.cache.put_blob(blob_id, data)
+                    for blob_id, problem in missing:
+                        self.cache.blob_missing(blob_id, problem)
+                self.report.blobs += len(fetched)
+                fetched.clear()
+                missing.clear()
+
+        try:
+            for blob_id, result in self.fetcher.done(wait=wait):
+                if isinstance(result, ServerRefused):
+                    if result.status == 404:
+                        missing.append((blob_id, result.problem))
+                    elif result.status == 403:
+                        self.report.blob_failures += 1
+                    else:
+                        raise result
+                elif isinstance(result, UnexpectedAnswer):
+                    self.report.blob_failures += 1  # bytes that are not the blob: kept nowhere
                 else:
-                    raise
+                    fetched.append((blob_id, result))
+                    size += len(result)
+                if size >= _BLOB_COMMIT_BYTES or len(fetched) + len(missing) >= _BATCH:
+                    keep()
+                    size = 0
+                self.progress("attachments", self.fetcher.finished, self.fetcher.added)
+        finally:
+            keep()  # what was fetched is kept, whatever stops the sync
+
+    def blobs(self) -> None:
+        """Fetch every blob still wanted (those of earlier syncs too) and keep them."""
+        wanted = [pair for pair in self.cache.wanted_blobs() if not self.fetcher.knows(pair[0])]
+        hints = self._size_hints({subject for _blob, subject in wanted})
+        self.want((blob_id, subject, hints.get(blob_id)) for blob_id, subject in wanted)
+        self.take(wait=True)
+
+    def _size_hints(self, subjects: Iterable[str]) -> dict[str, int]:
+        """The sizes the records' descriptors give the blobs of ``subjects``."""
+        hints: dict[str, int] = {}
+        for subject in subjects:
+            record = self.cache.record("submission", subject)
+            if not isinstance(record, dict):
                 continue
-            except UnexpectedAnswer:
-                self.report.blob_failures += 1  # bytes that are not the blob: kept nowhere
-                continue
-            with self.cache.transaction():
-                self.cache.put_blob(blob_id, data)
-            self.report.blobs += 1
-            self.progress("attachments", done, len(wanted))
+            values = [record]
+            for followup_id in record.get("followups") or []:
+                values.append(self.cache.record("followup", followup_id))
+            for value in values:
+                hints.update(_sizes(value))
+        return hints
+
+
+class _Fetcher:
+    """Blobs fetched on :data:`BLOB_THREADS` threads sharing the client, in
+    the order they were added: a fetch that ends starts the next, so they go
+    on while the sync's thread works. At most :data:`_BLOB_WINDOW_BYTES` (by
+    the descriptors' sizes; a blob of unknown size counts as the whole window)
+    are fetched and not yet taken, besides one larger blob fetched alone.
+    Only the sync's thread touches the cache: it takes the results with :meth:`done`."""
+
+    def __init__(self, client: ReviewerClient) -> None:
+        self._client = client
+        self._lock = threading.RLock()  # a fetch already ended runs its callback at once
+        self._pool: ThreadPoolExecutor | None = None
+        self._queued: deque[tuple[str, str, int]] = deque()
+        self._started: deque[tuple[str, int, Future[Fetched]]] = deque()  # not taken yet
+        self._running = 0
+        self._held = 0  # bytes started and not taken
+        self._closed = False
+        self._seen: set[str] = set()
+        self.added = 0
+        self.finished = 0
+
+    def knows(self, blob_id: str) -> bool:
+        """Whether ``blob_id`` was added (fetched or not) in this sync."""
+        return blob_id in self._seen
+
+    def add(self, blob_id: str, subject: str, size: int | None) -> None:
+        if blob_id in self._seen:
+            return
+        self._seen.add(blob_id)
+        self.added += 1
+        with self._lock:
+            self._queued.append((blob_id, subject, _BLOB_WINDOW_BYTES if size is None else size))
+            self._start()
+
+    def _fetch(self, blob_id: str, subject: str) -> Fetched:
+        try:
+            return self._client.blob(blob_id, subject=subject)
+        except (ServerRefused, UnexpectedAnswer) as refused:
+            return refused
+
+    def _start(self) -> None:
+        with self._lock:
+            while not self._closed and self._queued and self._running < BLOB_THREADS:
+                blob_id, subject, cost = self._queued[0]
+                if self._held and self._held + cost > _BLOB_WINDOW_BYTES:
+                    return
+                if self._pool is None:
+                    self._pool = ThreadPoolExecutor(
+                        BLOB_THREADS, thread_name_prefix="testimony-blob"
+                    )
+                self._queued.popleft()
+                self._running += 1
+                self._held += cost
+                future = self._pool.submit(self._fetch, blob_id, subject)
+                self._started.append((blob_id, cost, future))
+                future.add_done_callback(self._ended)
+
+    def _ended(self, _future: Future[Fetched]) -> None:
+        with self._lock:
+            self._running -= 1
+            self._start()
+
+    def done(self, *, wait: bool) -> Iterator[tuple[str, Fetched]]:
+        """``(blob id, bytes or the refusal)`` of the fetches finished (``wait``:
+        of all of them), in order; a broken connection is raised."""
+        while True:
+            with self._lock:
+                if not self._started or not (wait or self._started[0][2].done()):
+                    return
+                blob_id, cost, future = self._started[0]
+            result = future.result()  # waits, or raises what the fetch raised
+            with self._lock:
+                self._started.popleft()
+                self._held -= cost
+                self.finished += 1
+                self._start()
+            yield blob_id, result
+
+    def close(self) -> None:
+        """Stop: the fetches not started are not, the running ones are left to end."""
+        with self._lock:
+            self._closed = True
+            self._queued.clear()
+        if self._pool is not None:
+            self._pool.shutdown(wait=False, cancel_futures=True)
+
+
+def _sizes(value: Any) -> dict[str, int]:
+    """The sizes the attachments' descriptors of a record give, by blob id."""
+    sizes: dict[str, int] = {}
+    attachments = value.get("attachments") if isinstance(value, dict) else None
+    for attachment in attachments if isinstance(attachments, list) else []:
+        descriptor = attachment.get("descriptor") if isinstance(attachment, dict) else None
+        size = descriptor.get("size") if isinstance(descriptor, dict) else None
+        if type(size) is int and size >= 0:
+            sizes[attachment["blob"]] = size
+    return sizes
 
 
 def _time(moment: Any) -> str | None:
@@ -620,11 +782,14 @@ def sync(
     governance, judged, annotations = step.governance()
     role = governance.standing().get(identity.id)
     step.report.role = role
-    if role in _READERS:
-        step.ciphertext()
-    step.annotations(judged, annotations)
-    if role in _READERS:
-        step.blobs()
+    try:
+        if role in _READERS:
+            step.ciphertext()  # the attachments start to arrive meanwhile
+        step.annotations(judged, annotations)
+        if role in _READERS:
+            step.blobs()
+    finally:
+        step.fetcher.close()
     with cache.transaction():
         cache.put("keyring_mark", _keyring_mark(cache))
     return step.report
