@@ -58,11 +58,23 @@ class ApiError(Exception):
         return str(self)
 
 
+class MalformedJSON(ApiError):
+    """The request body is not a well-formed JSON document."""
+
+    code = "malformed-json"
+
+
+class UnsupportedMediaType(ApiError):
+    """The request body has a media type this endpoint does not take."""
+
+    code = "unsupported-media-type"
+
+
 STATUS: dict[str, int] = {
     # the request is wrong
     errors.InvalidRequest.code: 400,
-    errors.MalformedJSON.code: 400,
-    errors.UnsupportedMediaType.code: 415,
+    "malformed-json": 400,  # MalformedJSON, below
+    "unsupported-media-type": 415,  # UnsupportedMediaType, below
     errors.MalformedSubmission.code: 422,
     errors.UnknownIntakeKey.code: 422,
     errors.UnknownBlob.code: 422,
@@ -254,7 +266,7 @@ async def _validation_error(request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, RequestValidationError)
     problems = exc.errors()
     if any(item.get("type") == "json_invalid" for item in problems):
-        code = errors.MalformedJSON.code
+        code = MalformedJSON.code
         detail = "the request body is not well-formed JSON"
     else:
         code = errors.InvalidRequest.code
@@ -275,7 +287,7 @@ async def _http_error(request: Request, exc: Exception) -> JSONResponse:
     elif exc.status_code == 413:
         code, detail = errors.RequestTooLarge.code, "the request body is too large"
     elif exc.status_code == 415:
-        code, detail = errors.UnsupportedMediaType.code, "this media type is not accepted here"
+        code, detail = UnsupportedMediaType.code, "this media type is not accepted here"
     elif 400 <= exc.status_code < 500:
         code, detail = errors.InvalidRequest.code, "the request is not acceptable"
     else:

@@ -22,11 +22,12 @@ from starlette.concurrency import run_in_threadpool
 
 from testimony.crypto import canonical
 from testimony.crypto.errors import MalformedInput
-from testimony.service.domain.errors import MalformedJSON, RequestTooLarge, UnsupportedMediaType
+from testimony.service.domain.errors import RequestTooLarge
 from testimony.service.domain.intake import Submitted
 from testimony.service.server import Server
 
 from .deps import get_server
+from .errors import MalformedJSON, UnsupportedMediaType
 from .openapi import JSON_BODY, POW_CODES, RECEIPT_LINKS, json_body, problems
 from .schemas import Receipt
 

@@ -27,9 +27,9 @@ import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 
-from testimony.service.domain.errors import MalformedUpload, UnsupportedMediaType
+from testimony.service.domain.errors import MalformedUpload
 
-from .errors import ApiError
+from .errors import ApiError, UnsupportedMediaType
 
 __all__ = [
     "OFFSET_MEDIA_TYPE",

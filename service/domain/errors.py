@@ -10,8 +10,6 @@ code to one HTTP status and an RFC 9457 problem document, and the CLI prints
 
     DomainError  (Exception)             domain-error
     ├── InvalidRequest                   invalid-request
-    │   ├── MalformedJSON                malformed-json
-    │   ├── UnsupportedMediaType         unsupported-media-type
     │   ├── MalformedSubmission          malformed-submission
     │   ├── UnknownIntakeKey             unknown-intake-key
     │   ├── UnknownBlob                  unknown-blob
@@ -113,7 +111,6 @@ __all__ = [
     "InvalidRequest",
     "MalformedEntryRequest",
     "MalformedFollowup",
-    "MalformedJSON",
     "MalformedRepliesRequest",
     "MalformedSessionRequest",
     "MalformedSubmission",
@@ -152,7 +149,6 @@ __all__ = [
     "UnknownIntakeKey",
     "UnknownParent",
     "UnknownSubmission",
-    "UnsupportedMediaType",
     "UploadBusy",
     "UploadExpired",
     "UploadHashMismatch",
@@ -186,18 +182,6 @@ class InvalidRequest(DomainError):
     """The request is not acceptable."""
 
     code = "invalid-request"
-
-
-class MalformedJSON(InvalidRequest):
-    """The request body is not a well-formed JSON document."""
-
-    code = "malformed-json"
-
-
-class UnsupportedMediaType(InvalidRequest):
-    """The request body has a media type this endpoint does not take."""
-
-    code = "unsupported-media-type"
 
 
 class MalformedSubmission(InvalidRequest):
