@@ -149,6 +149,34 @@ class Cache:
         ``INSERT``, ``UPDATE``...) inside the encrypted cache."""
         self._db.execute(sql, tuple(params))
 
+    def id_with_prefix(
+        self,
+        table: str,
+        text: str,
+        *,
+        digits: int,
+        minimum: int,
+        what: str,
+        error: type[WorkstationError],
+    ) -> str:
+        """The one id of ``table`` a reviewer means by ``text``: a whole id or a
+        unique prefix of at least ``minimum`` of its ``digits`` hex digits. Raises ``error``
+        (its own code, or ``ambiguous-id``) naming ``what`` otherwise."""
+        wanted = text.strip().lower()
+        if len(wanted) < minimum or not all(c in "0123456789abcdef" for c in wanted):
+            raise error(
+                f"{text!r} is no {what} id ({digits} hex digits, or their first {minimum} or more)"
+            )
+        rows = self.query(
+            f"SELECT id FROM {table} WHERE id >= ? AND id < ? ORDER BY id LIMIT 2",  # noqa: S608 - a table name of the code's
+            (wanted, wanted + "g"),
+        )
+        if not rows:
+            raise error(f"no {what} {text} in this workstation's cache")
+        if len(rows) > 1:
+            raise error(f"{text} is the start of several {what} ids: give more", "ambiguous-id")
+        return str(rows[0][0])
+
     def query(self, sql: str, params: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
         """The rows of one ``SELECT``."""
         return [tuple(row) for row in self._db.execute(sql, tuple(params))]

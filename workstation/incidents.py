@@ -309,22 +309,9 @@ def apply(cache: Cache, annotation: Annotation) -> set[str]:
 def find(cache: Cache, text: str) -> str:
     """The incident id a reviewer means: a whole id or a unique prefix (at least 4 digits)."""
     ensure_tables(cache)
-    wanted = text.strip().lower()
-    if len(wanted) < 4 or not all(c in "0123456789abcdef" for c in wanted):
-        raise UnknownIncident(
-            f"{text!r} is no incident id (32 hex digits, or their first 4 or more)"
-        )
-    rows = cache.query(
-        "SELECT id FROM ws_incidents WHERE id >= ? AND id < ? ORDER BY id LIMIT 2",
-        (wanted, wanted + "g"),
+    return cache.id_with_prefix(
+        "ws_incidents", text, digits=32, minimum=4, what="incident", error=UnknownIncident
     )
-    if not rows:
-        raise UnknownIncident(f"no incident {text} in this workstation's cache")
-    if len(rows) > 1:
-        raise UnknownIncident(
-            f"{text} is the start of several incident ids: give more", "ambiguous-id"
-        )
-    return str(rows[0][0])
 
 
 _SELECT = (

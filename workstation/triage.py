@@ -767,22 +767,9 @@ def testimonies(
 
 def find(cache: Cache, text: str) -> str:
     """The testimony a reviewer means: a submission id or a unique prefix of at least 6 digits."""
-    wanted = text.strip().lower()
-    if len(wanted) < 6 or not all(c in "0123456789abcdef" for c in wanted):
-        raise UnknownTestimony(
-            f"{text!r} is no testimony id (64 hex digits, or their first 6 or more)"
-        )
-    rows = cache.query(
-        "SELECT id FROM ws_testimonies WHERE id >= ? AND id < ? ORDER BY id LIMIT 2",
-        (wanted, wanted + "g"),
+    return cache.id_with_prefix(
+        "ws_testimonies", text, digits=64, minimum=6, what="testimony", error=UnknownTestimony
     )
-    if not rows:
-        raise UnknownTestimony(f"no testimony {text} in this workstation's cache")
-    if len(rows) > 1:
-        raise UnknownTestimony(
-            f"{text} is the start of several testimony ids: give more", "ambiguous-id"
-        )
-    return str(rows[0][0])
 
 
 def testimony(cache: Cache, testimony_id: str) -> Testimony:
