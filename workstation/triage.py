@@ -37,7 +37,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from . import incidents as incident_records
-from . import search, vocabulary
+from . import reading, search, vocabulary
 from .annotations import (
     Annotation,
     AnnotationInvalid,
@@ -71,7 +71,8 @@ _SCHEMA = (
         summary TEXT NOT NULL DEFAULT '', cached INTEGER NOT NULL DEFAULT 0,
         state TEXT NOT NULL DEFAULT 'new', state_idx INTEGER, duplicate_of TEXT,
         assignee TEXT, followups INTEGER NOT NULL DEFAULT 0, notes INTEGER NOT NULL DEFAULT 0,
-        replies INTEGER NOT NULL DEFAULT 0, updated_idx INTEGER)""",
+        replies INTEGER NOT NULL DEFAULT 0, updated_idx INTEGER,
+        said_start TEXT, said_end TEXT, place TEXT, files INTEGER NOT NULL DEFAULT 0)""",
     "CREATE INDEX IF NOT EXISTS ws_testimonies_idx ON ws_testimonies (idx)",
     "CREATE INDEX IF NOT EXISTS ws_testimonies_state ON ws_testimonies (state, idx)",
     "CREATE INDEX IF NOT EXISTS ws_testimonies_lang ON ws_testimonies (lang, idx)",
@@ -104,9 +105,24 @@ class UnknownTestimony(WorkstationError):
     code = "unknown-testimony"
 
 
+_ADDED_COLUMNS = (
+    ("said_start", "TEXT"),
+    ("said_end", "TEXT"),
+    ("place", "TEXT"),
+    ("files", "INTEGER NOT NULL DEFAULT 0"),
+)
+"""Columns a cache of an earlier release lacks: added, and the submissions folded again."""
+
+
 def ensure_tables(cache: Cache) -> None:
     for statement in _SCHEMA:
         cache.execute(statement)
+    present = {str(row[1]) for row in cache.query("PRAGMA table_info(ws_testimonies)")}
+    missing = [(name, kind) for name, kind in _ADDED_COLUMNS if name not in present]
+    for name, kind in missing:
+        cache.execute(f"ALTER TABLE ws_testimonies ADD COLUMN {name} {kind}")
+    if missing:
+        cache.execute("DELETE FROM ws_folded WHERE kind = 'submission'")
     ensure_annotation_tables(cache)
     incident_records.ensure_tables(cache)
     vocabulary.ensure_tables(cache)
@@ -298,7 +314,30 @@ def _row(cache: Cache, testimony_id: str) -> None:
     )
 
 
-_SUBMISSION_COLUMNS = ("idx", "received", "lang", "form", "witness", "summary", "cached")
+_SUBMISSION_COLUMNS = (
+    "idx",
+    "received",
+    "lang",
+    "form",
+    "witness",
+    "summary",
+    "cached",
+    "said_start",
+    "said_end",
+    "place",
+    "files",
+)
+
+
+def _place(statement: Mapping[str, Any]) -> str | None:
+    """The first place the witness named: ``place/<id>`` for a village of the
+    form, else the free text."""
+    for item in reading.where(statement):
+        if isinstance(item.get("id"), str):
+            return f"place/{item['id']}"
+        if isinstance(item.get("text"), str):
+            return str(item["text"])
+    return None
 
 
 def _fold_submissions(fold: _Fold, records: Sequence[tuple[str, Any]]) -> int:
@@ -310,6 +349,8 @@ def _fold_submissions(fold: _Fold, records: Sequence[tuple[str, Any]]) -> int:
         statement = value["statement"]
         form = statement.get("form")
         lang = statement.get("lang")
+        said_start, said_end = reading.when(statement)
+        files = value.get("attachments")
         rows.append(
             (
                 record_id,
@@ -320,6 +361,10 @@ def _fold_submissions(fold: _Fold, records: Sequence[tuple[str, Any]]) -> int:
                 value.get("witness"),
                 _summary(statement),
                 1,
+                said_start,
+                said_end,
+                _place(statement),
+                len(files) if isinstance(files, list) else 0,
             )
         )
         tags.extend((record_id, tag, "witness") for tag in vocabulary.witness_tags(statement))
@@ -658,11 +703,19 @@ class Testimony:
     replies: int
     tags: tuple[str, ...] = ()
     witness_tags: tuple[str, ...] = ()
+    said_start: str | None = None
+    """When the witness says it happened, as they gave it (a partial date or a range's start)."""
+    said_end: str | None = None
+    place: str | None = None
+    """The first place the witness named: ``place/<id>`` or their own words."""
+    files: int = 0
+    """Attachments of the submission."""
 
 
 _COLUMNS = (
     "t.id, t.idx, t.received, t.lang, t.form, t.witness, t.summary, t.cached, t.state, "
-    "t.duplicate_of, t.assignee, t.followups, t.notes, t.replies"
+    "t.duplicate_of, t.assignee, t.followups, t.notes, t.replies, t.said_start, t.said_end, "
+    "t.place, t.files"
 )
 
 
@@ -685,6 +738,10 @@ def _testimony(row: Sequence[Any], tags: Mapping[str, list[tuple[str, str]]]) ->
         replies=int(row[13]),
         tags=tuple(sorted(t for t, s in found if s == "reviewer")),
         witness_tags=tuple(sorted(t for t, s in found if s == "witness")),
+        said_start=row[14],
+        said_end=row[15],
+        place=row[16],
+        files=int(row[17] or 0),
     )
 
 

@@ -25,13 +25,13 @@ import typer
 
 from testimony.client.console import fail
 
-from .. import annotations as notes
+from .. import actions, search, triage, vocabulary
 from .. import incidents as incident_records
-from .. import search, triage, vocabulary
 from ..annotations import INCIDENT_STATUSES, RELIABILITY, ROLES, VALIDITY
 from ..cache import Cache
+from ..home import WorkstationError
 from . import PassphraseFile, WorkstationDir
-from .review import LabelsLang, display_lang, moment, publish, short, tag_label, workstation_open
+from .review import LabelsLang, display_lang, moment, short, tag_label, workstation_open
 
 __all__ = ["register"]
 
@@ -73,113 +73,15 @@ def register(app: typer.Typer) -> None:
 # --- parsing the options ------------------------------------------------------------------------
 
 
-def _place(cache: Cache, spec: str, lang: str) -> dict[str, Any]:
-    name, at, where = spec.rpartition("@") if "@" in spec else (spec, "", "")
-    lat = lon = None
-    if at:
-        try:
-            lat_text, lon_text = where.split(",")
-            lat, lon = float(lat_text), float(lon_text)
-        except ValueError:
-            raise fail(f"a place is NAME[@LAT,LON]: {spec!r}", "bad-place") from None
-    name = name.strip()
-    try:
-        tag_id: str | None = vocabulary.resolve(cache, name, group="place")
-    except vocabulary.UnknownTag:
-        tag_id = None
-    if tag_id is not None:
-        tag = vocabulary.tag(cache, tag_id)
-        if tag is not None:
-            name = tag.label(lang)
-            if lat is None and tag.lat is not None:
-                lat, lon = tag.lat, tag.lon
-    return {"place": tag_id, "name": name, "lat": lat, "lon": lon}
-
-
-def _count_and_persons(items: list[str], what: str) -> tuple[int | None, list[str]]:
-    count = None
-    persons: list[str] = []
-    for item in (i.strip() for i in items):
-        if not item:
-            continue
-        if item.isdigit():
-            count = int(item)
-        elif item not in persons:
-            persons.append(item)
-    return count, persons
-
-
-def _act(cache: Cache, spec: str) -> dict[str, Any]:
-    head, *parts = (p.strip() for p in spec.split(";"))
-    violation = vocabulary.resolve(cache, head, group="violation")
-    victims: dict[str, Any] = {"count": None, "persons": []}
-    perpetrators: list[dict[str, Any]] = []
-    for part in parts:
-        key, sep, value = part.partition("=")
-        key = key.strip()
-        if not sep or key not in ("victims", "by"):
-            raise fail(f"an act is VIOLATION[; victims=...][; by=...]: {spec!r}", "bad-act")
-        if key == "victims":
-            count, persons = _count_and_persons(value.split(","), "victims")
-            victims = {"count": count, "persons": persons}
-            continue
-        for group in filter(None, (g.strip() for g in value.split(","))):
-            kind, _, people = group.partition(":")
-            kind, _, number = kind.partition("*")
-            if number and not number.strip().isdigit():
-                raise fail(f"a perpetrator group is TYPE[*N][:P-1|P-2]: {group!r}", "bad-act")
-            perpetrators.append(
-                {
-                    "type": vocabulary.resolve(cache, kind.strip(), group="perpetrator"),
-                    "count": int(number) if number else None,
-                    "persons": [p.strip() for p in people.split("|") if p.strip()],
-                }
-            )
-    return {"violation": violation, "victims": victims, "perpetrators": perpetrators}
-
-
-def _fields(
-    cache: Cache,
-    lang: str,
-    *,
-    title: str | None,
-    start: str | None,
-    end: str | None,
-    places: list[str] | None,
-    acts: list[str] | None,
-    description: str | None,
-    status: str | None,
-    clear_places: bool = False,
-    clear_acts: bool = False,
-) -> dict[str, Any]:
-    fields: dict[str, Any] = {}
-    if title is not None:
-        fields["title"] = title
-    if start is not None:
-        fields["start"] = start or None
-    if end is not None:
-        fields["end"] = end or None
-    if places or clear_places:
-        fields["places"] = [_place(cache, p, lang) for p in places or []]
-    if acts or clear_acts:
-        fields["acts"] = [_act(cache, a) for a in acts or []]
-    if description is not None:
-        fields["description"] = description
-    if status is not None:
-        fields["status"] = status
-    return fields
+def _fields(cache: Cache, lang: str, **given: Any) -> dict[str, Any]:
+    return actions.incident_fields(cache, lang, **given)
 
 
 def _rating(value: str | None, scale: tuple[str, ...], letters: str, what: str) -> str:
-    if value is None:
-        return "cannot-judge"
-    if value in scale:
-        return value
-    if len(value) == 1 and value.upper() in letters:
-        return scale[letters.index(value.upper())]
-    raise fail(
-        f"{what} is one of {', '.join(scale)} (or {letters[0]} to {letters[-1]})", "bad-rating"
-    )
+    try:
+        return actions.rating(value, scale, letters, what)
+    except WorkstationError as error:
+        raise fail(str(error), error.code) from None
 
 
 # --- the commands -------------------------------------------------------------------------------
@@ -212,10 +114,9 @@ def incident_new(
             description=description,
             status=status or "alleged",
         )
-        incident_id = notes.new_incident_id()
-        sent = publish(ws, {"v": 1, "kind": "incident", "incident": incident_id, "fields": fields})
+        incident_id, index = actions.new_incident(ws.cache, ws.identity, fields)
     typer.echo(incident_id)
-    typer.echo(f"incident {title!r} recorded (logged at index {sent.index})", err=True)
+    typer.echo(f"incident {title!r} recorded (logged at index {index})", err=True)
 
 
 @incident_app.command("edit")
@@ -256,7 +157,7 @@ def incident_edit(
         )
         if not fields:
             raise fail("nothing to change: give at least one option", "nothing-to-change")
-        sent = publish(ws, {"v": 1, "kind": "incident", "incident": iid, "fields": fields})
+        sent = actions.update_incident(ws.cache, ws.identity, iid, fields)
     typer.echo(f"{short(iid)}: {', '.join(sorted(fields))} changed (logged at index {sent.index})")
 
 
@@ -409,17 +310,9 @@ def incident_merge(
 ) -> None:
     """Merge duplicate records into one canonical record: every link moves to it."""
     with workstation_open(workstation, passphrase_file) as ws:
-        cache = ws.cache
-        kept = incident_records.canonical(cache, incident_records.find(cache, keep))
-        merged = sorted(
-            {incident_records.canonical(cache, incident_records.find(cache, o)) for o in others}
-            - {kept}
-        )
-        if not merged:
-            raise fail("nothing to merge: those records are this one already", "nothing-to-merge")
-        sent = publish(ws, {"v": 1, "kind": "merge", "incident": kept, "merged": merged})
+        kept, merged, index = actions.merge(ws.cache, ws.identity, keep, others)
     typer.echo(
-        f"merged {', '.join(short(m) for m in merged)} into {short(kept)} (logged at index {sent.index})"
+        f"merged {', '.join(short(m) for m in merged)} into {short(kept)} (logged at index {index})"
     )
 
 
@@ -448,20 +341,8 @@ def incident_link(
     rated = _rating(reliability, RELIABILITY, "ABCDEF", "--reliability")
     valid = _rating(validity, VALIDITY, "123456", "--validity")
     with workstation_open(workstation, passphrase_file) as ws:
-        iid = incident_records.canonical(ws.cache, incident_records.find(ws.cache, incident_id))
         tid = triage.find(ws.cache, testimony_id)
-        sent = publish(
-            ws,
-            {
-                "v": 1,
-                "kind": "link",
-                "incident": iid,
-                "testimony": tid,
-                "role": role,
-                "reliability": rated,
-                "validity": valid,
-            },
-        )
+        iid, sent = actions.link(ws.cache, ws.identity, incident_id, tid, role, rated, valid)
     typer.echo(f"{short(tid)} linked to {short(iid)} as {role} (logged at index {sent.index})")
 
 
@@ -476,13 +357,8 @@ def incident_unlink(
 ) -> None:
     """Take a testimony off an incident."""
     with workstation_open(workstation, passphrase_file) as ws:
-        iid = incident_records.canonical(ws.cache, incident_records.find(ws.cache, incident_id))
         tid = triage.find(ws.cache, testimony_id)
-        if not ws.cache.query(
-            "SELECT 1 FROM ws_links WHERE incident = ? AND testimony = ?", (iid, tid)
-        ):
-            raise fail(f"{short(tid)} is not linked to {short(iid)}", "not-linked")
-        sent = publish(ws, {"v": 1, "kind": "unlink", "incident": iid, "testimony": tid})
+        iid, sent = actions.unlink(ws.cache, ws.identity, incident_id, tid)
     typer.echo(f"{short(tid)} unlinked from {short(iid)} (logged at index {sent.index})")
 
 

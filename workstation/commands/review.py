@@ -24,7 +24,7 @@ from __future__ import annotations
 
 import os
 import re
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Annotated, Any
@@ -32,16 +32,9 @@ from typing import Annotated, Any
 import typer
 
 from testimony.client.console import fail
-from testimony.crypto import followup
-from testimony.crypto.encoding import sha256
-from testimony.crypto.entries import SignedReplyEntry
-from testimony.crypto.keyring import NONCE_LENGTH
-from testimony.crypto.signing import private_key_from_seed
-from testimony.forms import FormError, bundled_forms
-from testimony.forms.schema import FormDefinition
 
+from .. import actions, attachments, org, reading, search, triage, vocabulary
 from .. import annotations as notes
-from .. import attachments, org, search, triage, vocabulary
 from .. import incidents as incident_records
 from ..annotations import STATES, TAG_GROUPS
 from ..home import WorkstationError
@@ -111,10 +104,7 @@ def tag_label(cache: Any, tag_id: str, lang: str) -> str:
 
 def publish(ws: Opened, payload: dict[str, Any]) -> notes.Annotation:
     """Send one annotation through the session; fold it into the cache at once."""
-    with org.bound_client(ws.cache, ws.identity) as client:
-        sent = notes.publish(ws.cache, client, ws.identity, payload)
-    triage.refresh(ws.cache)
-    return sent
+    return actions.publish(ws.cache, ws.identity, payload)
 
 
 def checked_date(value: str | None, option: str) -> str | None:
@@ -226,46 +216,6 @@ def review_list(
 # --- show --------------------------------------------------------------------------------------
 
 
-def _form(statement: dict[str, Any]) -> FormDefinition | None:
-    form = statement.get("form")
-    if not isinstance(form, dict):
-        return None
-    try:
-        return (
-            bundled_forms().get_version(str(form.get("id")), int(form.get("version", 0))).definition
-        )
-    except (FormError, TypeError, ValueError):
-        return None
-
-
-def _answer(value: Any, form_field: Any, lang: str, numbers: dict[str, int]) -> str:
-    options = {
-        o.id: vocabulary.label(o.label, lang, o.id)
-        for o in (getattr(form_field, "choices", None) or getattr(form_field, "places", None) or [])
-    }
-    if isinstance(value, str):
-        if value in numbers:
-            return f"attachment {numbers[value]}"
-        return options.get(value, value)
-    if isinstance(value, list):
-        return "; ".join(_answer(v, form_field, lang, numbers) for v in value)
-    if isinstance(value, dict):
-        if "other" in value:
-            return f"other: {value['other']}"
-        if "start" in value or "end" in value:
-            start, end = value.get("start") or "?", value.get("end")
-            return f"{start} to {end}" if end else str(start)
-        text = (
-            options.get(str(value["id"]), str(value["id"]))
-            if "id" in value
-            else str(value.get("text", ""))
-        )
-        if "lat" in value and "lon" in value:
-            text += f" ({value['lat']}, {value['lon']})"
-        return text
-    return str(value)
-
-
 def _indented(text: str, prefix: str = "    ") -> str:
     return "\n".join(prefix + line for line in text.splitlines() or [""])
 
@@ -322,7 +272,7 @@ def review_show(
             out.append("")
             out.append("(the statement is not in the cache: run `testimony sync`)")
         else:
-            form = _form(statement)
+            form = reading.form_of(statement)
             numbers = {a.blob: a.number for a in files}
             answers = statement.get("answers")
             out.append("")
@@ -336,7 +286,7 @@ def review_show(
                     except KeyError:
                         pass
                 out.append(f"{label}")
-                out.append(_indented(_answer(value, form_field, lang, numbers)))
+                out.append(_indented(reading.answer_text(value, form_field, lang, numbers)))
             consent = statement.get("consent")
             if isinstance(consent, dict):
                 shares = consent.get("share_with")
@@ -429,10 +379,7 @@ def review_state(
         )
     with workstation_open(workstation, passphrase_file) as ws:
         tid = find_testimony(ws, testimony_id)
-        payload: dict[str, Any] = {"v": 1, "kind": "state", "testimony": tid, "state": new_state}
-        if duplicate_of is not None:
-            payload["duplicate_of"] = find_testimony(ws, duplicate_of)
-        sent = publish(ws, payload)
+        sent = actions.set_state(ws.cache, ws.identity, tid, new_state, duplicate_of)
     _done(sent, f"{short(tid)}: {new_state}")
 
 
@@ -454,26 +401,8 @@ def review_assign(
             target = None
         else:
             target = ws.identity.id if reviewer == "me" else org.reviewer_id_of(reviewer)
-            role = notes.Organisation.from_cache(ws.cache).role(target)
-            if role not in ("reviewer", "admin"):
-                raise WorkstationError(
-                    f"{short(target, 8)} is no reviewer with standing in this workstation's "
-                    "copy of the log (run `testimony sync`?)",
-                    "no-standing",
-                )
-        sent = publish(ws, {"v": 1, "kind": "assign", "testimony": tid, "reviewer": target})
+        sent = actions.assign(ws.cache, ws.identity, tid, target)
     _done(sent, f"{short(tid)}: assigned to {short(target, 8) if target else 'nobody'}")
-
-
-def _tags(ws: Opened, names: Sequence[str], *, adding: bool) -> list[str]:
-    found = set()
-    for name in names:
-        tag_id = vocabulary.resolve(ws.cache, name)
-        tag = vocabulary.tag(ws.cache, tag_id)
-        if adding and tag is not None and tag.retired:
-            raise WorkstationError(f"the tag {tag_id} is retired", "tag-retired")
-        found.add(tag_id)
-    return sorted(found)
 
 
 @review_app.command("tag")
@@ -486,9 +415,8 @@ def review_tag(
     """Tag a testimony with tags of the vocabulary."""
     with workstation_open(workstation, passphrase_file) as ws:
         tid = find_testimony(ws, testimony_id)
-        chosen = _tags(ws, tags, adding=True)
-        sent = publish(ws, {"v": 1, "kind": "tag", "testimony": tid, "tags": chosen})
-    _done(sent, f"{short(tid)}: tagged {', '.join(chosen)}")
+        chosen = actions.tag(ws.cache, ws.identity, tid, tags)
+    typer.echo(f"{short(tid)}: tagged {', '.join(chosen)}")
 
 
 @review_app.command("untag")
@@ -501,9 +429,8 @@ def review_untag(
     """Take reviewers' tags off a testimony (the witness's own choices stay)."""
     with workstation_open(workstation, passphrase_file) as ws:
         tid = find_testimony(ws, testimony_id)
-        chosen = _tags(ws, tags, adding=False)
-        sent = publish(ws, {"v": 1, "kind": "untag", "testimony": tid, "tags": chosen})
-    _done(sent, f"{short(tid)}: untagged {', '.join(chosen)}")
+        chosen = actions.untag(ws.cache, ws.identity, tid, tags)
+    typer.echo(f"{short(tid)}: untagged {', '.join(chosen)}")
 
 
 @review_app.command("note")
@@ -516,7 +443,7 @@ def review_note(
     """Add a note for the other reviewers."""
     with workstation_open(workstation, passphrase_file) as ws:
         tid = find_testimony(ws, testimony_id)
-        sent = publish(ws, {"v": 1, "kind": "note", "testimony": tid, "text": text})
+        sent = actions.note(ws.cache, ws.identity, tid, text)
     _done(sent, f"{short(tid)}: note added")
 
 
@@ -533,34 +460,8 @@ def review_translate(
     """Add a translation of the statement (the latest per language is shown)."""
     with workstation_open(workstation, passphrase_file) as ws:
         tid = find_testimony(ws, testimony_id)
-        sent = publish(
-            ws, {"v": 1, "kind": "translation", "testimony": tid, "lang": lang, "text": text}
-        )
+        sent = actions.translate(ws.cache, ws.identity, tid, lang, text)
     _done(sent, f"{short(tid)}: translation into {lang} added")
-
-
-def witness_box_key(record: Any) -> bytes:
-    """The witness's S1 public key a reply is sealed to, from the cached submission."""
-    if not isinstance(record, dict):
-        raise WorkstationError(
-            "the testimony is not in the cache (run `testimony sync`)", "not-cached"
-        )
-    box = record.get("witness_box")
-    if box is None:
-        raise WorkstationError(
-            "this witness left no witness key: no reply can reach them", "parent-without-witness"
-        )
-    try:
-        key = bytes.fromhex(str(box))
-    except ValueError:
-        key = b""
-    if len(key) != 1216:
-        raise WorkstationError(
-            "the cache holds only the hash of the witness's box key, not the key itself: "
-            "a reply cannot be sealed until the server serves the key (docs/workstation.md, Replies)",
-            "witness-box-unknown",
-        )
-    return key
 
 
 @review_app.command("reply")
@@ -576,33 +477,10 @@ def review_reply(
     it on the return page with their receipt code."""
     with workstation_open(workstation, passphrase_file) as ws:
         tid = find_testimony(ws, testimony_id)
-        box = witness_box_key(ws.cache.record("submission", tid))
-        sealed = followup.seal_reply(box, {"v": 1, "text": text})
-        digest = sha256(sealed).hex()
-        notes.check_payload(
-            {"v": 1, "kind": "reply", "testimony": tid, "sealed": digest, "text": text}
-        )
-        with org.bound_client(ws.cache, ws.identity) as client:
-            # The text first, for the team (the witness's copy is sealed to the witness alone);
-            # then the signed reply entry, with the sealed bytes.
-            recorded = notes.publish(
-                ws.cache,
-                client,
-                ws.identity,
-                {"v": 1, "kind": "reply", "testimony": tid, "sealed": digest, "text": text},
-            )
-            entry = SignedReplyEntry.create(
-                private_key_from_seed(ws.identity.sign_seed),
-                nonce=os.urandom(NONCE_LENGTH),
-                parent=tid,
-                sealed=digest,
-            )
-            receipt = client.post_entry(entry, blob=sealed)
-        triage.record_sent_reply(ws.cache, receipt, tid, digest, ws.identity.id)
-        triage.refresh(ws.cache)
+        sent = actions.reply(ws.cache, ws.identity, tid, text)
     typer.echo(
-        f"{short(tid)}: reply sent (logged at index {receipt['index']}; its text at index "
-        f"{recorded.index}, readable by the team)"
+        f"{short(tid)}: reply sent (logged at index {sent.index}; its text at index "
+        f"{sent.recorded}, readable by the team)"
     )
 
 
