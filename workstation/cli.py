@@ -39,6 +39,7 @@ from .commands import keys as keys_commands
 from .commands import org as org_commands
 from .commands import review as review_commands
 from .commands import sync as sync_commands
+from .commands import ui as ui_commands
 
 __all__ = ["MIN_PASSPHRASE", "PASSPHRASE_ENV", "read_passphrase", "register"]
 
@@ -56,6 +57,7 @@ def register(app: typer.Typer) -> None:
     sync_commands.register(app)
     review_commands.register(app)
     incident_commands.register(app)
+    ui_commands.register(app)
 
 
 def _home(workstation: Path | None) -> Path:

@@ -51,8 +51,10 @@ __all__ = [
     "Indexer",
     "ensure_tables",
     "fold_word",
+    "highlights",
     "insert_many",
     "keys",
+    "matched_terms",
     "search",
     "transliterate",
 ]
@@ -301,3 +303,22 @@ def search(cache: Cache, query: str, *, kinds: Sequence[str] | None = None) -> l
         Hit(kind, doc, score)
         for (kind, doc), score in sorted(scores.items(), key=lambda item: (-item[1], item[0]))
     ]
+
+
+def matched_terms(cache: Cache, query: str) -> set[str]:
+    """Every indexed key a word of ``query`` matches (exactly or one edit away)."""
+    ensure_tables(cache)
+    found: set[str] = set()
+    for key in sorted(keys(query))[:MAX_QUERY_WORDS]:
+        found.update(_matching_terms(cache, key))
+    return found
+
+
+def highlights(text: str, terms: set[str]) -> list[tuple[int, int]]:
+    """The spans of ``text``'s words whose key is one of ``terms`` (to mark what matched:
+    Masanchi marks Масанчи)."""
+    spans = []
+    for word in _WORD.finditer(text):
+        if fold_word(word.group().casefold()) in terms:
+            spans.append((word.start(), word.end()))
+    return spans

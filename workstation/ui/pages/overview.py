@@ -1,0 +1,9 @@
+"""The UI's overview pages (docs/workstation.md, "The web UI")."""
+
+from __future__ import annotations
+
+from starlette.routing import BaseRoute
+
+__all__ = ["ROUTES"]
+
+ROUTES: list[BaseRoute] = []
