@@ -33,6 +33,7 @@ from testimony.crypto.keyring import Identity
 
 from .. import home as homes
 from ..cache import CACHE_FILE, Cache
+from ..text import marked
 
 __all__ = [
     "MIN_PASSPHRASE",
@@ -46,6 +47,7 @@ __all__ = [
     "home_of",
     "opened",
     "read_passphrase",
+    "say",
 ]
 
 PASSPHRASE_ENV = "TESTIMONY_PASSPHRASE"  # noqa: S105 - the variable's name
@@ -81,6 +83,14 @@ LogKeyOption = Annotated[
         show_default=False,
     ),
 ]
+
+
+def say(text: object, *, err: bool = False) -> None:
+    """Print a line that may hold what a witness or a reviewer wrote: each
+    control, bidi or invisible character shown as ``⟦U+202E⟧`` (an escape
+    sequence in a statement cannot reach the terminal; a name cannot be
+    reversed on screen)."""
+    typer.echo(marked(str(text)), err=err)
 
 
 def home_of(workstation: Path | None) -> Path:

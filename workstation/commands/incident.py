@@ -30,7 +30,7 @@ from .. import incidents as incident_records
 from ..annotations import INCIDENT_STATUSES, RELIABILITY, ROLES, VALIDITY
 from ..cache import Cache
 from ..home import WorkstationError
-from . import PassphraseFile, WorkstationDir
+from . import PassphraseFile, WorkstationDir, say
 from .review import LabelsLang, display_lang, moment, short, tag_label, workstation_open
 
 __all__ = ["register"]
@@ -115,8 +115,8 @@ def incident_new(
             status=status or "alleged",
         )
         incident_id, index = actions.new_incident(ws.cache, ws.identity, fields)
-    typer.echo(incident_id)
-    typer.echo(f"incident {title!r} recorded (logged at index {index})", err=True)
+    say(incident_id)
+    say(f"incident {title!r} recorded (logged at index {index})", err=True)
 
 
 @incident_app.command("edit")
@@ -158,7 +158,7 @@ def incident_edit(
         if not fields:
             raise fail("nothing to change: give at least one option", "nothing-to-change")
         sent = actions.update_incident(ws.cache, ws.identity, iid, fields)
-    typer.echo(f"{short(iid)}: {', '.join(sorted(fields))} changed (logged at index {sent.index})")
+    say(f"{short(iid)}: {', '.join(sorted(fields))} changed (logged at index {sent.index})")
 
 
 def _summary(change: incident_records.Change) -> str:
@@ -257,7 +257,7 @@ def incident_show(
                 f"  #{change.index} {moment(change.received)} {short(change.actor, 8)}{here} "
                 f"{_summary(change)}"
             )
-    typer.echo("\n".join(out))
+    say("\n".join(out))
 
 
 def _known(cache: Cache, testimony_id: str) -> bool:
@@ -292,11 +292,11 @@ def incident_list(
         for record in found:
             c = incident_records.corroboration(cache, record.id)
             note = f"  (merged into {short(record.merged_into)})" if record.merged_into else ""
-            typer.echo(
+            say(
                 f"{short(record.id)}  {record.status:<12}  {record.start or '?':<10}  "
                 f"{c.sources} source(s), {c.first_hand} first-hand  {record.title}{note}"
             )
-    typer.echo(f"{len(found)} incident{'s' if len(found) != 1 else ''}", err=True)
+    say(f"{len(found)} incident{'s' if len(found) != 1 else ''}", err=True)
 
 
 @incident_app.command("merge")
@@ -311,7 +311,7 @@ def incident_merge(
     """Merge duplicate records into one canonical record: every link moves to it."""
     with workstation_open(workstation, passphrase_file) as ws:
         kept, merged, index = actions.merge(ws.cache, ws.identity, keep, others)
-    typer.echo(
+    say(
         f"merged {', '.join(short(m) for m in merged)} into {short(kept)} (logged at index {index})"
     )
 
@@ -343,7 +343,7 @@ def incident_link(
     with workstation_open(workstation, passphrase_file) as ws:
         tid = triage.find(ws.cache, testimony_id)
         iid, sent = actions.link(ws.cache, ws.identity, incident_id, tid, role, rated, valid)
-    typer.echo(f"{short(tid)} linked to {short(iid)} as {role} (logged at index {sent.index})")
+    say(f"{short(tid)} linked to {short(iid)} as {role} (logged at index {sent.index})")
 
 
 @incident_app.command("unlink")
@@ -359,7 +359,7 @@ def incident_unlink(
     with workstation_open(workstation, passphrase_file) as ws:
         tid = triage.find(ws.cache, testimony_id)
         iid, sent = actions.unlink(ws.cache, ws.identity, incident_id, tid)
-    typer.echo(f"{short(tid)} unlinked from {short(iid)} (logged at index {sent.index})")
+    say(f"{short(tid)} unlinked from {short(iid)} (logged at index {sent.index})")
 
 
 @incident_app.command("search")
@@ -387,8 +387,8 @@ def incident_search(
                 except incident_records.UnknownIncident:
                     continue
                 note = f" (merged into {short(record.merged_into)})" if record.merged_into else ""
-                typer.echo(f"incident   {short(hit.doc)}  {record.title}{note}")
+                say(f"incident   {short(hit.doc)}  {record.title}{note}")
             else:
                 row = triage.testimony(cache, hit.doc)
-                typer.echo(f"testimony  {short(hit.doc)}  {row.state:<15}  {row.summary}")
-    typer.echo(f"{len(hits)} match{'es' if len(hits) != 1 else ''}", err=True)
+                say(f"testimony  {short(hit.doc)}  {row.state:<15}  {row.summary}")
+    say(f"{len(hits)} match{'es' if len(hits) != 1 else ''}", err=True)

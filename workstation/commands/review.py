@@ -38,7 +38,7 @@ from .. import annotations as notes
 from .. import incidents as incident_records
 from ..annotations import STATES, TAG_GROUPS
 from ..home import WorkstationError
-from . import Opened, PassphraseFile, WorkstationDir, errors, opened
+from . import Opened, PassphraseFile, WorkstationDir, errors, opened, say
 
 __all__ = ["register"]
 
@@ -203,14 +203,14 @@ def review_list(
                 )
                 if count
             ]
-            typer.echo(
+            say(
                 f"{short(row.id)}  {moment(row.received)}  {row.lang or '-':<3}  "
                 f"{row.state:<15}  {short(row.assignee, 8):<8}  [{tags}]  "
                 f"{row.summary}{'  (' + ', '.join(extras) + ')' if extras else ''}"
             )
     shown = len(rows)
     more = f" (the first {shown}; --limit to see more)" if total > shown else ""
-    typer.echo(f"{total} testimon{'y' if total == 1 else 'ies'}{more}", err=True)
+    say(f"{total} testimon{'y' if total == 1 else 'ies'}{more}", err=True)
 
 
 # --- show --------------------------------------------------------------------------------------
@@ -350,14 +350,14 @@ def review_show(
             out.append("")
             out.append(f"translation ({code}):")
             out.append(_indented(text))
-    typer.echo("\n".join(out))
+    say("\n".join(out))
 
 
 # --- changes -----------------------------------------------------------------------------------
 
 
 def _done(sent: notes.Annotation, what: str) -> None:
-    typer.echo(f"{what} (logged at index {sent.index})")
+    say(f"{what} (logged at index {sent.index})")
 
 
 @review_app.command("state")
@@ -416,7 +416,7 @@ def review_tag(
     with workstation_open(workstation, passphrase_file) as ws:
         tid = find_testimony(ws, testimony_id)
         chosen = actions.tag(ws.cache, ws.identity, tid, tags)
-    typer.echo(f"{short(tid)}: tagged {', '.join(chosen)}")
+    say(f"{short(tid)}: tagged {', '.join(chosen)}")
 
 
 @review_app.command("untag")
@@ -430,7 +430,7 @@ def review_untag(
     with workstation_open(workstation, passphrase_file) as ws:
         tid = find_testimony(ws, testimony_id)
         chosen = actions.untag(ws.cache, ws.identity, tid, tags)
-    typer.echo(f"{short(tid)}: untagged {', '.join(chosen)}")
+    say(f"{short(tid)}: untagged {', '.join(chosen)}")
 
 
 @review_app.command("note")
@@ -478,7 +478,7 @@ def review_reply(
     with workstation_open(workstation, passphrase_file) as ws:
         tid = find_testimony(ws, testimony_id)
         sent = actions.reply(ws.cache, ws.identity, tid, text)
-    typer.echo(
+    say(
         f"{short(tid)}: reply sent (logged at index {sent.index}; its text at index "
         f"{sent.recorded}, readable by the team)"
     )
@@ -512,9 +512,9 @@ def review_export_attachment(
             item, data = attachments.original(ws.cache, tid, number)
             attachments.export(data, to)
             what = f"the original {item.name!r} ({item.media_type}, {len(data)} bytes, SHA-256 checked)"
-    typer.echo(f"wrote {what} to {to}")
+    say(f"wrote {what} to {to}")
     if not safe_copy:
-        typer.echo(
+        say(
             "Open it only with a viewer you trust, ideally on a machine without network: "
             "a file can carry an attack.",
             err=True,
@@ -539,7 +539,7 @@ def vocab_list(
         for tag in vocabulary.tags(ws.cache, group=group):
             where = f"  ({tag.lat}, {tag.lon})" if tag.lat is not None else ""
             retired = "  [retired]" if tag.retired else ""
-            typer.echo(f"{tag.id:<40} {tag.label(lang)}{where}{retired}")
+            say(f"{tag.id:<40} {tag.label(lang)}{where}{retired}")
 
 
 @vocab_app.command("add")

@@ -1,15 +1,6 @@
-"""Untrusted text made safe to show (docs/workstation.md, "What you see is inert").
-
-Everything a witness or another reviewer wrote (statements, names, file
-names, notes, tags' labels) reaches a page through :func:`visible` (HTML) or
-:func:`marked` (plain text, for SVG ``<text>`` and attributes): escaped, and
-with every character that could change how the text *looks* without being
-seen (bidi overrides and isolates such as U+202E, which turn
-``photo\u202egpj.exe`` into "photoexe.jpg"; zero-width characters; control
-characters; private-use and unassigned code points) replaced by a visible
-mark naming it, never silently dropped. Line feeds and tabs stay (the page
-shows them with ``white-space: pre-wrap``).
-"""
+"""Untrusted text made safe to show in a page: :func:`visible` (HTML) and
+:func:`marked` (plain text, for SVG ``<text>``); the rules are
+``workstation/text.py``'s, which the commands use for the terminal."""
 
 from __future__ import annotations
 
@@ -17,36 +8,13 @@ import unicodedata
 
 from markupsafe import Markup, escape
 
+from ..text import invisible, marked
+
 __all__ = ["invisible", "marked", "visible"]
-
-_KEPT = frozenset("\n\t")
-_CATEGORIES = frozenset({"Cc", "Cf", "Co", "Cn", "Cs", "Zl", "Zp"})
-_ALSO = frozenset(
-    # Interlinear annotation and object replacement: they hide or stand for text.
-    "\ufff9\ufffa\ufffb\ufffc"
-    # Hangul fillers and the Braille blank: letters that draw nothing.
-    "\u115f\u1160\u3164\uffa0\u2800"
-)
-
-
-def invisible(char: str) -> bool:
-    """Whether ``char`` is one that is shown as a mark rather than as itself."""
-    if char in _KEPT:
-        return False
-    return char in _ALSO or unicodedata.category(char) in _CATEGORIES
 
 
 def _name(char: str) -> str:
     return unicodedata.name(char, "") or "control character"
-
-
-def _code(char: str) -> str:
-    return f"U+{ord(char):04X}"
-
-
-def marked(text: str) -> str:
-    """``text`` with each invisible character as ``⟦U+202E⟧``: plain text, not escaped."""
-    return "".join(f"\u27e6{_code(c)}\u27e7" if invisible(c) else c for c in text)
 
 
 def visible(text: object) -> Markup:
@@ -63,7 +31,7 @@ def visible(text: object) -> Markup:
     parts: list[str] = []
     for char in value:
         if invisible(char):
-            parts.append(f'<span class="cc" title="{escape(_name(char))}">{_code(char)}</span>')
+            parts.append(f'<span class="cc" title="{escape(_name(char))}">U+{ord(char):04X}</span>')
         else:
             parts.append(str(escape(char)))
     return Markup("".join(parts))  # noqa: S704 - every part is escaped above
