@@ -24,7 +24,7 @@ from typing import Any
 import httpx
 from PIL import Image
 
-from testimony.crypto import keyfile
+from testimony.crypto import hpke, keyfile
 from testimony.workstation import home as homes
 from testimony.workstation import org, triage
 from testimony.workstation.ui.app import Desk, create_app
@@ -73,6 +73,8 @@ HOSTILE: dict[str, Any] = {
     "answers": {"narrative": HOSTILE_TEXT, "where": {"text": "село\u202e<b>x</b>"}},
     "consent": RUSSIAN["consent"],
 }
+WITNESS_KEYS = (bytes([41]) * 32, bytes([42]) * 32)
+"""The Russian and the Kazakh witnesses' private keys (replies to them can be opened)."""
 COORDINATES = {"masanchi": (42.93, 75.30), "sortobe": (42.86, 75.27), "kordai": (43.04, 74.71)}
 
 
@@ -121,9 +123,16 @@ def filled(ws: Workstation) -> Filled:
         files=[
             (photo(tail=POLYGLOT_TAIL), "дом.jpg", "image/jpeg"),
             (b"%PDF-1.7 CANARY-PDF", "справка.pdf", "application/pdf"),
-        ]
+        ],
+        witness_key=WITNESS_KEYS[0],
     )
-    kazakh = ws.submission(KAZAKH)
+    kazakh = ws.submission(KAZAKH, witness_key=WITNESS_KEYS[1])
+    for testimony, key in ((russian, WITNESS_KEYS[0]), (kazakh, WITNESS_KEYS[1])):
+        # As sync keeps it once the server serves it: the witness's box key itself.
+        record = ws.cache.record("submission", testimony)
+        ws.cache.put_record(
+            "submission", testimony, {**record, "witness_box": hpke.public_key(key).hex()}
+        )
     english = ws.submission(ENGLISH, witness=False)
     hostile = ws.submission(
         HOSTILE, files=[(b"MZ\x90\x00 CANARY-EXE", HOSTILE_NAME, "application/octet-stream")]

@@ -127,7 +127,7 @@ def test_every_answer_carries_the_strict_headers(ui: UI) -> None:
         assert "'unsafe-inline'" not in CSP and "'unsafe-eval'" not in CSP
         assert headers["x-content-type-options"] == "nosniff"
         assert headers["cache-control"] == "no-store"
-        assert headers["referrer-policy"] == "no-referrer"
+        assert headers["referrer-policy"] == "same-origin"
         assert headers["x-frame-options"] == "DENY"
         assert "server" not in headers
 
@@ -202,6 +202,7 @@ def _routes(ui: UI) -> list[tuple[str, str, str]]:
     values = {
         "secret": "x",
         "id": ui.ids.russian,
+        "ref": ui.ids.russian,
         "testimony": ui.ids.russian,
         "incident": ui.ids.incident,
         "n": "1",
