@@ -17,7 +17,7 @@ import time
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
-REGISTERED = ("workstation_sync.py", "workstation_triage.py")
+REGISTERED = ("workstation_sync.py", "workstation_triage.py", "workstation_ui.py")
 """Benchmarks run besides every ``bench_*.py`` (each takes ``--quick`` too)."""
 
 

@@ -779,6 +779,9 @@ class Bar:
 
 
 _BAR_ROW = 22
+_DAY_BAR_MAX = 40.0
+_LABEL_CHAR = 7.6
+"""A bar label's character width for cutting it: capitals and Cyrillic run wider than _CHAR."""
 
 
 def bar_chart_svg(
@@ -809,7 +812,7 @@ def bar_chart_svg(
         length = plot * value / most if most else 0.0
         text = _label_text(
             item.label,
-            int((label_w - 4) / _CHAR),
+            int((label_w - 4) / _LABEL_CHAR),
             f'class="bar-label" x="{label_w}" y="{y + 14}" text-anchor="end"',
         )
         tip = f"{_plain(item.label)}: {item.value}"
@@ -930,9 +933,10 @@ def day_histogram_svg(
     for i, ((day, value), shown) in enumerate(zip(days, values, strict=True)):
         x = left + i * column
         bar_h = plot_h * shown / ceiling
+        bar_w = min(column - gap, _DAY_BAR_MAX)  # a few days are columns, not slabs
         parts.append(
-            f'<rect class="day-bar" x="{_num(x + gap / 2)}" y="{_num(base - bar_h)}" '
-            f'width="{_num(column - gap)}" height="{_num(bar_h)}">'
+            f'<rect class="day-bar" x="{_num(x + (column - bar_w) / 2)}" y="{_num(base - bar_h)}" '
+            f'width="{_num(bar_w)}" height="{_num(bar_h)}">'
             f"<title>{day.isoformat()}: {value}</title></rect>"
         )
         if fits and value > 0:

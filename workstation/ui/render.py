@@ -39,17 +39,8 @@ LANGUAGES = ("en", "ru")
 @cache
 def catalogue() -> dict[str, dict[str, str]]:
     """The strings of every UI language."""
-    folder = resources.files(__package__)
-    strings: dict[str, dict[str, str]] = json.loads(
-        folder.joinpath("strings.json").read_text(encoding="utf-8")
-    )
-    # Parts written beside the catalogue while a page is being built (strings-<page>.json)
-    # are folded into it before release; until then they are read here too.
-    for part in sorted(
-        (p for p in folder.iterdir() if p.name.startswith("strings-")), key=lambda p: p.name
-    ):
-        for lang, texts in json.loads(part.read_text(encoding="utf-8")).items():
-            strings.setdefault(lang, {}).update(texts)
+    text = resources.files(__package__).joinpath("strings.json").read_text(encoding="utf-8")
+    strings: dict[str, dict[str, str]] = json.loads(text)
     return strings
 
 
