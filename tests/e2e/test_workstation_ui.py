@@ -278,11 +278,16 @@ def test_a_reviewer_works_in_the_web_ui(tmp_path: Path, monkeypatch: pytest.Monk
         # --- the incident: link the other testimony; corroboration, timeline, map --------------
         with page.expect_navigation():
             page.locator("a[href^='/incident/']").first.click()
+        page.fill("#edit-start", "2020-02-07")
+        page.fill("#edit-end", "2020-02-08")
+        page.fill("#edit-places", "Масанчи")
+        page.fill("#edit-acts", "arson; victims=2; by=unknown_persons*10")
+        _submit(page, "form[action$='/edit']")
         page.fill("#link-testimony", cli_id[:10])
         page.select_option("#link-role", "victim")
         _submit(page, "form[action$='/link']")
         assert page.inner_text("#corroboration-sources").strip() == "2"
-        assert page.locator("svg .tl-incident").count() >= 1
+        assert page.locator("svg rect.tl-incident title").count() >= 1  # a bar, not the legend
         assert page.locator("svg .tl-testimony").count() >= 2
         labels = " ".join(page.locator("svg .map-label").all_text_contents())
         assert "Masanchi" in labels and "Sortobe" in labels, labels
