@@ -33,10 +33,11 @@ from __future__ import annotations
 
 import io
 import os
+import unicodedata
 import warnings
 from collections.abc import Mapping
 from dataclasses import dataclass
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 from typing import Any
 
 from testimony.crypto.encoding import sha256
@@ -45,6 +46,7 @@ from testimony.crypto.submission import open_attachment
 
 from .cache import Cache
 from .home import WorkstationError
+from .text import invisible
 
 __all__ = [
     "DISPLAY_SIDE",
@@ -54,7 +56,9 @@ __all__ = [
     "SafeCopy",
     "UnsafeFile",
     "attachments",
+    "audio_type",
     "export",
+    "export_name",
     "make_safe_copy",
     "original",
     "safe_copy",
@@ -293,3 +297,58 @@ def export(data: bytes, path: Path) -> None:
         os.fsync(fd)
     finally:
         os.close(fd)
+
+
+# --- audio, and names for the file system ------------------------------------------------
+
+_MP4_AUDIO_BRANDS = frozenset({b"M4A ", b"M4B ", b"M4P ", b"F4A ", b"F4B "})
+
+
+def audio_type(data: bytes) -> tuple[str, str] | None:
+    """``(media type, extension)`` of audio the bytes begin with, or None.
+
+    Known: Ogg, FLAC, MP3 (an ID3 tag or an MPEG audio frame), AAC (ADTS),
+    WAV (RIFF/WAVE), M4A (an MP4 ``ftyp`` of an audio brand) and WebM. The
+    witness's declared type and the file's name play no part."""
+    head = bytes(data[:64])
+    if head.startswith(b"OggS"):
+        return "audio/ogg", "ogg"
+    if head.startswith(b"fLaC"):
+        return "audio/flac", "flac"
+    if head.startswith(b"ID3"):
+        return "audio/mpeg", "mp3"
+    if head[:4] == b"RIFF" and head[8:12] == b"WAVE":
+        return "audio/wav", "wav"
+    if head[4:8] == b"ftyp" and head[8:12] in _MP4_AUDIO_BRANDS:
+        return "audio/mp4", "m4a"
+    if head.startswith(b"\x1a\x45\xdf\xa3") and b"webm" in head:
+        return "audio/webm", "webm"
+    if len(head) >= 3 and head[0] == 0xFF and head[1] & 0xE0 == 0xE0:
+        version, layer = (head[1] >> 3) & 3, (head[1] >> 1) & 3
+        if layer == 0 and head[1] & 0xF6 == 0xF0:
+            return "audio/aac", "aac"
+        bitrate, rate = head[2] >> 4, (head[2] >> 2) & 3
+        if layer != 0 and version != 1 and bitrate not in (0, 15) and rate != 3:
+            return "audio/mpeg", "mp3"
+    return None
+
+
+_RESERVED = frozenset('/\\:*?"<>|')
+"""Path separators, and what no file system of the usual three takes in a name."""
+
+
+def export_name(name: str) -> str:
+    """The witness's file name as a file system name for an export: without
+    path separators, reserved characters, or any control, bidi or invisible
+    character (so ``invoice\u202egpj.exe`` is ``invoicegpj.exe``, whose
+    extension reads as what it is), no leading or trailing dots or spaces,
+    at most 150 characters with its extension kept; ``attachment`` if
+    nothing is left."""
+    cleaned = "".join(
+        c for c in unicodedata.normalize("NFC", name) if c not in _RESERVED and not invisible(c)
+    )
+    cleaned = cleaned.replace("\n", " ").replace("\t", " ").strip(" .")
+    if len(cleaned) > 150:
+        suffix = PurePosixPath(cleaned).suffix[:20]
+        cleaned = cleaned[: 150 - len(suffix)].rstrip(" .") + suffix
+    return cleaned or "attachment"

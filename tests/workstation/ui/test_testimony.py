@@ -19,8 +19,8 @@ from PIL import Image
 from testimony.crypto import checkpoint, hpke, merkle, signing
 from testimony.workstation import attachments, triage
 from testimony.workstation import incidents as incident_records
+from testimony.workstation.attachments import audio_type, export_name
 from testimony.workstation.home import fingerprint
-from testimony.workstation.ui.pages.testimony import audio_type, export_name
 
 from .support import ENGLISH, HOSTILE_NAME, OTHER, POLYGLOT_TAIL, UI, text_of
 

@@ -16,20 +16,19 @@ witness sent them to be shown:
   ``attachments.safe_copy``: nothing of the original file survives), with
   the copy's own type and a sandboxing Content-Security-Policy;
 - ``GET /testimony/<id>/file/<n>/audio``: a file whose *bytes* are audio
-  (:func:`audio_type`; the declared type and the name are never believed),
+  (``attachments.audio_type``; the declared type and the name are never believed),
   for ``<audio>``, sandboxed the same way;
 - ``GET /testimony/<id>/file/<n>/download``: the original, byte-exact, as
   ``application/octet-stream`` and ``attachment`` only (an export: the
   browser saves it, never shows it), under a name of ours and, in
   ``filename*``, the witness's name cleaned of path separators and of every
-  control and bidi character (:func:`export_name`).
+  control and bidi character (``attachments.export_name``).
 """
 
 from __future__ import annotations
 
 import json
 import re
-import unicodedata
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import PurePosixPath
@@ -51,9 +50,8 @@ from ...annotations import RELIABILITY, ROLES, STATES, TAG_GROUPS, VALIDITY
 from ...home import WorkstationError, fingerprint
 from .. import render
 from ..app import Here, page
-from ..text import invisible
 
-__all__ = ["ROUTES", "audio_type", "export_name"]
+__all__ = ["ROUTES"]
 
 SANDBOX = "default-src 'none'; sandbox"
 """The policy of every file served: nothing in it runs, loads or navigates."""
@@ -73,58 +71,6 @@ class Refused(WorkstationError):
 
 # --- files -------------------------------------------------------------------------------------
 
-_MP4_AUDIO_BRANDS = frozenset({b"M4A ", b"M4B ", b"M4P ", b"F4A ", b"F4B "})
-
-
-def audio_type(data: bytes) -> tuple[str, str] | None:
-    """``(media type, extension)`` of audio the bytes begin with, or None.
-
-    Known: Ogg, FLAC, MP3 (an ID3 tag or an MPEG audio frame), AAC (ADTS),
-    WAV (RIFF/WAVE), M4A (an MP4 ``ftyp`` of an audio brand) and WebM. The
-    witness's declared type and the file's name play no part."""
-    head = bytes(data[:64])
-    if head.startswith(b"OggS"):
-        return "audio/ogg", "ogg"
-    if head.startswith(b"fLaC"):
-        return "audio/flac", "flac"
-    if head.startswith(b"ID3"):
-        return "audio/mpeg", "mp3"
-    if head[:4] == b"RIFF" and head[8:12] == b"WAVE":
-        return "audio/wav", "wav"
-    if head[4:8] == b"ftyp" and head[8:12] in _MP4_AUDIO_BRANDS:
-        return "audio/mp4", "m4a"
-    if head.startswith(b"\x1a\x45\xdf\xa3") and b"webm" in head:
-        return "audio/webm", "webm"
-    if len(head) >= 3 and head[0] == 0xFF and head[1] & 0xE0 == 0xE0:
-        version, layer = (head[1] >> 3) & 3, (head[1] >> 1) & 3
-        if layer == 0 and head[1] & 0xF6 == 0xF0:
-            return "audio/aac", "aac"
-        bitrate, rate = head[2] >> 4, (head[2] >> 2) & 3
-        if layer != 0 and version != 1 and bitrate not in (0, 15) and rate != 3:
-            return "audio/mpeg", "mp3"
-    return None
-
-
-_RESERVED = frozenset('/\\:*?"<>|')
-"""Path separators, and what no file system of the usual three takes in a name."""
-
-
-def export_name(name: str) -> str:
-    """The witness's file name as a file system name for an export: without
-    path separators, reserved characters, or any control, bidi or invisible
-    character (so ``invoice\u202egpj.exe`` is ``invoicegpj.exe``, whose
-    extension reads as what it is), no leading or trailing dots or spaces,
-    at most 150 characters with its extension kept; ``attachment`` if
-    nothing is left."""
-    cleaned = "".join(
-        c for c in unicodedata.normalize("NFC", name) if c not in _RESERVED and not invisible(c)
-    )
-    cleaned = cleaned.replace("\n", " ").replace("\t", " ").strip(" .")
-    if len(cleaned) > 150:
-        suffix = PurePosixPath(cleaned).suffix[:20]
-        cleaned = cleaned[: 150 - len(suffix)].rstrip(" .") + suffix
-    return cleaned or "attachment"
-
 
 def _short(identifier: str) -> str:
     return identifier[:12]
@@ -142,7 +88,7 @@ def _download_headers(tid: str, number: int, name: str) -> dict[str, str]:
     return {
         "Content-Disposition": (
             f'attachment; filename="testimony-{_short(tid)}-{number}.bin"; '
-            f"filename*=UTF-8''{quote(export_name(name), safe='')}"
+            f"filename*=UTF-8''{quote(attachments.export_name(name), safe='')}"
         ),
         "Content-Security-Policy": SANDBOX,
     }
@@ -169,7 +115,7 @@ def audio_file(here: Here) -> Response:
     """A file whose bytes are audio, for the page's ``<audio>``; anything else is refused."""
     tid, number = _testimony(here), _number(here)
     _, data = attachments.original(here.cache, tid, number)
-    sniffed = audio_type(data)
+    sniffed = attachments.audio_type(data)
     if sniffed is None:
         raise Refused(here.t("testimony.refused.not-audio"), "not-audio")
     media_type, extension = sniffed
@@ -225,7 +171,7 @@ def _files(here: Here, tid: str) -> list[FileView]:
             size=item.size,
             source=item.source,
             sha256=item.sha256,
-            extension=PurePosixPath(export_name(item.name)).suffix,
+            extension=PurePosixPath(attachments.export_name(item.name)).suffix,
         )
         found.append(view)
         try:
@@ -240,7 +186,7 @@ def _files(here: Here, tid: str) -> list[FileView]:
             elif item.size <= MAX_SNIFF:
                 _, data = attachments.original(here.cache, tid, item.number)
                 view.checked = True
-                sniffed = audio_type(data)
+                sniffed = attachments.audio_type(data)
                 if sniffed is not None:
                     view.kind, view.audio = "audio", sniffed[0]
         except WorkstationError as refused:
