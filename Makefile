@@ -25,6 +25,14 @@ $(STAMP): pyproject.toml
 	  else \
 	    echo "PyICU needs ICU's headers: sudo apt-get install libicu-dev pkg-config" >&2; exit 1; \
 	  fi; }
+	@# WeasyPrint (the bundle's report as PDF) draws with Pango and DejaVu's glyphs; the
+	@# report's tests read the PDF back with poppler's pdftotext.
+	@{ ! dpkg-query -W -f='$${db:Status-Status}\n' libpango-1.0-0 libpangoft2-1.0-0 libharfbuzz-subset0 fonts-dejavu-core 2>&1 | grep -qvx installed && command -v pdftotext >/dev/null; } || { \
+	  if [ "$$(id -u)" = 0 ]; then \
+	    apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends libpango-1.0-0 libpangoft2-1.0-0 libharfbuzz-subset0 fonts-dejavu-core poppler-utils; \
+	  else \
+	    echo "the bundle's PDF report needs Pango (its tests pdftotext): sudo apt-get install libpango-1.0-0 libpangoft2-1.0-0 libharfbuzz-subset0 fonts-dejavu-core poppler-utils" >&2; exit 1; \
+	  fi; }
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
 	$(BIN)/pip install --quiet --editable '.[dev]'
