@@ -847,7 +847,8 @@ def testimonies(
         params.append(json.dumps(list(filters.ids)))
     clause = (" WHERE " + " AND ".join(where)) if where else ""
     total = int(cache.query(f"SELECT count(*) FROM ws_testimonies t{clause}", params)[0][0])  # noqa: S608
-    page = "" if limit is None else f" LIMIT {int(limit)}"
+    page = "" if limit is None else f" LIMIT {min(int(limit), 1 << 62)}"
+    offset = min(int(offset), 1 << 62)  # beyond every table, within SQLite's integers
     if offset > 0:
         page = (page or " LIMIT -1") + f" OFFSET {int(offset)}"
     chosen = [

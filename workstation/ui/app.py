@@ -222,6 +222,14 @@ class Here:
         return RedirectResponse(_local(to), status_code=303)
 
 
+def _referrer(request: Request) -> str:
+    """The page a change came from (same origin only: the Referrer-Policy), else the queue."""
+    parts = urlsplit(request.headers.get("referer", ""))
+    if parts.netloc != request.headers.get("host") or not parts.path:
+        return "/queue"
+    return parts.path + (f"?{parts.query}" if parts.query else "")
+
+
 def _local(to: str) -> str:
     """``to`` if it is a path of this UI, else ``/`` (no open redirect)."""
     parts = urlsplit(to)
@@ -306,7 +314,7 @@ def page(
                         if here.field(name):
                             here.keep(name, here.field(name))
                     here.flash("error", f"{text} ({code})")
-                    return here.back(here.field("back") or request.url.path)
+                    return here.back(here.field("back") or _referrer(request))
 
         return await run_in_threadpool(run)
 
@@ -449,7 +457,15 @@ def create_app(desk: Desk) -> Guard:
             status_code=500,
         )
 
+    async def not_allowed(request: Request, exc: Exception) -> Response:
+        return HTMLResponse(
+            "<!doctype html><title>Not here</title><p>This address takes no such request. "
+            '<a href="/">Back</a></p>',
+            status_code=405,
+        )
+
     app.add_exception_handler(404, not_found)
+    app.add_exception_handler(405, not_allowed)
     app.add_exception_handler(Exception, internal)
     return Guard(app, desk)
 

@@ -42,6 +42,8 @@ from ..app import Here, page
 __all__ = ["PAGE_SIZE", "ROUTES", "SORTS", "Chosen", "number", "plural"]
 
 PAGE_SIZE = 100
+MAX_PAGE = 10**9
+"""A page number beyond any queue (a larger one is this one: SQLite's integers end at 2**63)."""
 SORTS = ("newest", "oldest", "said", "state")
 KNOWN_LANGUAGES = ("ru", "kk", "ky", "dng", "en")
 """Languages with a name among the queue's strings (others show their code)."""
@@ -100,7 +102,7 @@ class Chosen:
             return here.field(name).strip()
 
         try:
-            number = max(1, int(one("page") or "1"))
+            number = min(max(1, int(one("page") or "1")), MAX_PAGE)
         except ValueError:
             number = 1
         sort = one("sort")
