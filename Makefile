@@ -15,7 +15,7 @@ export TESTIMONY_TEST_POSTGRES_URL
 
 WEB    := service/web/js
 
-.PHONY: install run test browser-deps deploy-deps bench clean
+.PHONY: install run test browser-deps deploy-deps bundle-deps bench clean
 
 $(STAMP): pyproject.toml
 	@# PyICU compiles against the system's ICU (the workstation's transliterating search).
@@ -75,10 +75,20 @@ deploy-deps:
 	    echo "the deployment tests need Debian's nginx and tor: sudo apt-get install nginx-light tor" >&2; exit 1; \
 	  fi; }
 
+# The bundle tests (tests/client/bundle) check that an encrypted bundle opens with
+# the recipient's standard tool: Debian's age and age-keygen.
+bundle-deps:
+	@{ command -v age >/dev/null && command -v age-keygen >/dev/null; } || { \
+	  if [ "$$(id -u)" = 0 ]; then \
+	    apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends age; \
+	  else \
+	    echo "the bundle tests need Debian's age: sudo apt-get install age" >&2; exit 1; \
+	  fi; }
+
 $(WEB)/node_modules/.package-lock.json: $(WEB)/package-lock.json
 	cd $(WEB) && npm ci --no-audit --no-fund --loglevel=error
 
-test: $(STAMP) browser-deps deploy-deps
+test: $(STAMP) browser-deps deploy-deps bundle-deps
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	mkdir -p $(VENV)/mypy-root/testimony
