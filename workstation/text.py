@@ -13,9 +13,10 @@ shows them with ``white-space: pre-wrap``).
 
 from __future__ import annotations
 
+import re
 import unicodedata
 
-__all__ = ["invisible", "marked"]
+__all__ = ["invisible", "marked", "mixed_scripts"]
 
 _KEPT = frozenset("\n\t")
 _CATEGORIES = frozenset({"Cc", "Cf", "Co", "Cn", "Cs", "Zl", "Zp"})
@@ -43,3 +44,23 @@ def marked(text: str) -> str:
     escaped. An escape character (U+001B) becomes ``⟦U+001B⟧`` too, so a
     statement cannot drive the reviewer's terminal."""
     return "".join(f"\u27e6{_code(c)}\u27e7" if invisible(c) else c for c in text)
+
+
+_WORD = re.compile(r"\w+")
+_ANY_SCRIPT = frozenset({"Zyyy", "Zinh", "Zzzz"})
+"""ICU's Common, Inherited and Unknown: digits, marks and signs belong to every script."""
+
+
+def mixed_scripts(text: str) -> list[str]:
+    """The words of ``text`` that mix letters of two scripts — ``p\u0430ypal``
+    with a Cyrillic a, a Latin M at the head of a Cyrillic word —, the look-alike trick
+    that makes one name pass for another (UTS #39's mixed-script confusables,
+    judged per word with ICU's script of each letter)."""
+    import icu  # type: ignore[import-untyped]
+
+    found = []
+    for word in _WORD.findall(text):
+        scripts = {icu.Script.getScript(ord(c)).getShortName() for c in word} - _ANY_SCRIPT
+        if len(scripts) > 1:
+            found.append(word)
+    return found

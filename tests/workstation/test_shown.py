@@ -48,7 +48,11 @@ def test_review_show_and_list_print_marks_not_escapes(
     workstation, _server = desk(tmp_path, monkeypatch)
     statement = {**RUSSIAN, "answers": {**RUSSIAN["answers"], "narrative": HOSTILE}}
     testimony = workstation.submission(
-        statement, files=[(b"MZ", HOSTILE, "application/x-msdownload")]
+        statement,
+        files=[
+            (b"MZ", HOSTILE, "application/x-msdownload"),
+            (b"%PDF", "p\u0430ypal.pdf", "application/pdf"),
+        ],
     )
     triage.refresh(workstation.cache)
     for args in (("review", "show", testimony), ("review", "list")):
@@ -57,4 +61,6 @@ def test_review_show_and_list_print_marks_not_escapes(
         assert "\x1b" not in result.output and "\x07" not in result.output
         assert "\u202e" not in result.output and "\u200b" not in result.output
         assert "\u27e6U+001B\u27e7" in result.output and "\u27e6U+202E\u27e7" in result.output
+    shown = command(workstation, "review", "show", testimony).output
+    assert "look-alike letters: p\u0430ypal mixes two alphabets" in shown
     workstation.close()

@@ -38,6 +38,7 @@ from .. import annotations as notes
 from .. import incidents as incident_records
 from ..annotations import STATES, TAG_GROUPS
 from ..home import WorkstationError
+from ..text import mixed_scripts
 from . import Opened, PassphraseFile, WorkstationDir, errors, opened, say
 
 __all__ = ["register"]
@@ -311,6 +312,8 @@ def review_show(
             out.append(
                 f"  {item.number}. {item.name}  {item.media_type}  {_size(item.size)}{where}  [{how}]"
             )
+            if mixed := mixed_scripts(item.name):
+                out.append(f"     look-alike letters: {', '.join(mixed)} mixes two alphabets")
         history = triage.events(cache, tid)
         translations: dict[str, str] = {}
         if history:

@@ -538,3 +538,17 @@ def test_the_history_names_the_latest_checkpoint_verified(ui: UI) -> None:
     assert "verified copy of the log" in history
     assert f"Entries cached: {cache.log_size()}" in history
     assert f"the latest checkpoint verified covers {size} entries" in history
+
+
+def test_a_look_alike_file_name_is_flagged(ui: UI) -> None:
+    from testimony.workstation import triage
+
+    testimony = ui.workstation.submission(
+        files=[(b"%PDF-1.7", "p\u0430ypal-invoice.pdf", "application/pdf")]
+    )
+    triage.refresh(ui.workstation.cache)
+    page = ui.get(f"/testimony/{testimony}")
+    assert page.status_code == 200
+    assert 'class="bad mixed-scripts"' in page.text and "p\u0430ypal" in page.text
+    plain = ui.get(f"/testimony/{ui.ids.russian}")
+    assert "mixed-scripts" not in plain.text

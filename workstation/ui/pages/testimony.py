@@ -48,6 +48,7 @@ from ... import actions, attachments, org, reading, triage, vocabulary
 from ... import incidents as incident_records
 from ...annotations import RELIABILITY, ROLES, STATES, TAG_GROUPS, VALIDITY
 from ...home import WorkstationError, fingerprint
+from ...text import mixed_scripts
 from .. import render
 from ..app import Here, page
 
@@ -159,6 +160,8 @@ class FileView:
     width: int = 0
     height: int = 0
     audio: str = ""
+    mixed: str = ""
+    """The words of the name that mix scripts (a look-alike), joined; "" if none."""
 
 
 def _files(here: Here, tid: str) -> list[FileView]:
@@ -172,6 +175,7 @@ def _files(here: Here, tid: str) -> list[FileView]:
             source=item.source,
             sha256=item.sha256,
             extension=PurePosixPath(attachments.export_name(item.name)).suffix,
+            mixed=", ".join(mixed_scripts(item.name)),
         )
         found.append(view)
         try:
