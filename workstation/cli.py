@@ -34,6 +34,7 @@ from .commands import (
     home_of,
     read_passphrase,
 )
+from .commands import export as export_commands
 from .commands import incident as incident_commands
 from .commands import keys as keys_commands
 from .commands import org as org_commands
@@ -58,6 +59,7 @@ def register(app: typer.Typer) -> None:
     review_commands.register(app)
     incident_commands.register(app)
     ui_commands.register(app)
+    export_commands.register(app)
 
 
 def _home(workstation: Path | None) -> Path:

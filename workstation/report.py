@@ -336,7 +336,7 @@ STRINGS: dict[str, dict[str, str]] = {
             "made a log key of their own."
         ),
         "verify.tool.pinned": (
-            "“independent”: the log key was given on the command line (`--log-key`), or the "
+            "“pinned”: the log key was given on the command line (`--log-key`), or the "
             "checkpoint is cosigned by witnesses whose keys you gave. The verdict then does "
             "not rest on the bundle alone."
         ),

@@ -8,6 +8,7 @@ line and exit non-zero, without a traceback (``testimony.client.console``).
 | ``service.cli.server`` | the server's operator | ``init``, ``serve``, ``log-key``, ``audit``, ``rebuild-projections``, ``raw``, ``intake-key new`` |
 | ``service.cli.forms`` | the organisation | ``forms import``, ``offline-page`` |
 | ``service.courier.cli`` | witnesses and couriers | ``seal``, ``upload``, ``followup``, ``replies`` |
+| ``client.bundle.command`` | anyone holding a bundle | ``verify`` |
 | ``workstation.cli`` | reviewers | ``reviewer new``, ``reviewer show`` (more with the reviewers' work) |
 
 This module sits above the server and the clients alike and gathers their
@@ -29,6 +30,7 @@ commands; nothing imports it (``architecture.ini``).
     testimony replies --server URL
     testimony offline-page --form FORM.json --intake-key KEY --out PAGE.html [--lang L]...
     testimony forms import FILE.xlsx --out FORM.json
+    testimony verify PATH [--identity FILE] [--log-key KEY] [--checkpoint NEWER.txt]
 """
 
 from __future__ import annotations
@@ -39,6 +41,7 @@ from typing import Annotated
 
 import typer
 
+from testimony.client.bundle import command as bundle_cli
 from testimony.client.console import error_code, fail, first_line
 from testimony.service.courier import cli as courier_cli
 from testimony.workstation import cli as workstation_cli
@@ -82,6 +85,7 @@ def root(
 
 server_cli.register(app)
 courier_cli.register(app)
+bundle_cli.register(app)
 forms_cli.register(app)
 workstation_cli.register(app)
 

@@ -47,6 +47,7 @@ from testimony.crypto.entries import (
     AccessEntry,
     AnnotationEntry,
     ApprovalEntry,
+    ExportEntry,
     FollowupEntry,
     GrantEntry,
     IntakeKeyRotation,
@@ -145,6 +146,7 @@ ACCEPTED: tuple[type[SignedEntry], ...] = (
     AnnotationEntry,
     SignedReplyEntry,
     IntakeKeyRotation,
+    ExportEntry,
 )
 """The signed entries a workstation may send (docs/reviewers-api.md)."""
 

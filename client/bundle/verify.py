@@ -1,0 +1,1236 @@
+"""``testimony verify``: every check of docs/protocol.md §11 on an evidence
+bundle, with nothing but the bundle (and, if given, a pinned log key and a
+newer checkpoint), as a structured :class:`Verdict`.
+
+:func:`verify` takes a bag's folder, a ZIP of it, or an age-encrypted ZIP
+(with ``identity``, the recipient's age identity file; read through
+``testimony.client.bundle.archive.open_bag``, which refuses a hostile ZIP
+before extracting anything). It checks, and reports as one :class:`Item` each
+(``kind``, ``id``, ``ok``, ``message``):
+
+- ``bag``: the BagIt manifests (payload and tag, ``bag.read_bag``);
+  ``bundle.json`` agrees with the files (every testimony, follow-up and
+  incident it lists is there, and nothing else is); the forms
+  (``forms/<id>-<version>.json`` hash to what a testimony's manifest names);
+- ``checkpoint``: ``custody/checkpoint.txt`` is signed by the log key — the
+  bag's ``custody/log-key.txt`` (trust **self-certified**), or, with
+  ``log_key``, the pinned key, which the bag's must equal (trust **pinned**):
+  a bag of another log fails here;
+- ``testimony`` and ``followup``: the entry's id is its leaf hash, its
+  inclusion proof leads to the checkpoint, ``header.bin`` and ``body.bin``
+  hash to what it names, its intake key is one the log named, ``cek.txt``
+  opens ``body.bin`` to exactly ``manifest.json`` (JCS-equal), the consent
+  includes the export's recipient; a follow-up's witness signature (§7) and
+  parent;
+- ``file``: each released file's key opens its blob (which hashes to its
+  name and is one the entry fixes) to ``files/<n>-<name>``, whose size and
+  SHA-256 are the manifest's;
+- ``governance``: each entry of ``custody/governance.jsonl`` is in the log
+  (id, proof) and the standing of every actor replays from them
+  (``testimony.crypto.governance``); ``custody/reviewers.json`` gives every
+  actor the keys the log enrolled;
+- ``custody-event``: each entry of ``custody/events.jsonl`` is in the log,
+  concerns a testimony or incident of the bundle, is signed by an actor with
+  standing at its place in the log, and each disclosed ``K_e`` opens its
+  entry's ``sealed`` to exactly its ``payload``;
+- ``incident``: ``incidents/<id>.json`` is the record its disclosed
+  annotations fold to;
+- ``export-receipt``: ``export-receipt.json`` is a §10 receipt of an
+  ``export`` entry by the bundle's exporter, with standing at the bundle's
+  checkpoint, committing to ``H(manifest-sha256.txt)``; its consistency
+  proof leads from the bundle's checkpoint to the receipt's; its ``K_e``
+  opens the entry's ``sealed`` to its ``payload``, which names exactly the
+  bundle's profile, testimonies, follow-ups and incidents;
+- ``newer-checkpoint``: with ``newer_checkpoint``, that checkpoint is signed
+  by the same log key and extends the bundle's. **Offline, consistency needs
+  a proof**: the bag holds one only from its checkpoint to the export
+  receipt's. A newer checkpoint of either size is checked by its root; any
+  other needs the consistency proof appended to the file, as the log serves
+  it (``GET /api/v1/log/proof/consistency?from=<bundle or receipt
+  size>&to=<newer size>``, the JSON ``{"from", "to", "path"}`` after the note).
+  Without it the item fails, saying exactly that it could not be checked
+  offline.
+
+What it cannot know offline, it says: standing is replayed up to the
+bundle's checkpoint (a revocation after it is seen only with the public log
+at hand), and nothing shows that no ``access`` or ``followup`` entry was left
+out (``testimony verify --log``, not built yet, will).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import importlib
+import json
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from testimony.crypto import canonical, merkle, note, stream
+from testimony.crypto import checkpoint as checkpoints
+from testimony.crypto.encoding import b64u_decode, b64u_encode, hex_decode
+from testimony.crypto.entries import (
+    AccessEntry,
+    AnnotationEntry,
+    Entry,
+    ExportEntry,
+    FollowupEntry,
+    ReplyEntry,
+    SignedEntry,
+    SignedReplyEntry,
+    SubmissionEntry,
+    parse_entry,
+)
+from testimony.crypto.errors import CryptoError, PaddingError
+from testimony.crypto.followup import verify_followup_entry
+from testimony.crypto.governance import Governance
+from testimony.crypto.keyring import open_payload
+from testimony.crypto.receipts import verify_receipt
+from testimony.crypto.rfc3339 import format_time
+from testimony.crypto.submission import KEY_LENGTH, open_body
+
+from . import layout
+from .bag import CHUNK, BagCheck, read_bag
+
+__all__ = [
+    "CONTENT_KINDS",
+    "GOVERNANCE_TYPES",
+    "KINDS",
+    "BundleUnreadable",
+    "Item",
+    "Verdict",
+    "attachment_chunks",
+    "fold_incident",
+    "verify",
+]
+
+KINDS = (
+    "bag",
+    "checkpoint",
+    "governance",
+    "testimony",
+    "followup",
+    "file",
+    "custody-event",
+    "incident",
+    "export-receipt",
+    "newer-checkpoint",
+)
+"""Every ``Item.kind``, in the order a verdict lists them."""
+
+GOVERNANCE_TYPES = frozenset(
+    {
+        "org",
+        "policy",
+        "invite",
+        "reviewer",
+        "approval",
+        "revoke",
+        "grant",
+        "intake-key",
+        "shred",
+        "export",
+    }
+)
+"""The entry types of ``custody/governance.jsonl``: §11's list, and **(Decision)**
+the ``export`` entries before the bundle's, which are proposals when the
+export quorum is above 1 (an approval of one could not be replayed without it)."""
+
+CONTENT_KINDS = frozenset({"state", "assign", "tag", "untag", "note", "translation", "reply"})
+"""Annotation kinds about one testimony (``payload.testimony``)."""
+INCIDENT_KINDS = frozenset({"incident", "link", "unlink", "merge"})
+"""Annotation kinds about an incident (``payload.incident``; a merge's ``merged`` too)."""
+_READERS = ("reviewer", "admin", "auditor")
+_WRITERS = ("reviewer", "admin")
+_BUNDLE_MEMBERS = frozenset(
+    {
+        "v",
+        "id",
+        "profile",
+        "exported_by",
+        "checkpoint",
+        "testimonies",
+        "followups",
+        "incidents",
+        "redactions",
+    }
+)
+_EXPORT_PAYLOAD = frozenset(
+    {"v", "kind", "profile", "recipient", "testimonies", "followups", "incidents"}
+)
+_TOP_FILES = frozenset(
+    {
+        layout.BUNDLE_JSON,
+        layout.REPORT,
+        layout.REPORT_PDF,  # optional: the same report as PDF (docs/protocol-notes.md)
+        layout.CHECKPOINT,
+        layout.LOG_KEY,
+        layout.GOVERNANCE,
+        layout.EVENTS,
+        layout.REVIEWERS,
+    }
+)
+_ITEM_FILES = frozenset(
+    {layout.ENTRY, layout.HEADER, layout.BODY, layout.CEK, layout.MANIFEST, layout.PROOF}
+)
+_MAX_JSON = 64 << 20
+"""The largest JSON file of a bundle read whole (a manifest with a long statement is far
+smaller); a larger one is refused, not read."""
+
+
+class BundleUnreadable(ValueError):
+    """The path is no bundle at all (missing, not a folder, ZIP or age file)."""
+
+    code = "bundle-unreadable"
+
+
+@dataclass(frozen=True)
+class Item:
+    """One verdict: ``kind`` (one of :data:`KINDS`), the thing's ``id`` (an
+    entry id, a path in the bag), whether it holds, and a sentence why."""
+
+    kind: str
+    id: str
+    ok: bool
+    message: str
+
+
+@dataclass
+class Verdict:
+    """Everything :func:`verify` found. ``ok`` only when there is at least one
+    item and every item holds."""
+
+    items: list[Item] = field(default_factory=list)
+    trust: str = "self-certified"
+    """``self-certified`` (the log key came from the bag alone) or ``pinned``
+    (it equals the ``log_key`` given)."""
+    bundle_id: str | None = None
+    profile: str | None = None
+    checkpoint: int | None = None
+    """The tree size of the bundle's checkpoint."""
+
+    @property
+    def ok(self) -> bool:
+        return bool(self.items) and all(item.ok for item in self.items)
+
+    @property
+    def failures(self) -> list[Item]:
+        return [item for item in self.items if not item.ok]
+
+    def summary(self) -> str:
+        """One line: how many items held, how many failed, and the trust."""
+        failed = len(self.failures)
+        head = "VERIFIED" if self.ok else "NOT VERIFIED"
+        trust = (
+            "the log key is the pinned one"
+            if self.trust == "pinned"
+            else "self-certified: the log key came from the bag alone (pin it with --log-key)"
+        )
+        return f"{head}: {len(self.items) - failed} checks passed, {failed} failed; {trust}"
+
+
+class _Bad(Exception):
+    """A check that fails, with the sentence saying why."""
+
+
+def _short(identifier: str) -> str:
+    return identifier[:12]
+
+
+# --- shared with the export ------------------------------------------------------------
+
+
+def attachment_chunks(key: bytes, size: int, chunks: Iterable[bytes]) -> Iterator[bytes]:
+    """The plaintext of an attachment's ciphertext given as ``chunks``, chunk by
+    chunk, cut to its ``size`` (§3: what follows is padding, ignored).
+
+    As :func:`testimony.crypto.stream.decrypt_chunks`, **the output is
+    untrusted until the iterator ends without an error**; it raises a
+    ``StreamError`` when a chunk does not verify and :class:`PaddingError`
+    when the plaintext is shorter than ``size``."""
+    if not isinstance(size, int) or isinstance(size, bool) or size < 0:
+        raise PaddingError("a file's size is a whole number")
+    left = size
+    for piece in stream.decrypt_chunks(key, chunks):
+        if left:
+            kept = piece[:left]
+            left -= len(kept)
+            yield kept
+    if left:
+        raise PaddingError("the file is shorter than its manifest says")
+
+
+def fold_incident(
+    incident_id: str, annotations: Iterable[tuple[str, Mapping[str, Any]]]
+) -> dict[str, Any]:
+    """``incidents/<id>.json`` (**Decision**, §11): ``{"v": 1, "id", "fields",
+    "history"}`` — ``fields`` the record's fields folded, in log order, from
+    every disclosed ``incident`` annotation naming it (creation and edits each
+    set the fields they give), ``history`` the entry ids, in log order, of every
+    disclosed annotation about it (``incident``, ``link``, ``unlink``, ``merge``
+    naming it as kept or merged). ``annotations`` are ``(entry id, payload)`` in
+    log order."""
+    fields: dict[str, Any] = {}
+    history: list[str] = []
+    for entry_id, payload in annotations:
+        kind = payload.get("kind")
+        named = {payload.get("incident")}
+        if kind == "merge" and isinstance(payload.get("merged"), list):
+            named.update(payload["merged"])
+        if kind not in INCIDENT_KINDS or incident_id not in named:
+            continue
+        history.append(entry_id)
+        given = payload.get("fields")
+        if (
+            kind == "incident"
+            and payload.get("incident") == incident_id
+            and isinstance(given, dict)
+        ):
+            fields.update(given)
+    return {"v": 1, "id": incident_id, "fields": fields, "history": history}
+
+
+# --- reading the bag ---------------------------------------------------------------------
+
+
+def _read_json(path: Path, what: str) -> Any:
+    if not path.is_file() or path.is_symlink():
+        raise _Bad(f"{what} is missing")
+    if path.stat().st_size > _MAX_JSON:
+        raise _Bad(f"{what} is too large to be read")
+    try:
+        return canonical.loads(path.read_bytes())
+    except CryptoError:
+        raise _Bad(f"{what} is not well-formed JSON") from None
+
+
+def _object(value: Any, what: str, members: frozenset[str] | None = None) -> dict[str, Any]:
+    if not isinstance(value, dict):
+        raise _Bad(f"{what} is not a JSON object")
+    if members is not None and set(value) != members:
+        missing = sorted(members - set(value))
+        extra = sorted(set(value) - members)
+        detail = f"lacks `{missing[0]}`" if missing else f"has `{extra[0]}`, no member of it"
+        raise _Bad(f"{what} {detail}")
+    return value
+
+
+def _ids(value: Any, what: str, digits: int = 64) -> list[str]:
+    if not isinstance(value, list) or not all(
+        isinstance(v, str) and len(v) == digits and all(c in "0123456789abcdef" for c in v)
+        for v in value
+    ):
+        raise _Bad(f"{what} is not a list of {digits}-hex ids")
+    if len(set(value)) != len(value):
+        raise _Bad(f"{what} names an id twice")
+    return list(value)
+
+
+def _index(value: Any, what: str) -> int:
+    if type(value) is not int or value < 0:
+        raise _Bad(f"{what} is not a whole number")
+    return value
+
+
+def _path(value: Any, what: str) -> list[bytes]:
+    if not isinstance(value, list):
+        raise _Bad(f"{what} is not a list of hashes")
+    try:
+        return [hex_decode(node, 32) for node in value]
+    except (CryptoError, TypeError):
+        raise _Bad(f"{what} is not a list of 64-hex hashes") from None
+
+
+def _entry_bytes(value: Any, what: str) -> bytes:
+    if not isinstance(value, str):
+        raise _Bad(f"{what} is not b64u text")
+    try:
+        return b64u_decode(value)
+    except CryptoError:
+        raise _Bad(f"{what} is not b64u text") from None
+
+
+def _jcs(value: Any) -> bytes:
+    try:
+        return canonical.dumps(value)
+    except CryptoError:
+        raise _Bad("holds a value JSON cannot represent exactly") from None
+
+
+@dataclass
+class _Logged:
+    """A line of governance.jsonl or events.jsonl, or an entry.json with its proof."""
+
+    id: str
+    index: int
+    data: bytes
+    entry: Entry
+    line: dict[str, Any]
+
+
+class _Verifier:
+    def __init__(self, root: Path, log_key: str | None, newer: str | None) -> None:
+        self.root = root
+        self.data = root / layout.DATA
+        self.pinned = log_key.strip() if log_key is not None else None
+        self.newer = newer
+        self.items: dict[str, list[Item]] = {kind: [] for kind in KINDS}
+        self.verdict = Verdict(trust="pinned" if self.pinned is not None else "self-certified")
+        self.bag = BagCheck()
+        self.key: str | None = None
+        self.checkpoint: checkpoints.Checkpoint | None = None
+        self.bundle: dict[str, Any] = {}
+        self.governance = Governance()
+        self.intake_keys: set[str] = set()
+        self.disclosed: list[tuple[int, str, dict[str, Any]]] = []
+        """``(index, entry id, payload)`` of the disclosed annotations, in log order."""
+        self.payload: dict[str, Any] | None = None
+        """The export payload, once its ``K_e`` opened it."""
+        self.receipt_checkpoint: checkpoints.Checkpoint | None = None
+
+    # --- items ---------------------------------------------------------------------
+
+    @contextlib.contextmanager
+    def item(self, kind: str, item_id: str) -> Iterator[list[str]]:
+        """Record one item: ok with the message the body appends, or failed with
+        the reason it raised."""
+        said: list[str] = []
+        try:
+            yield said
+        except _Bad as bad:
+            self.items[kind].append(Item(kind, item_id, False, str(bad)))
+        except CryptoError as error:
+            first = str(error).splitlines()[0] if str(error) else error.code
+            self.items[kind].append(Item(kind, item_id, False, f"{first} ({error.code})"))
+        except (KeyError, TypeError, ValueError, OSError, RecursionError) as error:
+            self.items[kind].append(
+                Item(kind, item_id, False, f"malformed ({type(error).__name__})")
+            )
+        else:
+            self.items[kind].append(Item(kind, item_id, True, " ".join(said) or "holds"))
+
+    def fail(self, kind: str, item_id: str, message: str) -> None:
+        self.items[kind].append(Item(kind, item_id, False, message))
+
+    # --- the whole ---------------------------------------------------------------------
+
+    def run(self) -> Verdict:
+        self.check_bag()
+        with self.item("bag", layout.BUNDLE_JSON) as said:
+            self.read_bundle()
+            said.append(
+                f"bundle {self.bundle['id']}, profile {self.bundle['profile']}: "
+                f"{len(self.bundle['testimonies'])} testimonies, "
+                f"{len(self.bundle['followups'])} follow-ups, "
+                f"{len(self.bundle['incidents'])} incidents"
+            )
+        self.check_checkpoint()
+        events = self.check_custody()
+        self.check_export_receipt()
+        if self.bundle:
+            for testimony_id in self.bundle["testimonies"]:
+                self.check_testimony(testimony_id)
+            self.check_layout()
+            self.check_forms()
+            self.check_incidents()
+        self.check_events_disclosure(events)
+        if self.newer is not None:
+            self.check_newer()
+        for kind in KINDS:
+            self.verdict.items.extend(self.items[kind])
+        return self.verdict
+
+    # --- the bag ----------------------------------------------------------------------
+
+    def check_bag(self) -> None:
+        self.bag = read_bag(self.root)
+        for problem in self.bag.problems:
+            self.fail("bag", problem.path or ".", problem.message)
+        if self.bag.ok:
+            self.items["bag"].append(
+                Item(
+                    "bag",
+                    ".",
+                    True,
+                    f"BagIt 1.0: {len(self.bag.payload)} payload files and "
+                    f"{len(self.bag.tag_files)} tag files match their manifests",
+                )
+            )
+
+    def read_bundle(self) -> None:
+        value = _object(
+            _read_json(self.data / layout.BUNDLE_JSON, "bundle.json"),
+            "bundle.json",
+            _BUNDLE_MEMBERS,
+        )
+        if value["v"] != 1 or type(value["v"]) is not int:
+            raise _Bad("bundle.json is not of version 1")
+        for name in ("id", "profile", "exported_by"):
+            if not isinstance(value[name], str) or not value[name]:
+                raise _Bad(f"bundle.json's `{name}` is not text")
+        _index(value["checkpoint"], "bundle.json's `checkpoint`")
+        _ids(value["testimonies"], "bundle.json's `testimonies`")
+        _ids(value["followups"], "bundle.json's `followups`")
+        _ids(value["incidents"], "bundle.json's `incidents`", digits=32)
+        if not isinstance(value["redactions"], list):
+            raise _Bad("bundle.json's `redactions` is not a list")
+        identifier = self.bag.info.get("External-Identifier", [None])[0]
+        if identifier != value["id"]:
+            raise _Bad("bundle.json's `id` is not bag-info.txt's External-Identifier")
+        self.bundle = value
+        self.verdict.bundle_id = value["id"]
+        self.verdict.profile = value["profile"]
+
+    def _accounted(self, path: str) -> bool:
+        """Whether §11's layout (and bundle.json) accounts for the payload file ``path``."""
+        if path in _TOP_FILES or path.startswith(("forms/", "incidents/")):
+            return True  # forms and incidents have checks of their own
+        parts = path.split("/")
+        if (
+            parts[0] != "testimonies"
+            or len(parts) < 3
+            or parts[1] not in self.bundle["testimonies"]
+        ):
+            return False
+        rest = parts[2:]
+        if rest[0] == layout.FOLLOWUPS:
+            if len(rest) < 3:
+                return False
+            rest = rest[2:]  # a follow-up's folder, checked by check_followup
+        if len(rest) == 1:
+            return rest[0] in _ITEM_FILES
+        return len(rest) == 2 and rest[0] in (layout.BLOBS, layout.FILES)  # checked by _files
+
+    def check_layout(self) -> None:
+        """Every payload file is one §11 accounts for; everything listed is there."""
+        for required in (layout.REPORT,):
+            if required not in self.bag.payload:
+                self.fail("bag", f"data/{required}", "is missing (§11 requires it)")
+        for path in sorted(self.bag.payload):
+            if not self._accounted(path):
+                self.fail("bag", f"data/{path}", "is no part of §11's layout or of bundle.json")
+        present = {p.split("/")[1] for p in self.bag.payload if p.startswith("testimonies/")}
+        for missing in sorted(set(self.bundle["testimonies"]) - present):
+            self.fail("bag", f"data/testimonies/{missing}", "is listed in bundle.json but missing")
+        found = {
+            p.split("/")[3]
+            for p in self.bag.payload
+            if p.startswith("testimonies/") and p.split("/")[2:3] == [layout.FOLLOWUPS]
+        }
+        for missing in sorted(set(self.bundle["followups"]) - found):
+            self.fail("bag", f"followup {missing}", "is listed in bundle.json but missing")
+
+    # --- the checkpoint and the log key ------------------------------------------------
+
+    def check_checkpoint(self) -> None:
+        with self.item("checkpoint", layout.CHECKPOINT) as said:
+            path = self.data / layout.LOG_KEY
+            if not path.is_file() or path.is_symlink():
+                raise _Bad("custody/log-key.txt is missing")
+            carried = path.read_text(encoding="utf-8").strip()
+            if self.pinned is not None and carried != self.pinned:
+                self.key = self.pinned
+                raise _Bad(
+                    "the bag's log key is not the pinned one: this bundle is of another log "
+                    "(or forged)"
+                )
+            self.key = self.pinned if self.pinned is not None else carried
+            note.parse_verifier_key(self.key)
+            text = self.data / layout.CHECKPOINT
+            if not text.is_file() or text.is_symlink():
+                raise _Bad("custody/checkpoint.txt is missing")
+            self.checkpoint = checkpoints.verify(text.read_text(encoding="utf-8"), self.key)
+            if self.bundle and self.bundle["checkpoint"] != self.checkpoint.size:
+                raise _Bad(
+                    f"bundle.json names a tree of {self.bundle['checkpoint']} entries, the "
+                    f"checkpoint one of {self.checkpoint.size}"
+                )
+            self.verdict.checkpoint = self.checkpoint.size
+            said.append(
+                f"signed by the log key {self.key.split('+')[0]}: a tree of "
+                f"{self.checkpoint.size} entries at {format_time(self.checkpoint.time)}"
+            )
+
+    def included(self, logged: _Logged, proof: Mapping[str, Any] | None = None) -> None:
+        """Raise unless ``logged`` is the entry its id names, included in the checkpoint."""
+        if merkle.leaf_hash(logged.data).hex() != logged.id:
+            raise _Bad("the entry does not hash to its id")
+        if self.checkpoint is None:
+            raise _Bad("no verified checkpoint to prove its inclusion against")
+        if proof is None:
+            path = _path(logged.line.get("path"), "its proof")
+        else:
+            if _index(proof.get("index"), "proof.json's `index`") != logged.index:
+                raise _Bad("proof.json is for another index than entry.json's")
+            if proof.get("size") != self.checkpoint.size:
+                raise _Bad("proof.json is not for the bundle's checkpoint")
+            path = _path(proof.get("path"), "proof.json's `path`")
+        if logged.index >= self.checkpoint.size:
+            raise _Bad("its index lies beyond the bundle's checkpoint")
+        try:
+            merkle.verify_inclusion(
+                logged.index,
+                self.checkpoint.size,
+                merkle.leaf_hash(logged.data),
+                path,
+                self.checkpoint.root,
+            )
+        except CryptoError:
+            raise _Bad("its inclusion proof does not lead to the checkpoint") from None
+
+    # --- custody: governance and events ------------------------------------------------
+
+    def _lines(self, name: str, *, keys: bool) -> list[_Logged]:
+        path = self.data / name
+        if not path.is_file() or path.is_symlink():
+            raise _Bad(f"{name} is missing")
+        found: list[_Logged] = []
+        allowed = {"id", "index", "entry", "path"} | ({"key", "payload"} if keys else set())
+        with path.open("rb") as handle:
+            for number, raw in enumerate(handle, start=1):
+                what = f"{name} line {number}"
+                try:
+                    line = canonical.loads(raw.rstrip(b"\n"))
+                except CryptoError:
+                    raise _Bad(f"{what} is not well-formed JSON") from None
+                line = _object(line, what)
+                if not {"id", "index", "entry", "path"} <= set(line) <= allowed:
+                    raise _Bad(f"{what} is not {{id, index, entry, path}}")
+                data = _entry_bytes(line["entry"], f"{what}'s `entry`")
+                try:
+                    entry = parse_entry(data)
+                except CryptoError:
+                    raise _Bad(f"{what}'s entry is no entry of the protocol") from None
+                found.append(
+                    _Logged(str(line["id"]), _index(line["index"], what), data, entry, line)
+                )
+        indexes = [logged.index for logged in found]
+        if indexes != sorted(set(indexes)):
+            raise _Bad(f"{name} is not in log order, each entry once")
+        return found
+
+    def check_custody(self) -> list[_Logged]:
+        governance: list[_Logged] = []
+        events: list[_Logged] = []
+        with self.item("governance", layout.GOVERNANCE) as said:
+            governance = self._lines(layout.GOVERNANCE, keys=False)
+            said.append(f"{len(governance)} entries")
+        try:
+            events = self._lines(layout.EVENTS, keys=True)
+        except _Bad as bad:
+            self.fail("custody-event", layout.EVENTS, str(bad))
+        rows = sorted(
+            [(g.index, 0, g) for g in governance] + [(e.index, 1, e) for e in events],
+            key=lambda row: (row[0], row[1]),
+        )
+        replayed = 0
+        for _at, kind, logged in rows:
+            if kind == 0:
+                if self._governance_entry(logged):
+                    replayed += 1
+            else:
+                self._event(logged)
+        self.intake_keys = set(self.governance.intake_keys)
+        if governance:
+            standing = self.governance.standing()
+            self.items["governance"].append(
+                Item(
+                    "governance",
+                    "standing",
+                    replayed == len(governance),
+                    f"{replayed} of {len(governance)} governance entries replayed: "
+                    f"{len(standing)} reviewers with standing at the checkpoint (a revocation "
+                    "after it is seen only with the public log)",
+                )
+            )
+        self.check_reviewers(governance, events)
+        return events
+
+    def _governance_entry(self, logged: _Logged) -> bool:
+        kind = logged.entry.TYPE
+        if kind not in GOVERNANCE_TYPES:
+            self.fail("governance", logged.id, f"a {kind} entry is no governance entry")
+            return False
+        try:
+            self.included(logged)
+        except _Bad as bad:
+            # Not applied: an entry the log does not vouch for gives no one standing.
+            self.fail("governance", logged.id, f"{kind} entry at index {logged.index}: {bad}")
+            return False
+        try:
+            self.governance.apply(logged.data)
+        except CryptoError as error:
+            self.fail(
+                "governance",
+                logged.id,
+                f"{kind} entry at index {logged.index} breaks §12's rules ({error.code})",
+            )
+            return False
+        return True
+
+    def _event(self, logged: _Logged) -> None:
+        entry = logged.entry
+        with self.item("custody-event", logged.id) as said:
+            self.included(logged)
+            testimonies = set(self.bundle.get("testimonies", []))
+            incidents = set(self.bundle.get("incidents", []))
+            has_key = "key" in logged.line or "payload" in logged.line
+            if isinstance(entry, AccessEntry):
+                if has_key:
+                    raise _Bad("an access entry has nothing to disclose")
+                concerned = testimonies.intersection(entry.subjects)
+                if not concerned:
+                    raise _Bad("this access entry concerns no testimony of the bundle")
+                role = self.governance.standing().get(entry.reviewer)
+                if role not in _READERS:
+                    raise _Bad(f"access by {_short(entry.reviewer)}, who had no standing then")
+                said.append(
+                    f"access (index {logged.index}): the server handed reviewer "
+                    f"{_short(entry.reviewer)} ({role}) the ciphertext of {len(concerned)} "
+                    "testimonies of the bundle"
+                )
+            elif isinstance(entry, SignedReplyEntry | ReplyEntry):
+                if has_key:
+                    raise _Bad("a reply stays sealed to the witness: nothing to disclose")
+                if entry.parent not in testimonies:
+                    raise _Bad("this reply is to no testimony of the bundle")
+                if isinstance(entry, SignedReplyEntry):
+                    self._standing(entry)
+                    said.append(
+                        f"reply (index {logged.index}) by {_short(entry.actor)} to testimony "
+                        f"{_short(entry.parent)}, signed, sealed to the witness"
+                    )
+                else:
+                    said.append(
+                        f"reply (index {logged.index}) to testimony {_short(entry.parent)}, "
+                        "of an earlier version: unsigned"
+                    )
+            elif isinstance(entry, AnnotationEntry):
+                self._standing(entry)
+                if "key" not in logged.line or "payload" not in logged.line:
+                    raise _Bad(
+                        "an annotation in events.jsonl is disclosed: it lacks key or payload"
+                    )
+                key = _entry_bytes(logged.line["key"], "its `key`")
+                if len(key) != KEY_LENGTH:
+                    raise _Bad("its `key` is not 32 bytes")
+                try:
+                    opened = open_payload(key, b64u_encode(entry.sealed))
+                except CryptoError:
+                    raise _Bad("its disclosed K_e opens nothing: not this entry's key") from None
+                payload = _object(logged.line["payload"], "its payload")
+                if _jcs(opened) != _jcs(payload):
+                    raise _Bad("its K_e opens the entry to another payload than the one given")
+                kind = payload.get("kind")
+                merged = payload.get("merged")
+                named = {payload.get("incident"), *(merged if isinstance(merged, list) else [])}
+                about = False
+                if kind in CONTENT_KINDS:
+                    about = payload.get("testimony") in testimonies
+                elif kind in INCIDENT_KINDS:
+                    about = bool(named & incidents) or payload.get("testimony") in testimonies
+                if not about:
+                    raise _Bad(f"this {kind} annotation concerns nothing of the bundle")
+                self.disclosed.append((logged.index, logged.id, payload))
+                said.append(
+                    f"annotation `{kind}` (index {logged.index}) by {_short(entry.actor)}: "
+                    "signed with standing; its disclosed K_e opens it to its payload"
+                )
+            else:
+                raise _Bad(f"a {entry.TYPE} entry is no custody event")
+
+    def _standing(self, entry: AnnotationEntry | SignedReplyEntry) -> None:
+        try:
+            self.governance.check(entry)
+        except CryptoError as error:
+            raise _Bad(
+                f"not signed by a reviewer with standing at its place in the log ({error.code})"
+            ) from None
+
+    def check_reviewers(self, governance: Sequence[_Logged], events: Sequence[_Logged]) -> None:
+        with self.item("governance", layout.REVIEWERS) as said:
+            value = _object(
+                _read_json(self.data / layout.REVIEWERS, "reviewers.json"), "reviewers.json"
+            )
+            actors: set[str] = set()
+            for logged in [*governance, *events]:
+                if isinstance(logged.entry, SignedEntry):
+                    actors.add(logged.entry.actor)
+                if isinstance(logged.entry, AccessEntry):
+                    actors.add(logged.entry.reviewer)
+            members = self.governance.members
+            for actor in sorted(actors):
+                given = value.get(actor)
+                member = members.get(actor)
+                if given is None:
+                    raise _Bad(f"reviewers.json lacks the keys of {_short(actor)}")
+                given = _object(
+                    given, f"reviewers.json's {_short(actor)}", frozenset({"sign_key", "box_key"})
+                )
+                if member is None or (
+                    _entry_bytes(given["sign_key"], "a sign_key") != member.sign_key
+                    or _entry_bytes(given["box_key"], "a box_key") != member.box_key
+                ):
+                    raise _Bad(f"reviewers.json gives {_short(actor)} keys the log never enrolled")
+            said.append(f"the keys of {len(actors)} actors, as the log enrolled them")
+
+    def check_events_disclosure(self, events: Sequence[_Logged]) -> None:
+        """Custody events listed: a summary item (each event has its own)."""
+        if not events and not self.items["custody-event"]:
+            self.items["custody-event"].append(
+                Item("custody-event", layout.EVENTS, True, "no custody event listed")
+            )
+
+    # --- testimonies and follow-ups ----------------------------------------------------
+
+    def _read(self, relative: str) -> bytes:
+        path = self.data / relative
+        if relative not in self.bag.payload or not path.is_file() or path.is_symlink():
+            raise _Bad(f"{relative} is missing")
+        if path.stat().st_size > _MAX_JSON:
+            raise _Bad(f"{relative} is too large to be read")
+        return path.read_bytes()
+
+    def _logged(self, folder: str, item_id: str) -> tuple[_Logged, dict[str, Any]]:
+        value = _object(
+            _read_json(self.data / folder / layout.ENTRY, f"{folder}/entry.json"),
+            "entry.json",
+            frozenset({"id", "index", "entry"}),
+        )
+        if value["id"] != item_id:
+            raise _Bad("entry.json names another id than its folder")
+        data = _entry_bytes(value["entry"], "entry.json's `entry`")
+        try:
+            entry = parse_entry(data)
+        except CryptoError:
+            raise _Bad("entry.json's entry is no entry of the protocol") from None
+        logged = _Logged(
+            item_id, _index(value["index"], "entry.json's `index`"), data, entry, value
+        )
+        proof = _object(
+            _read_json(self.data / folder / layout.PROOF, f"{folder}/proof.json"),
+            "proof.json",
+            frozenset({"index", "size", "path"}),
+        )
+        self.included(logged, proof)
+        manifest = _object(
+            _read_json(self.data / folder / layout.MANIFEST, f"{folder}/manifest.json"),
+            "manifest.json",
+        )
+        return logged, manifest
+
+    def _sealed(
+        self, folder: str, entry: SubmissionEntry | FollowupEntry, manifest: dict[str, Any]
+    ) -> str:
+        """The ciphertexts and what the CEK opens; the sentence saying so."""
+        for name, named in ((layout.HEADER, entry.header), (layout.BODY, entry.body)):
+            relative = f"{folder}/{name}"
+            if relative not in self.bag.payload:
+                raise _Bad(f"{name} is missing")
+            if self.bag.payload[relative][0] != named:
+                raise _Bad(f"{name} does not hash to what the entry names")
+        if entry.intake_key not in self.intake_keys:
+            raise _Bad("it is sealed to an intake key the log never named")
+        cek_path = f"{folder}/{layout.CEK}"
+        if cek_path not in self.bag.payload:
+            withheld = [
+                r
+                for r in self.bundle["redactions"]
+                if isinstance(r, dict) and r.get("testimony") == folder.split("/")[-1]
+            ]
+            if not withheld:
+                raise _Bad("cek.txt is missing and nothing of it is listed as withheld")
+            return (
+                f"{len(withheld)} items withheld: its released answers are vouched for by the "
+                "export entry's signature, not opened by a key"
+            )
+        cek = _entry_bytes(self._read(cek_path).decode("ascii", "replace").strip(), "cek.txt")
+        if len(cek) != KEY_LENGTH:
+            raise _Bad("cek.txt does not hold a 32-byte key")
+        body = self._read(f"{folder}/{layout.BODY}")
+        try:
+            opened = open_body(cek, body)
+        except CryptoError:
+            raise _Bad("cek.txt does not open body.bin") from None
+        if _jcs(opened) != _jcs(manifest):
+            raise _Bad("cek.txt opens body.bin to another manifest than manifest.json")
+        return "cek.txt opens body.bin to exactly manifest.json"
+
+    def _files(
+        self, folder: str, entry: SubmissionEntry | FollowupEntry, manifest: dict[str, Any]
+    ) -> None:
+        listed = manifest.get("attachments", [])
+        if not isinstance(listed, list):
+            self.fail("file", folder, "the manifest's `attachments` is not a list")
+            return
+        names: set[str] = set()
+        blobs: set[str] = set()
+        for n, descriptor in enumerate(listed):
+            if descriptor == {"withheld": True}:
+                continue
+            name = layout.file_name(
+                n, descriptor.get("name") if isinstance(descriptor, dict) else None
+            )
+            relative = f"{folder}/{layout.FILES}/{name}"
+            names.add(relative)
+            with self.item("file", relative) as said:
+                said.append(self._file(folder, entry, descriptor, relative, blobs))
+        for path in sorted(self.bag.payload):
+            if path.startswith(f"{folder}/{layout.FILES}/") and path not in names:
+                self.fail("file", path, "is no file the manifest describes")
+            if path.startswith(f"{folder}/{layout.BLOBS}/") and path not in blobs:
+                self.fail("file", path, "is no blob of a file the manifest describes")
+
+    def _file(
+        self,
+        folder: str,
+        entry: SubmissionEntry | FollowupEntry,
+        descriptor: Any,
+        relative: str,
+        blobs: set[str],
+    ) -> str:
+        blob = descriptor.get("blob") if isinstance(descriptor, dict) else None
+        if not isinstance(blob, str) or blob not in entry.attachments:
+            # The witness's client described a file the log does not fix: no key
+            # can vouch for it, and the export leaves it out.
+            if relative in self.bag.payload:
+                raise _Bad("the log entry fixes no blob of this file: nothing vouches for it")
+            return (
+                "not in the bundle: the log entry fixes no blob of this file (a fault of the "
+                "witness's client), so nothing could vouch for it"
+            )
+        size = descriptor.get("size")
+        digest = descriptor.get("sha256")
+        blob_path = f"{folder}/{layout.BLOBS}/{blob}"
+        blobs.add(blob_path)
+        if blob_path not in self.bag.payload:
+            raise _Bad(f"blobs/{_short(blob)}… is missing")
+        if self.bag.payload[blob_path][0] != blob:
+            raise _Bad(f"blobs/{_short(blob)}… does not hash to its name")
+        if relative not in self.bag.payload:
+            raise _Bad("the decrypted file is missing")
+        key = _entry_bytes(descriptor.get("key"), "its key")
+        if len(key) != KEY_LENGTH:
+            raise _Bad("its key is not 32 bytes")
+        if type(size) is not int or size < 0 or not isinstance(digest, str):
+            raise _Bad("its descriptor lacks size or sha256")
+        opened = _Counting()
+        try:
+            for piece in attachment_chunks(key, size, _read_chunks(self.bag.disk_names[blob_path])):
+                opened.add(piece)
+        except CryptoError:
+            raise _Bad(f"its key does not open blobs/{_short(blob)}…") from None
+        if opened.hexdigest() != digest or opened.size != size:
+            raise _Bad("what its key opens does not match the manifest's size and sha256")
+        if self.bag.payload[relative] != (digest, size):
+            raise _Bad("the file is not what its key opens (size or sha256 differ)")
+        return (
+            f"{size} bytes, opened from blob {_short(blob)}… with its key; its SHA-256 is "
+            "the manifest's"
+        )
+
+    def check_testimony(self, testimony_id: str) -> None:
+        folder = layout.testimony_dir(testimony_id)
+        manifest: dict[str, Any] | None = None
+        entry: SubmissionEntry | None = None
+        with self.item("testimony", testimony_id) as said:
+            logged, manifest = self._logged(folder, testimony_id)
+            if not isinstance(logged.entry, SubmissionEntry):
+                raise _Bad("entry.json is no submission entry")
+            entry = logged.entry
+            said.append(f"logged at index {logged.index}, included in the checkpoint;")
+            said.append(self._sealed(folder, entry, manifest) + ";")
+            said.append(self._consent(manifest))
+        if entry is not None and manifest is not None:
+            self._files(folder, entry, manifest)
+        followups = sorted(
+            {
+                p.split("/")[3]
+                for p in self.bag.payload
+                if p.startswith(f"{folder}/{layout.FOLLOWUPS}/") and p.count("/") >= 4
+            }
+        )
+        for followup_id in followups:
+            self.check_followup(testimony_id, followup_id)
+
+    def _consent(self, manifest: Mapping[str, Any]) -> str:
+        recipient = self.payload.get("recipient") if self.payload else None
+        consent = manifest.get("consent")
+        shares = consent.get("share_with") if isinstance(consent, dict) else None
+        if not isinstance(shares, list):
+            raise _Bad("its manifest has no consent")
+        if recipient is None:
+            return "its consent is not checked: the export receipt did not open"
+        if recipient not in shares:
+            raise _Bad(f"its consent does not include the export's recipient ({recipient})")
+        return f"its consent includes the recipient ({recipient})"
+
+    def check_followup(self, parent: str, followup_id: str) -> None:
+        folder = layout.followup_dir(parent, followup_id)
+        manifest: dict[str, Any] | None = None
+        entry: FollowupEntry | None = None
+        with self.item("followup", followup_id) as said:
+            if followup_id not in self.bundle["followups"]:
+                raise _Bad("this follow-up is not listed in bundle.json")
+            logged, manifest = self._logged(folder, followup_id)
+            if not isinstance(logged.entry, FollowupEntry):
+                raise _Bad("entry.json is no followup entry")
+            entry = logged.entry
+            if entry.parent != parent:
+                raise _Bad("its entry names another parent than its folder")
+            try:
+                verify_followup_entry(entry)
+            except CryptoError:
+                raise _Bad("the witness's signature does not verify") from None
+            said.append(
+                f"logged at index {logged.index}, included in the checkpoint; signed by the "
+                f"witness of {_short(parent)};"
+            )
+            said.append(self._sealed(folder, entry, manifest))
+        if entry is not None and manifest is not None:
+            self._files(folder, entry, manifest)
+
+    # --- forms and incidents -----------------------------------------------------------
+
+    def check_forms(self) -> None:
+        named: set[tuple[str, Any, str]] = set()
+        for testimony_id in self.bundle["testimonies"]:
+            with contextlib.suppress(_Bad, OSError):
+                manifest = _read_json(
+                    self.data / layout.testimony_dir(testimony_id) / layout.MANIFEST, "manifest"
+                )
+                form = manifest.get("form") if isinstance(manifest, dict) else None
+                if isinstance(form, dict):
+                    named.add((str(form.get("id")), form.get("version"), str(form.get("sha256"))))
+        for path in sorted(p for p in self.bag.payload if p.startswith("forms/")):
+            with self.item("bag", f"data/{path}") as said:
+                definition = _object(_read_json(self.data / path, path), path)
+                form_id, version = str(definition.get("id")), definition.get("version")
+                if type(version) is not int or path != layout.form_path(form_id, version):
+                    raise _Bad("its name is not <id>-<version>.json of the form it holds")
+                if (form_id, version, _sha256(_jcs(definition))) not in named:
+                    raise _Bad("no testimony of the bundle names this form with this hash")
+                said.append(f"form {form_id} version {version}, as the testimonies name it")
+
+    def check_incidents(self) -> None:
+        listed = set(self.bundle["incidents"])
+        present = {p for p in self.bag.payload if p.startswith("incidents/")}
+        for path in sorted(present - {layout.incident_path(i) for i in listed}):
+            self.fail("incident", f"data/{path}", "is no incident bundle.json lists")
+        annotations = [(entry_id, payload) for _i, entry_id, payload in self.disclosed]
+        for incident_id in self.bundle["incidents"]:
+            path = layout.incident_path(incident_id)
+            with self.item("incident", incident_id) as said:
+                value = _read_json(self.data / path, path)
+                folded = fold_incident(incident_id, annotations)
+                if _jcs(value) != _jcs(folded):
+                    raise _Bad(f"{path} is not the record its disclosed annotations fold to")
+                said.append(
+                    f"the record its {len(folded['history'])} disclosed annotations fold to"
+                )
+
+    # --- the export receipt ------------------------------------------------------------
+
+    def check_export_receipt(self) -> None:
+        with self.item("export-receipt", layout.EXPORT_RECEIPT) as said:
+            path = self.root / layout.EXPORT_RECEIPT
+            receipt = _object(_read_json(path, "export-receipt.json"), "export-receipt.json")
+            if self.key is None or self.checkpoint is None:
+                raise _Bad("no verified checkpoint to check it against")
+            verified = verify_receipt(receipt, self.key)
+            entry = parse_entry(verified.entry)
+            if not isinstance(entry, ExportEntry):
+                raise _Bad("its entry is no export entry")
+            if not self.bundle or entry.actor != self.bundle["exported_by"]:
+                raise _Bad("its entry's actor is not bundle.json's `exported_by`")
+            self.receipt_checkpoint = verified.checkpoint
+            if self.bag.manifest_sha256 is None or entry.manifest != self.bag.manifest_sha256:
+                raise _Bad("the export entry does not commit to this bag's manifest-sha256.txt")
+            self._standing_at_checkpoint(entry)
+            consistency = _object(
+                receipt.get("consistency"), "its `consistency`", frozenset({"from", "to", "path"})
+            )
+            first = self.checkpoint.size
+            second = verified.checkpoint.size
+            if consistency["from"] != first or consistency["to"] != second:
+                raise _Bad("its consistency proof is not from the bundle's checkpoint to its own")
+            if verified.index < first:
+                raise _Bad("the export entry lies inside the bundle's checkpoint")
+            try:
+                merkle.verify_consistency(
+                    first,
+                    second,
+                    self.checkpoint.root,
+                    verified.checkpoint.root,
+                    _path(consistency["path"], "its consistency path"),
+                )
+            except CryptoError:
+                raise _Bad(
+                    "its checkpoint does not extend the bundle's (the consistency proof fails)"
+                ) from None
+            key = _entry_bytes(receipt.get("key"), "its `key`")
+            if len(key) != KEY_LENGTH:
+                raise _Bad("its `key` is not 32 bytes")
+            try:
+                opened = open_payload(key, b64u_encode(entry.sealed))
+            except CryptoError:
+                raise _Bad("its K_e does not open the export entry") from None
+            payload = _object(receipt.get("payload"), "its `payload`", _EXPORT_PAYLOAD)
+            if _jcs(opened) != _jcs(payload):
+                raise _Bad("its K_e opens the export entry to another payload than the one given")
+            if payload["v"] != 1 or payload["kind"] != "export":
+                raise _Bad("its payload is no export payload of version 1")
+            for name in ("profile", "testimonies", "followups", "incidents"):
+                if payload[name] != self.bundle[name]:
+                    raise _Bad(f"its payload's `{name}` is not bundle.json's")
+            if not isinstance(payload["recipient"], str):
+                raise _Bad("its payload names no recipient")
+            if (entry.salts is None) != (not self.bundle["redactions"]):
+                raise _Bad("its salts and bundle.json's redactions disagree")
+            self.payload = payload
+            said.append(
+                f"export by {_short(entry.actor)} for {payload['recipient']} logged at index "
+                f"{verified.index} (checkpoint of {second} entries, consistent with the "
+                "bundle's); it commits to this bag's manifest; its K_e opens it to its payload, "
+                "which names exactly this bundle's contents"
+            )
+
+    def _standing_at_checkpoint(self, entry: ExportEntry) -> None:
+        member = self.governance.members.get(entry.actor)
+        if member is None:
+            raise _Bad("its actor is no reviewer the governance entries know")
+        try:
+            entry.verify_signature(member.sign_key)
+        except CryptoError:
+            raise _Bad("the export entry's signature does not verify") from None
+        if self.governance.standing().get(entry.actor) not in _WRITERS:
+            raise _Bad("its actor has no standing to export at the bundle's checkpoint")
+        policy = self.governance.policy
+        if policy is not None and policy.quorum("export") > 1:
+            raise _Bad(
+                "the policy asks approvals of an export, which this verifier does not check yet"
+            )
+
+    # --- a newer checkpoint ------------------------------------------------------------
+
+    def check_newer(self) -> None:
+        assert self.newer is not None
+        with self.item("newer-checkpoint", "--checkpoint") as said:
+            if self.key is None or self.checkpoint is None:
+                raise _Bad("the bundle's checkpoint did not verify: nothing to compare with")
+            text, proof = _split_newer(self.newer)
+            newer = checkpoints.verify(text, self.key)
+            known = [(self.checkpoint.size, self.checkpoint.root, "the bundle's")]
+            if self.receipt_checkpoint is not None:
+                known.append(
+                    (self.receipt_checkpoint.size, self.receipt_checkpoint.root, "the receipt's")
+                )
+            for size, root, whose in known:
+                if newer.size == size:
+                    if newer.root != root:
+                        raise _Bad(
+                            f"the newer checkpoint is another tree of {size} entries than "
+                            f"{whose}: the log has forked"
+                        )
+                    said.append(f"the same tree as {whose} checkpoint ({size} entries)")
+                    return
+            if newer.size < self.checkpoint.size:
+                raise _Bad("the newer checkpoint is older than the bundle's")
+            if proof is None:
+                raise _Bad(
+                    f"cannot be checked offline: the bag holds no consistency proof from "
+                    f"{self.checkpoint.size} to {newer.size} entries; append the log's "
+                    f"proof/consistency?from={self.checkpoint.size}&to={newer.size} to the file"
+                )
+            first = proof.get("from")
+            matching = [(s, r, w) for s, r, w in known if s == first]
+            if proof.get("to") != newer.size or not matching:
+                raise _Bad("the appended proof is not from the bundle's or receipt's size to its")
+            size, root, whose = matching[0]
+            try:
+                merkle.verify_consistency(
+                    size, newer.size, root, newer.root, _path(proof.get("path"), "its path")
+                )
+            except CryptoError:
+                raise _Bad(
+                    f"the newer checkpoint does not extend {whose}: the log has forked"
+                ) from None
+            said.append(f"a tree of {newer.size} entries that extends {whose} checkpoint")
+
+
+class _Counting:
+    def __init__(self) -> None:
+        import hashlib
+
+        self._hash = hashlib.sha256()
+        self.size = 0
+
+    def add(self, data: bytes) -> None:
+        self._hash.update(data)
+        self.size += len(data)
+
+    def hexdigest(self) -> str:
+        return self._hash.hexdigest()
+
+
+def _sha256(data: bytes) -> str:
+    import hashlib
+
+    return hashlib.sha256(data).hexdigest()
+
+
+def _read_chunks(path: Path) -> Iterator[bytes]:
+    with open(path, "rb") as handle:
+        while piece := handle.read(CHUNK):
+            yield piece
+
+
+def _split_newer(text: str) -> tuple[str, dict[str, Any] | None]:
+    """A newer checkpoint's note, and the consistency proof appended after it (if any)."""
+    lines = text.split("\n")
+    try:
+        blank = lines.index("")
+    except ValueError:
+        return text, None
+    end = blank + 1
+    while end < len(lines) and lines[end].startswith("\u2014 "):
+        end += 1
+    note_text = "\n".join(lines[:end]) + "\n"
+    rest = "\n".join(lines[end:]).strip()
+    if not rest:
+        return note_text, None
+    try:
+        proof = json.loads(rest)
+    except ValueError:
+        raise _Bad("what follows the newer checkpoint is no consistency proof (JSON)") from None
+    return note_text, _object(proof, "the appended proof", frozenset({"from", "to", "path"}))
+
+
+def verify(
+    path: Path | str,
+    *,
+    log_key: str | None = None,
+    newer_checkpoint: Path | str | None = None,
+    identity: Path | None = None,
+) -> Verdict:
+    """Check the bundle at ``path`` (a folder, a ZIP, or an age file with
+    ``identity``) and return the verdict (see the module docstring).
+
+    ``log_key`` pins the log's verifier key; ``newer_checkpoint`` is a newer
+    signed checkpoint, as a file (:class:`~pathlib.Path`) or its text (a
+    ``str``). Raises :class:`BundleUnreadable` when ``path`` does not exist, and
+    the archive's ``ArchiveRefused`` for a ZIP or age file it refuses."""
+    path = Path(path)
+    newer: str | None = None
+    if isinstance(newer_checkpoint, Path):
+        newer = newer_checkpoint.read_text(encoding="utf-8")
+    elif newer_checkpoint is not None:
+        newer = newer_checkpoint
+    if not path.exists():
+        raise BundleUnreadable(f"no bundle at {path}")
+    if path.is_dir() and not path.is_symlink():
+        return _Verifier(path, log_key, newer).run()
+    archive = importlib.import_module("testimony.client.bundle.archive")
+    with archive.open_bag(path, identity=identity) as root:
+        return _Verifier(Path(root), log_key, newer).run()

@@ -1,0 +1,372 @@
+"""``testimony export`` against a real server, and the bundle it writes checked
+by what a court's clerk would use: the Library of Congress ``bagit`` tool, the
+bundle's BagIt Profile (``bagit_profile``), ``testimony verify`` (library and
+command), and the files compared with what the witness sealed
+(docs/protocol.md §11).
+
+Then each refusal: consent excluding the recipient (named, nothing written),
+an existing ``--out``, a profile that needs redactions, an export quorum
+above 1; each one line."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import subprocess
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import bagit
+import bagit_profile
+import pytest
+
+from testimony.client import tus
+from testimony.client.bundle import BAGIT_PROFILE_ID, layout
+from testimony.client.bundle import bagit_profile as profile_json
+from testimony.client.bundle.verify import verify
+from testimony.client.http import ServerClient
+from testimony.crypto import submission
+from testimony.crypto.encoding import b64u_encode
+from testimony.crypto.receipt import WitnessKeys
+from testimony.forms import bundled_forms
+from testimony.workstation.export import export, load_profile
+from tests.workstation.test_session import (
+    Organisation,
+    follow_up,
+    found,
+    ok,
+    one_line_error,
+    organisation,
+    run,
+    witness_keys,
+)
+
+__all__ = ["organisation"]  # the module's server (a fixture)
+
+KORDAI = bundled_forms().latest("kordai-2020")
+
+
+@dataclass
+class Sent:
+    id: str
+    manifest: dict[str, Any]
+    files: list[bytes]
+    witness: WitnessKeys | None
+
+
+def _upload(url: str, data: bytes) -> str:
+    blob = hashlib.sha256(data).hexdigest()
+    with ServerClient(url) as client:
+        tus.upload(client, blob, len(data), lambda offset, n: [data[offset : offset + n]])
+    return blob
+
+
+def send(
+    organisation: Organisation,
+    text: str,
+    *,
+    share_with: Sequence[str] = ("prosecutor",),
+    files: Sequence[tuple[str, bytes]] = (),
+    witness: WitnessKeys | None = None,
+    body_blob: bool = False,
+) -> Sent:
+    """A testimony on the bundled Kordai form, consenting to ``share_with`` (its
+    body uploaded as a blob with ``body_blob``)."""
+    sealed_files = [
+        submission.seal_attachment(data, name=name, media_type="image/jpeg") for name, data in files
+    ]
+    manifest = {
+        "v": 1,
+        "form": {"id": KORDAI.definition.id, "version": 1, "sha256": KORDAI.sha256},
+        "lang": "en",
+        "answers": {"narrative": text},
+        "attachments": [f.descriptor for f in sealed_files],
+        "consent": {"share_with": list(share_with), "contact": True},
+    }
+    sealed = submission.seal_submission(organisation.intake_public, manifest)
+    for f in sealed_files:
+        _upload(organisation.url, f.ciphertext)
+    request = sealed.request(attachments=[f.blob for f in sealed_files], witness=witness)
+    if body_blob:
+        del request["body"]
+        request["body_blob"] = _upload(organisation.url, sealed.body)
+    with ServerClient(organisation.url) as client:
+        receipt = client.post_json("/api/v1/submissions", request, what="submitting")
+    return Sent(str(receipt["id"]), manifest, [data for _name, data in files], witness)
+
+
+@pytest.fixture(scope="module")
+def founder(organisation: Organisation, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    home, _identity = found(organisation, tmp_path_factory.mktemp("founder"), quorum=1)
+    return home
+
+
+@dataclass
+class Case:
+    home: Path
+    first: Sent
+    second: Sent
+    followup: str
+    incident: str
+
+
+@pytest.fixture(scope="module")
+def case(organisation: Organisation, founder: Path) -> Case:
+    photo = os.urandom(200_000)
+    first = send(
+        organisation,
+        "They set fire to the houses on the square.",
+        files=[("IMG_0412.jpg", photo), ("note\u202egpj.exe", b"a recording")],
+        witness=witness_keys(),
+    )
+    second = send(organisation, "I saw it from the road.")
+    followup = follow_up(organisation, _submitted(first), "and the school burned too")
+    home = founder
+    ok(run("sync", "--workstation", home))
+    ok(run("review", "note", first.id, "a first-hand account", "--workstation", home))
+    ok(run("review", "translate", first.id, "--lang", "ru", "Подожгли дома", "--workstation", home))
+    incident = ok(
+        run("incident", "new", "--title", "The fire on the square", "--workstation", home)
+    ).strip()
+    for testimony in (first.id, second.id):
+        ok(
+            run(
+                "incident", "link", incident, testimony, "--role", "eyewitness",
+                "--workstation", home,
+            )
+        )  # fmt: skip
+    ok(run("sync", "--workstation", home))
+    return Case(home, first, second, str(followup["id"]), incident)
+
+
+def _submitted(sent: Sent) -> Any:
+    """What ``test_session.follow_up`` reads of a submission."""
+
+    @dataclass
+    class Parent:
+        id: str
+        witness: WitnessKeys | None
+
+    return Parent(sent.id, sent.witness)
+
+
+def _profile() -> bagit_profile.Profile:
+    return bagit_profile.Profile(BAGIT_PROFILE_ID, profile=json.loads(profile_json()))
+
+
+def test_a_bundle_validates_with_bagit_and_its_profile_and_verifies(
+    case: Case, tmp_path: Path
+) -> None:
+    out = tmp_path / "bundle"
+    printed = ok(
+        run(
+            "export", "--workstation", case.home, "--testimony", case.first.id[:10],
+            "--testimony", case.second.id, "--profile", "prosecutor", "--out", out, "--pdf",
+        )
+    )  # fmt: skip
+    assert "2 testimonies, 1 follow-ups" in printed
+    assert not (tmp_path / "bundle.partial").exists()
+
+    bag = bagit.Bag(str(out))
+    bag.validate()  # the Library of Congress tool: payload and tag manifests, Oxum
+    profile = _profile()
+    assert profile.validate_serialization(str(out))
+    assert profile.validate(bag), profile.report
+
+    verdict = verify(out)
+    assert verdict.ok, [i for i in verdict.items if not i.ok]
+    assert verdict.trust == "self-certified"
+    kinds = {item.kind for item in verdict.items}
+    assert {"bag", "checkpoint", "testimony", "followup", "file", "governance"} <= kinds
+    assert {"custody-event", "export-receipt"} <= kinds
+
+    # The files are what the witness sealed, under §11's names.
+    files = out / "data" / layout.testimony_dir(case.first.id) / "files"
+    assert (files / "0-IMG_0412.jpg").read_bytes() == case.first.files[0]
+    assert (files / "1-note_gpj.exe").read_bytes() == case.first.files[1]
+    manifest = json.loads((files.parent / "manifest.json").read_text())
+    assert manifest == case.first.manifest
+    followup = out / "data" / layout.followup_dir(case.first.id, case.followup)
+    assert json.loads((followup / "manifest.json").read_text())["text"] == (
+        "and the school burned too"
+    )
+    form = out / "data" / layout.form_path("kordai-2020", 1)
+    assert hashlib.sha256(form.read_bytes()).hexdigest() == KORDAI.sha256
+
+    bundle = json.loads((out / "data" / "bundle.json").read_text())
+    assert bundle["testimonies"] == sorted(
+        [case.first.id, case.second.id], key=[case.first.id, case.second.id].index
+    )
+    assert bundle["followups"] == [case.followup] and bundle["profile"] == "prosecutor"
+    events = [
+        json.loads(line) for line in (out / "data/custody/events.jsonl").read_text().splitlines()
+    ]
+    kinds_of = [e["payload"]["kind"] for e in events if "payload" in e]
+    assert {"note", "translation", "link"} <= set(kinds_of)
+    assert any("payload" not in e for e in events)  # the access entries (the export's own too)
+
+    report = (out / "data" / "report.html").read_text()
+    assert bundle["id"] in report and "They set fire to the houses" in report
+    pdf = out / "data" / "report.pdf"  # asked for with --pdf
+    assert pdf.read_bytes().startswith(b"%PDF")
+    drawn = subprocess.run(["pdftotext", str(pdf), "-"], capture_output=True, text=True, check=True)
+    assert "They set fire to the houses" in drawn.stdout and bundle["id"] in drawn.stdout
+    assert "testimony verify" in (out / "VERIFY.txt").read_text()
+
+    command = run("verify", out)
+    assert command.exit_code == 0, command.stdout
+    assert command.stdout.rstrip().splitlines()[-1].startswith("VERIFIED")
+    assert "self-certified" in command.stdout
+
+
+def test_an_incident_is_exported_with_its_record_and_linked_testimonies(
+    case: Case, tmp_path: Path
+) -> None:
+    out = tmp_path / "incident.zip"
+    ok(
+        run(
+            "export", "--workstation", case.home, "--incident", case.incident,
+            "--profile", "prosecutor", "--out", out, "--zip",
+        )
+    )  # fmt: skip
+    assert out.is_file() and not (tmp_path / "incident.zip.bag-partial").exists()
+    verdict = verify(out)
+    assert verdict.ok, [i for i in verdict.items if not i.ok]
+    incident = [i for i in verdict.items if i.kind == "incident"]
+    assert [i.id for i in incident] == [case.incident]
+
+
+def test_a_long_testimony_encrypted_with_age_for_its_recipient(
+    organisation: Organisation, case: Case, tmp_path: Path
+) -> None:
+    """A body of over a MiB (uploaded as a blob, which the server does not send
+    inline), in a ZIP encrypted with age to the recipient's key."""
+    from pyrage import x25519
+
+    long = send(organisation, b64u_encode(os.urandom(800_000)) + " the end", body_blob=True)
+    ok(run("sync", "--workstation", case.home))
+    recipient = x25519.Identity.generate()
+    key_file = tmp_path / "key.txt"
+    key_file.write_text(str(recipient) + "\n")
+    out = tmp_path / "long.zip.age"
+    ok(
+        run(
+            "export", "--workstation", case.home, "--testimony", long.id,
+            "--profile", "prosecutor", "--out", out, "--to", str(recipient.to_public()),
+        )
+    )  # fmt: skip
+    assert out.read_bytes().startswith(b"age-encryption.org/")
+    assert not (tmp_path / "long.zip.age.bag-partial").exists()
+    verdict = verify(out, identity=key_file)
+    assert verdict.ok, [i for i in verdict.items if not i.ok]
+    (testimony,) = [i for i in verdict.items if i.kind == "testimony"]
+    assert testimony.id == long.id and "cek.txt opens body.bin" in testimony.message
+
+
+def test_a_profile_discloses_only_the_annotations_it_names(
+    organisation: Organisation, case: Case, tmp_path: Path
+) -> None:
+    both = send(organisation, "for both", share_with=["prosecutor", "un_treaty_body"])
+    ok(run("sync", "--workstation", case.home))
+    ok(run("review", "note", both.id, "internal: call back", "--workstation", case.home))
+    ok(
+        run(
+            "review",
+            "translate",
+            both.id,
+            "--lang",
+            "fr",
+            "pour les deux",
+            "--workstation",
+            case.home,
+        )
+    )
+    out = tmp_path / "un"
+    ok(
+        run(
+            "export", "--workstation", case.home, "--testimony", both.id,
+            "--profile", "un_treaty_body", "--out", out,
+        )
+    )  # fmt: skip
+    assert verify(out).ok
+    events = (out / "data/custody/events.jsonl").read_text().splitlines()
+    kinds = [json.loads(e)["payload"]["kind"] for e in events if '"payload"' in e]
+    assert kinds == ["translation"]
+    assert "internal: call back" not in (out / "data/report.html").read_text()
+
+
+def test_consent_that_excludes_the_recipient_is_refused_by_name(
+    organisation: Organisation, case: Case, tmp_path: Path
+) -> None:
+    private = send(organisation, "only for the organisation", share_with=["un_treaty_body"])
+    ok(run("sync", "--workstation", case.home))
+    out = tmp_path / "refused"
+    refused = one_line_error(
+        run(
+            "export", "--workstation", case.home, "--testimony", private.id,
+            "--testimony", case.second.id, "--profile", "prosecutor", "--out", out,
+        ),
+        "consent-excludes-recipient",
+    )  # fmt: skip
+    assert private.id in refused and case.second.id not in refused
+    assert not out.exists() and not (tmp_path / "refused.partial").exists()
+
+
+def test_an_existing_out_is_refused_and_left_alone(case: Case, tmp_path: Path) -> None:
+    out = tmp_path / "there"
+    out.mkdir()
+    (out / "mine.txt").write_text("keep me")
+    one_line_error(
+        run(
+            "export", "--workstation", case.home, "--testimony", case.second.id,
+            "--profile", "prosecutor", "--out", out,
+        ),
+        "out-exists",
+    )  # fmt: skip
+    assert [p.name for p in out.iterdir()] == ["mine.txt"]
+
+
+def test_a_profile_that_withholds_is_not_yet_supported(case: Case, tmp_path: Path) -> None:
+    one_line_error(
+        run(
+            "export", "--workstation", case.home, "--testimony", case.second.id,
+            "--profile", "media", "--out", tmp_path / "media",
+        ),
+        "profile-not-yet-supported",
+    )  # fmt: skip
+    one_line_error(
+        run(
+            "export", "--workstation", case.home, "--testimony", case.second.id,
+            "--profile", "nobody", "--out", tmp_path / "x",
+        ),
+        "unknown-profile",
+    )  # fmt: skip
+
+
+def test_an_export_needing_approval_is_refused_before_anything_is_fetched(
+    tmp_path: Path,
+) -> None:
+    """Four eyes on an export (the policy's export quorum above 1) is a later step:
+    refused at once, offline, with nothing written."""
+    from testimony.workstation.export import ExportRefused
+    from tests.workstation.triage_fixtures import RUSSIAN, Workstation, identity
+
+    me = identity(1)
+    ws = Workstation(tmp_path / "ws", me)
+    try:
+        policy = {"enrol": 1, "revoke": 1, "export": 2, "shred": 1, "rotate": 1, "policy": 1,
+                  "index_bits": {"tag": 5, "place": 5, "incident": 8}}  # fmt: skip
+        ws.log({"type": "policy", "policy": policy}, me)
+        testimony = ws.submission(RUSSIAN)
+        with pytest.raises(ExportRefused) as refused:
+            export(
+                ws.cache, me, None,  # type: ignore[arg-type] - no server is reached
+                profile=load_profile("prosecutor"), out=tmp_path / "out", testimonies=[testimony],
+            )  # fmt: skip
+        assert refused.value.code == "export-needs-approval"
+        assert not (tmp_path / "out").exists() and not (tmp_path / "out.partial").exists()
+    finally:
+        ws.close()
