@@ -15,9 +15,13 @@ A blob is a ciphertext named by ``hex(H(ciphertext))``; it is uploaded under
 - :func:`send`: ``PATCH`` from an offset to the end, :data:`PATCH_BYTES` a
   request. A ``409 upload-offset-mismatch`` (the server holds other bytes
   than we thought) and a ``423 upload-busy`` (it is still writing an earlier,
-  cut-off ``PATCH``; after a short pause) are answered by asking the server's
-  offset with ``HEAD`` and going on from there, at most :data:`STALL_RETRIES`
-  times in a row.
+  cut-off ``PATCH``) are answered by asking the server's offset with ``HEAD``
+  and going on from there: a ``409`` at most :data:`STALL_RETRIES` times in a
+  row; a ``423`` after a pause that doubles from :data:`BUSY_BACKOFF_SECONDS`
+  to :data:`BUSY_BACKOFF_MAX_SECONDS`, for :data:`BUSY_PATIENCE_SECONDS` in
+  all — longer than a server holds a stalled ``PATCH`` (its body timeout, 60 s
+  by default: a Tor link that dies without closing the server's side keeps
+  the upload busy that long).
 - :func:`upload`: all of it for one blob: resume an earlier upload when its
   URL is given and the server still holds it, else create one; then send.
 
@@ -42,6 +46,9 @@ from .errors import SourceChanged, UnexpectedAnswer, UploadVanished
 from .http import Proof, ServerClient, refusal
 
 __all__ = [
+    "BUSY_BACKOFF_MAX_SECONDS",
+    "BUSY_BACKOFF_SECONDS",
+    "BUSY_PATIENCE_SECONDS",
     "PATCH_BYTES",
     "POW_RETRIED",
     "STALL_RETRIES",
@@ -67,7 +74,10 @@ PATCH_BYTES = 8 << 20
 STALL_RETRIES = 20
 """``409``/``423`` answers in a row before giving up."""
 BUSY_BACKOFF_SECONDS = 0.25
-"""The pause after a ``423 upload-busy``."""
+"""The pause after a first ``423 upload-busy``; it doubles at each one in a row."""
+BUSY_BACKOFF_MAX_SECONDS = 5.0
+BUSY_PATIENCE_SECONDS = 90.0
+"""Pauses after ``423`` answers in a row, in all, before giving up."""
 POW_RETRIED = frozenset(
     {"pow-required", "pow-invalid", "pow-expired", "pow-reused", "pow-insufficient"}
 )
@@ -188,6 +198,7 @@ def send(
     """
     size = patch_bytes or PATCH_BYTES
     stalls = STALL_RETRIES
+    pause, waited = BUSY_BACKOFF_SECONDS, 0.0
     while offset < length:
         count = min(size, length - offset)
         answer = client.request(
@@ -208,10 +219,16 @@ def send(
             if not offset < reached <= length:
                 raise UnexpectedAnswer(f"{what}: the server's offset did not advance")
             offset, stalls = reached, STALL_RETRIES
-        elif answer.status_code in (409, 423) and stalls > 0:
-            stalls -= 1
-            if answer.status_code == 423:
-                sleep(BUSY_BACKOFF_SECONDS)
+            pause, waited = BUSY_BACKOFF_SECONDS, 0.0
+        elif (answer.status_code == 409 and stalls > 0) or (
+            answer.status_code == 423 and waited < BUSY_PATIENCE_SECONDS
+        ):
+            if answer.status_code == 409:
+                stalls -= 1
+            else:
+                sleep(pause)
+                waited += pause
+                pause = min(pause * 2, BUSY_BACKOFF_MAX_SECONDS)
             state = head(client, url)
             if state is None:
                 raise UploadVanished("an upload disappeared from the server; run again")

@@ -161,17 +161,33 @@ def test_a_423_waits_then_asks_the_offset_without_sleeping_in_the_test() -> None
     pauses: list[float] = []
     with client_of(fake) as client:
         tus.upload(client, BLOB, len(DATA), read, sleep=pauses.append)
-    assert pauses == [tus.BUSY_BACKOFF_SECONDS] * 2
+    assert pauses == [tus.BUSY_BACKOFF_SECONDS, 2 * tus.BUSY_BACKOFF_SECONDS]
     (upload,) = fake.uploads.values()
     assert bytes(upload.data) == DATA
 
 
-def test_a_server_that_stays_busy_is_given_up_on() -> None:
+def test_a_server_that_stays_busy_is_given_up_on_after_outlasting_its_body_timeout() -> None:
+    """A cut-off PATCH the server has not noticed holds the upload until its body
+    timeout (60 s by default): the client waits longer than that, then gives up."""
     fake = FakeServer()
-    fake.script("PATCH", *[problem(423, "upload-busy")] * (tus.STALL_RETRIES + 1))
+    fake.script("PATCH", *[problem(423, "upload-busy")] * 100)
+    pauses: list[float] = []
     with client_of(fake) as client, pytest.raises(ServerRefused) as refused:
-        tus.upload(client, BLOB, len(DATA), read, sleep=lambda _s: None)
+        tus.upload(client, BLOB, len(DATA), read, sleep=pauses.append)
     assert refused.value.problem == "upload-busy"
+    assert 60 < sum(pauses) <= tus.BUSY_PATIENCE_SECONDS + tus.BUSY_BACKOFF_MAX_SECONDS
+    assert max(pauses) == tus.BUSY_BACKOFF_MAX_SECONDS
+
+
+def test_a_lock_released_after_a_minute_lets_the_upload_go_on() -> None:
+    fake = FakeServer()
+    fake.script("PATCH", *[problem(423, "upload-busy")] * 16)  # about 63 s of pauses
+    pauses: list[float] = []
+    with client_of(fake) as client:
+        tus.upload(client, BLOB, len(DATA), read, sleep=pauses.append)
+    assert sum(pauses) > 60
+    (upload,) = fake.uploads.values()
+    assert bytes(upload.data) == DATA
 
 
 def test_an_upload_gone_in_mid_transfer_is_upload_vanished() -> None:
