@@ -284,11 +284,33 @@ def test_a_profile_discloses_only_the_annotations_it_names(
             case.home,
         )
     )
+    # The UN profile pseudonymises the witness (withholds answers): refused until
+    # redactions are built, and nothing written.
+    refused = run(
+        "export", "--workstation", case.home, "--testimony", both.id,
+        "--profile", "un_treaty_body", "--out", tmp_path / "un-refused",
+    )  # fmt: skip
+    assert refused.exit_code == 1 and "(profile-not-yet-supported)" in refused.stderr
+    assert not (tmp_path / "un-refused").exists()
+    # A profile of one's own (a .json file) discloses only the kinds it names.
+    own = tmp_path / "translations-only.json"
+    own.write_text(
+        json.dumps(
+            {
+                "v": 1,
+                "name": "translations_only",
+                "recipient": "un_treaty_body",
+                "description": "Statements and files in full; of the reviewers' work, translations.",
+                "withhold": {"answers": [], "files": False},
+                "annotations": ["translation"],
+            }
+        )
+    )
     out = tmp_path / "un"
     ok(
         run(
             "export", "--workstation", case.home, "--testimony", both.id,
-            "--profile", "un_treaty_body", "--out", out,
+            "--profile", own, "--out", out,
         )
     )  # fmt: skip
     assert verify(out).ok
