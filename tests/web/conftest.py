@@ -28,8 +28,10 @@ def base_url(tus_server: tus.TusServer) -> Iterator[str]:
         yield url
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")
 def chromium() -> Iterator[Any]:
+    # Package scope: the sync API's loop ends with tests/web, so that a later test
+    # (tests/workstation/ui) can start Playwright of its own.
     with sync_playwright() as playwright:
         instance = browser.launch(playwright)
         yield instance
