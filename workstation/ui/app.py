@@ -52,6 +52,8 @@ from .guard import COOKIE, Guard, Session, new_secret
 __all__ = ["Desk", "Here", "create_app", "page"]
 
 DEFAULT_IDLE_MINUTES = 15
+UNLOCK_WAIT_MAX = 60.0
+"""Seconds, at most, a wrong passphrase makes the next try wait."""
 
 
 class Desk:
@@ -76,6 +78,9 @@ class Desk:
         self.cache: Cache | None = None
         self.session: Session | None = None
         self.launch_secret: str | None = None
+        self.clock: Callable[[], float] = time.monotonic
+        self._failures = 0
+        self._next_try = 0.0
         self._open(identity)
 
     # --- unlocking and locking ----------------------------------------------------------------
@@ -104,9 +109,25 @@ class Desk:
             return self.session
 
     def unlock(self, passphrase: str) -> Session:
-        """The passphrase for a new session (opens the cache again if locked)."""
+        """The passphrase for a new session (opens the cache again if locked).
+
+        After a wrong passphrase the next try waits: 1 s, then twice as long
+        after each wrong one in a row, up to :data:`UNLOCK_WAIT_MAX` (another
+        local process cannot try passphrases faster than that); a try too soon
+        is refused with ``too-soon`` before any work."""
         with self.lock:
-            identity = homes.unlock_identity(self.home, passphrase)
+            wait = self._next_try - self.clock()
+            if wait > 0:
+                raise WorkstationError(
+                    f"too soon after a wrong passphrase: try again in {wait:.0f} s", "too-soon"
+                )
+            try:
+                identity = homes.unlock_identity(self.home, passphrase)
+            except CryptoError:
+                self._failures += 1
+                self._next_try = self.clock() + min(2.0 ** (self._failures - 1), UNLOCK_WAIT_MAX)
+                raise
+            self._failures, self._next_try = 0, 0.0
             if self.identity is not None and identity.id != self.identity.id:
                 raise WorkstationError("that is another workstation's key", "wrong-identity")
             if self.cache is None:
@@ -353,8 +374,9 @@ async def unlock_page(request: Request) -> Response:
                 raise WorkstationError("give the passphrase", "no-passphrase")
             session = await run_in_threadpool(desk.unlock, passphrase)
         except (WorkstationError, CryptoError) as refused:
-            error = render.translate(lang, "unlock.wrong")
-            status = 403 if not isinstance(refused, WorkstationError) else 400
+            soon = isinstance(refused, WorkstationError) and refused.code == "too-soon"
+            error = render.translate(lang, "unlock.too-soon" if soon else "unlock.wrong")
+            status = 429 if soon else 403 if not isinstance(refused, WorkstationError) else 400
         else:
             session.lang = lang
             response = RedirectResponse("/", status_code=303)

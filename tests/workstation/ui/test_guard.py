@@ -145,6 +145,8 @@ def test_idle_too_long_locks_the_workstation_and_the_passphrase_unlocks_it(ui: U
     wrong = ui.client.post("/unlock", data={"passphrase": "not it"}, headers={"Origin": ui.origin})
     assert wrong.status_code == 403 and ui.desk.cache is None
     assert "does not open" in wrong.text and "not it" not in wrong.text
+    later = ui.desk.clock() + 2
+    ui.desk.clock = lambda: later  # the wait after a wrong try has passed
     right = ui.client.post(
         "/unlock", data={"passphrase": PASSPHRASE}, headers={"Origin": ui.origin}
     )
@@ -156,6 +158,40 @@ def test_idle_too_long_locks_the_workstation_and_the_passphrase_unlocks_it(ui: U
     stale = ui.new_client()
     stale.cookies.set(COOKIE, old_cookie)
     assert stale.get("/search").status_code == 303
+
+
+def test_wrong_passphrases_make_the_next_try_wait(ui: UI) -> None:
+    now = [1000.0]
+    ui.desk.clock = lambda: now[0]
+    ui.desk.lock_now()
+    tries: list[int] = []
+    for wait in (1, 2, 4):
+        wrong = ui.client.post(
+            "/unlock", data={"passphrase": "not it"}, headers={"Origin": ui.origin}
+        )
+        tries.append(wrong.status_code)
+        # Too soon: refused before any work, even with the right passphrase.
+        early = ui.client.post(
+            "/unlock", data={"passphrase": PASSPHRASE}, headers={"Origin": ui.origin}
+        )
+        assert early.status_code == 429 and "Too soon" in early.text
+        assert ui.desk.cache is None
+        now[0] += wait
+    assert tries == [403, 403, 403]
+    right = ui.client.post(
+        "/unlock", data={"passphrase": PASSPHRASE}, headers={"Origin": ui.origin}
+    )
+    assert right.status_code == 303 and ui.desk.cache is not None
+    # A success forgets the wrong tries.
+    ui.desk.lock_now()
+    ui.client.post("/unlock", data={"passphrase": "not it"}, headers={"Origin": ui.origin})
+    now[0] += 1
+    assert (
+        ui.client.post(
+            "/unlock", data={"passphrase": PASSPHRASE}, headers={"Origin": ui.origin}
+        ).status_code
+        == 303
+    )
 
 
 def test_the_watchdog_locks_without_a_request(ui: UI) -> None:
