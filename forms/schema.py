@@ -4,8 +4,12 @@ A definition is JSON::
 
     {"id", "version", "title": {lang: text}, "languages": [BCP 47 tags],
      "fields": [{"id", "type", "label": {lang: text}, "help": {lang: text},
-                 "required", "choices"|"places": [{"id", "label"}], "other"}]}
+                 "required", "choices"|"places": [{"id", "label"}], "other",
+                 "identifying"}]}
 
+``"identifying": true`` marks a field whose answer can name or locate a
+person (who was harmed, who else saw it): an export that pseudonymises the
+witness withholds it (docs/protocol.md §5, an addition of v1.1's notes; §11).
 Unknown keys are refused everywhere. Every ``title``, ``label`` and ``help``
 carries exactly the languages listed in ``languages``. Field and choice ids
 are stable across versions and languages, so they are restricted to
@@ -119,6 +123,9 @@ class FormField(BaseModel):
     choices: Annotated[list[Choice], Field(min_length=1, max_length=_MAX_CHOICES)] | None = None
     places: Annotated[list[Choice], Field(max_length=_MAX_CHOICES)] | None = None
     other: bool | None = None
+    identifying: Literal[True] | None = None
+    """Set on a field whose answer can name or locate a person; a pseudonymising
+    export profile withholds it (docs/bundles.md)."""
 
     @model_validator(mode="after")
     def _options_fit_type(self) -> FormField:
@@ -253,6 +260,8 @@ def _parse_json(source: bytes) -> Any:
         )
     except (UnicodeDecodeError, ValueError) as exc:
         raise FormInvalid(f"the form definition is not JSON: {exc}") from None
+    except RecursionError:
+        raise FormInvalid("the form definition is not JSON: it is nested too deeply") from None
 
 
 def load_form(source: bytes | Mapping[str, Any]) -> FormDefinition:

@@ -22,9 +22,9 @@ def _write(path: Path, definition: dict[str, Any]) -> None:
     path.write_text(json.dumps(definition, ensure_ascii=False), encoding="utf-8")
 
 
-def _kordai_v2() -> dict[str, Any]:
+def _kordai_v3() -> dict[str, Any]:
     definition = json.loads(KORDAI.read_text("utf-8"))
-    definition["version"] = 2
+    definition["version"] = 3
     definition["fields"][0]["help"]["en"] = "Tell it in your own way."
     return definition
 
@@ -34,9 +34,22 @@ def test_bundled_forms_hold_kordai_2020_with_its_review_markers() -> None:
     form = forms[("kordai-2020", 1)]
     assert form.key == ("kordai-2020", 1)
     assert form.sha256 == form.definition.sha256
-    assert forms.latest("kordai-2020") is form
     assert form.review["dng"]  # the Dungan texts are placeholders awaiting review
-    assert [f.key for f in forms.latest_versions()] == [("kordai-2020", 1)]
+    latest = forms.latest("kordai-2020")
+    assert latest is forms[("kordai-2020", 2)]
+    assert latest.review == form.review
+    assert [f.key for f in forms.latest_versions()] == [("kordai-2020", 2)]
+
+
+def test_kordai_2020_version_2_only_marks_the_answers_that_name_people() -> None:
+    """Version 2 is version 1 with ``"identifying": true`` on who was harmed and
+    who else saw it: what a pseudonymising export withholds (§5, §11)."""
+    forms = bundled_forms()
+    first = forms[("kordai-2020", 1)].definition.as_json()
+    second = forms[("kordai-2020", 2)].definition.as_json()
+    marked = [f["id"] for f in second["fields"] if f.pop("identifying", False)]
+    assert marked == ["victims", "other_witnesses"]
+    assert {**second, "version": 1} == first
 
 
 def test_unknown_forms_are_not_found() -> None:
@@ -49,14 +62,14 @@ def test_unknown_forms_are_not_found() -> None:
 
 def test_a_folder_keeps_every_version_and_finds_the_latest(tmp_path: Path) -> None:
     shutil.copy(KORDAI, tmp_path / "kordai-2020.json")
-    _write(tmp_path / "kordai-2020.v2.json", _kordai_v2())
+    _write(tmp_path / "kordai-2020.v3.json", _kordai_v3())
     _write(tmp_path / "all-types.json", FORMS["all"])
     (tmp_path / "notes.txt").write_text("not a form")
     forms = load_forms_dir(tmp_path)
-    assert list(forms) == [("all-types", 1), ("kordai-2020", 1), ("kordai-2020", 2)]
-    assert forms.latest("kordai-2020").definition.version == 2
+    assert list(forms) == [("all-types", 1), ("kordai-2020", 1), ("kordai-2020", 3)]
+    assert forms.latest("kordai-2020").definition.version == 3
     assert forms.get_version("kordai-2020", 1).sha256 == bundled_forms()[("kordai-2020", 1)].sha256
-    assert [f.key for f in forms.latest_versions()] == [("all-types", 1), ("kordai-2020", 2)]
+    assert [f.key for f in forms.latest_versions()] == [("all-types", 1), ("kordai-2020", 3)]
     assert forms[("kordai-2020", 1)].review == {}  # no sidecar copied
 
 
@@ -99,12 +112,12 @@ def test_the_same_definition_twice_is_one_form(tmp_path: Path) -> None:
 
 
 def test_an_operator_folder_merges_with_the_bundled_forms(tmp_path: Path) -> None:
-    _write(tmp_path / "kordai-2020.v2.json", _kordai_v2())
+    _write(tmp_path / "kordai-2020.v3.json", _kordai_v3())
     forms = bundled_forms().merged(load_forms_dir(tmp_path))
-    assert list(forms) == [("kordai-2020", 1), ("kordai-2020", 2)]
+    assert list(forms) == [("kordai-2020", 1), ("kordai-2020", 2), ("kordai-2020", 3)]
     changed = json.loads(KORDAI.read_text("utf-8"))
     changed["title"]["en"] = "Another title"
-    _write(tmp_path / "kordai-2020.v2.json", changed)  # claims version 1, differently
+    _write(tmp_path / "kordai-2020.v3.json", changed)  # claims version 1, differently
     with pytest.raises(FormConflict):
         bundled_forms().merged(load_forms_dir(tmp_path))
 

@@ -91,7 +91,7 @@ def test_a_sealed_envelope_opens_with_crypto_alone_to_the_answers_and_files(
         INTAKE_SEED, b64u_decode(request["header"]), b64u_decode(request["body"])
     )
     manifest = opened.manifest
-    assert manifest["form"] == {"id": "kordai-2020", "version": 1, "sha256": KORDAI.sha256}
+    assert manifest["form"] == {"id": "kordai-2020", "version": 2, "sha256": KORDAI.sha256}
     assert manifest["lang"] == "ru" and manifest["consent"] == RUSSIAN["consent"]
     expected_answers = dict(RUSSIAN["answers"], files=request["attachments"])
     assert manifest["answers"] == expected_answers

@@ -38,7 +38,9 @@ from tests.web.jpeg import photo_with_gps
 from tests.web.test_build import DOCUMENTATION_URLS
 
 FORM = bundled_forms().latest("kordai-2020")
-FORM_FILE = Path(__file__).resolve().parents[2] / "forms" / "definitions" / "kordai-2020.json"
+FORM_FILE = (
+    Path(__file__).resolve().parents[2] / "forms" / "definitions" / "kordai-2020.v2.json"
+)
 TESTIMONY = str(Path(sys.executable).parent / "testimony")
 SEAL_TIMEOUT_MS = 90_000
 REQUIRED_RU = json.loads(FORM_FILE.parent.parent.joinpath("messages.json").read_text("utf-8"))[
@@ -154,7 +156,7 @@ def test_the_page_seals_offline_an_envelope_that_opens_and_uploads(
     cek = hpke.open(INTAKE_SEED, b"testimony/v1 cek", b64u_decode(request["header"]))
     manifest = json.loads(padding.unpad_body(stream.decrypt(cek, b64u_decode(request["body"]))))
     assert manifest["lang"] == "ru"
-    assert manifest["form"] == {"id": "kordai-2020", "version": 1, "sha256": FORM.definition.sha256}
+    assert manifest["form"] == {"id": "kordai-2020", "version": 2, "sha256": FORM.definition.sha256}
     assert manifest["consent"] == {
         "share_with": ["prosecutor"],
         "contact": True,

@@ -89,7 +89,7 @@ def test_the_statement_in_its_language_with_the_form_labels_in_the_reviewers(ui:
     # consent, with the consent form's labels
     assert "Prosecutors and courts" in statement
     head = text_of(html[: html.index('class="grid-2')])
-    assert "ru" in head and "kordai-2020@1" in head and "yes (replies possible)" in head
+    assert "ru" in head and "kordai-2020@2" in head and "yes (replies possible)" in head
     assert "Поджоги в Масанчи" in head and "eyewitness" in head
     assert f'href="/incident/{ui.ids.incident}"' in html
 
