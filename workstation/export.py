@@ -13,14 +13,11 @@ In order:
    (its canonical record, the records merged into it, and the testimonies
    linked to it); each testimony's follow-ups come with it. Each must be
    readable in the cache (``sync`` first).
-2. **Whether**: the profile (``profiles/<name>.json``: data, see
-   :class:`Profile`) must need no redaction (``profile-not-yet-supported``
-   otherwise: withholding answers or files is a later step); every
-   testimony's ``consent.share_with`` must include the profile's recipient,
-   else the export is refused naming them (``consent-excludes-recipient``),
-   nothing written; the exporter must have standing as a reviewer or admin
-   (``no-standing``) and the policy's export quorum must be 1
-   (``export-needs-approval``: four eyes on an export is a later step).
+2. **Whether**: every testimony's ``consent.share_with`` must include the
+   profile's (``profiles/<name>.json``: data, see :class:`Profile`)
+   recipient, else the export is refused naming them
+   (``consent-excludes-recipient``), nothing written; the exporter must have
+   standing as a reviewer or admin (``no-standing``).
 3. **The ciphertexts**, fetched through the reviewer's session
    (``POST /api/v1/ciphertext``, which logs an ``access`` entry — the export's
    own reading, part of the custody it reports) and checked against the
@@ -38,19 +35,30 @@ In order:
    testimony or incident of a kind the profile discloses, judged at its place
    (signature, standing) and opened with the group secret of its epoch: its
    ``K_e`` (``HKDF(G_k, nonce)``) and payload disclosed.
-5. **The bag**, streamed (``client/bundle/bag.py``: every file hashed while
+5. **What is withheld** (a pseudonymising profile): the answers the form
+   marks ``"identifying"`` and those the profile names, and under ``media``
+   every file not released by name (``--release``); each is absent from the
+   released manifest (``{"withheld": true}`` in its place) and listed in
+   ``redactions`` with ``H(salt || JCS(value))``, a fresh 16-byte salt each;
+   such a body gets no ``cek.txt``, its released files their own keys.
+6. **The bag**, streamed (``client/bundle/bag.py``: every file hashed while
    it is written, 1 MiB at a time; a file's plaintext is decrypted chunk by
    chunk into the bag, never whole in memory — its ciphertext is read from the
    encrypted cache as one value, which SQLCipher's Python binding offers no
    way to stream). ``report.html``, ``report.pdf`` and ``VERIFY.txt`` are
    ``workstation/report.py``'s.
-6. **The export entry** (§12.7): ``{"epoch", "manifest": H(manifest-sha256.txt),
-   "sealed"}`` (no ``salts``: nothing is withheld), its payload sealed under
-   its own ``K_e`` as an annotation's is; sent through the session, its
+7. **The export entry** (§12.7): ``{"epoch", "manifest": H(manifest-sha256.txt),
+   "sealed", "salts"}``, its payload sealed under its own ``K_e`` as an
+   annotation's is, the salts (when anything is withheld) under the key of
+   ``info = "testimony/v1 redaction salts"``; sent through the session, its
    receipt verified; the consistency proof from the bundle's checkpoint to
    the receipt's fetched and checked; ``export-receipt.json`` (the receipt,
    ``consistency``, ``key``, ``payload``) written as a tag file, then the tag
    manifest.
+8. **Four eyes**: when the policy's export quorum is above 1 and the entry
+   did not take effect at once, the bag is held (``<out>.partial``, its state
+   in the encrypted cache) until :func:`release` finds the proposal in
+   effect and adds the approvals' receipts (``"approvals"``).
 
 The bag is written as ``<out>.partial`` and renamed to ``<out>`` only when
 complete; with a ZIP (``zip_output``) or age recipients, in a private
@@ -79,7 +87,7 @@ from pathlib import Path
 from typing import Any
 
 from testimony.client.bundle import BAGIT_PROFILE_ID, archive, layout
-from testimony.client.bundle.bag import BagWriter
+from testimony.client.bundle.bag import BagWriteError, BagWriter
 from testimony.client.bundle.verify import (
     CONTENT_KINDS,
     GOVERNANCE_TYPES,
@@ -94,6 +102,7 @@ from testimony.crypto.encoding import b64u_decode, b64u_encode, sha256
 from testimony.crypto.entries import (
     AccessEntry,
     AnnotationEntry,
+    ApprovalEntry,
     Entry,
     ExportEntry,
     FollowupEntry,
@@ -103,8 +112,16 @@ from testimony.crypto.entries import (
     parse_entry,
 )
 from testimony.crypto.errors import CryptoError
-from testimony.crypto.governance import Governance
-from testimony.crypto.keyring import NONCE_LENGTH, Identity, group_key, open_payload, seal_payload
+from testimony.crypto.governance import Governance, Proposal
+from testimony.crypto.keyring import (
+    NONCE_LENGTH,
+    SALTS_INFO,
+    Identity,
+    group_key,
+    open_payload,
+    redaction_commitment,
+    seal_payload,
+)
 from testimony.crypto.rfc3339 import format_time
 from testimony.crypto.signing import private_key_from_seed
 from testimony.crypto.submission import open_submission
@@ -123,12 +140,21 @@ from .sync import sync_log
 __all__ = [
     "ExportRefused",
     "Exported",
+    "Held",
     "Profile",
+    "describe",
+    "discard",
     "export",
+    "held_exports",
     "load_profile",
     "profile_names",
+    "release",
+    "waiting",
 ]
 
+WITHHELD = {"withheld": True}
+"""What stands in a released manifest for a withheld answer or file (§11)."""
+SALT_LENGTH = 16
 _PROFILE_MEMBERS = frozenset({"v", "name", "recipient", "description", "withhold", "annotations"})
 _PROFILE_NAME = re.compile(r"[a-z][a-z0-9_]{0,63}")
 _CUSTODY_TYPES = ("access", "reply", "annotation", "followup")
@@ -148,26 +174,36 @@ def _nothing(_phase: str, _done: int, _total: int) -> None:
 # --- profiles ----------------------------------------------------------------------------
 
 
+FILE_RULES = ("none", "all", "unless-released")
+"""What a profile withholds of the files: nothing, every one, or every one a
+reviewer does not release by name (``--release``)."""
+
+
 @dataclass(frozen=True)
 class Profile:
     """An export profile (``workstation/profiles/<name>.json``)::
 
     {"v": 1, "name", "recipient": <a consent share_with value>, "description",
-     "withhold": {"answers": [field ids], "files": true | false},
+     "withhold": {"identifying": true | false, "answers": [field ids],
+                  "files": "none" | "all" | "unless-released"},
      "annotations": [the annotation kinds disclosed, with K_e and payload]}
+
+    ``identifying`` withholds every answer the testimony's form marks
+    ``"identifying": true`` (§5); ``answers`` names more fields to withhold.
     """
 
     name: str
     recipient: str
     description: str
+    withhold_identifying: bool
     withheld_answers: tuple[str, ...]
-    withhold_files: bool
+    files: str
     annotations: frozenset[str]
 
     @property
     def redacts(self) -> bool:
-        """Whether the profile withholds anything of a body (a later step)."""
-        return bool(self.withheld_answers) or self.withhold_files
+        """Whether the profile may withhold anything of a body."""
+        return self.withhold_identifying or bool(self.withheld_answers) or self.files != "none"
 
 
 def profile_names() -> list[str]:
@@ -188,10 +224,11 @@ def _profile(value: Any, source: str) -> Profile:
         or value["recipient"] not in SHARE_WITH
         or not isinstance(value["description"], str)
         or not isinstance(withhold, dict)
-        or set(withhold) != {"answers", "files"}
+        or set(withhold) != {"identifying", "answers", "files"}
+        or type(withhold["identifying"]) is not bool
         or not isinstance(withhold["answers"], list)
         or not all(isinstance(a, str) for a in withhold["answers"])
-        or type(withhold["files"]) is not bool
+        or withhold["files"] not in FILE_RULES
         or not isinstance(kinds, list)
         or not set(kinds) <= ANNOTATION_KINDS - {"vocabulary"}
     ):
@@ -200,8 +237,9 @@ def _profile(value: Any, source: str) -> Profile:
         name=value["name"],
         recipient=value["recipient"],
         description=value["description"],
+        withhold_identifying=withhold["identifying"],
         withheld_answers=tuple(withhold["answers"]),
-        withhold_files=withhold["files"],
+        files=withhold["files"],
         annotations=frozenset(kinds),
     )
 
@@ -245,6 +283,13 @@ class Exported:
     """The tree size of the bundle's checkpoint."""
     export_index: int
     """The log index of the export entry."""
+    withheld: int = 0
+    """Answers and files withheld (``redactions``)."""
+    proposal: str | None = None
+    """When the export waits for approvals (four eyes): its entry id; the bag
+    is held beside ``path`` until :func:`release`."""
+    approvals: int = 0
+    needed: int = 0
 
 
 @dataclass
@@ -261,6 +306,45 @@ class _Sealed:
     manifest: dict[str, Any]
     folder: str
     followups: list[_Sealed] = field(default_factory=list)
+    withheld: list[_Withheld] = field(default_factory=list)
+    """What the profile withholds of this body, in the order of ``redactions``."""
+
+    @property
+    def released(self) -> dict[str, Any]:
+        """The manifest as the bundle shows it (§11): each withheld answer and
+        file descriptor replaced by ``{"withheld": true}``."""
+        if not self.withheld:
+            return self.manifest
+        shown = dict(self.manifest)
+        answers = dict(shown.get("answers") or {})
+        files = list(shown.get("attachments") or [])
+        for item in self.withheld:
+            kind, _, name = item.path.partition("/")
+            if kind == "answers":
+                answers[name] = dict(WITHHELD)
+            else:
+                files[int(name)] = dict(WITHHELD)
+        if "answers" in shown:
+            shown["answers"] = answers
+        if "attachments" in shown:
+            shown["attachments"] = files
+        return shown
+
+    def withholds_file(self, n: int) -> bool:
+        return f"files/{n}" in {item.path for item in self.withheld}
+
+
+@dataclass(frozen=True)
+class _Withheld:
+    """One withheld answer or file: its path in ``redactions`` and what it was."""
+
+    path: str
+    value: Any
+    salt: bytes = field(default_factory=lambda: os.urandom(SALT_LENGTH), repr=False)
+
+    @property
+    def commitment(self) -> str:
+        return redaction_commitment(self.salt, self.value)
 
 
 @dataclass
@@ -345,13 +429,105 @@ def _check_exporter(governance: Governance, identity: Identity) -> None:
         raise ExportRefused(
             "you have no standing as a reviewer or admin to export (sync first?)", "no-standing"
         )
+
+
+def _export_quorum(governance: Governance) -> int:
     policy = governance.policy
-    if policy is not None and policy.quorum("export") > 1:
+    return policy.quorum("export") if policy is not None else 1
+
+
+# --- what is withheld ------------------------------------------------------------------------
+
+
+def _identifying(item: _Sealed) -> frozenset[str]:
+    """The fields the testimony's form marks ``"identifying": true`` (§5), in any
+    version of it this workstation knows: field ids are stable across versions,
+    so a later version's marks hold for answers to an earlier one."""
+    form = item.manifest.get("form")
+    form_id = form.get("id") if isinstance(form, dict) else None
+    versions = [f.definition for f in bundled_forms().values() if f.definition.id == form_id]
+    if not versions:
         raise ExportRefused(
-            f"the policy asks {policy.quorum('export')} admins to approve an export; exports "
-            "under approval are not built yet",
-            "export-needs-approval",
+            f"testimony {item.id} answers form {form_id!r}, which this workstation does not know: "
+            "it cannot tell which answers name people; nothing was written",
+            "form-unknown",
         )
+    return frozenset(f.id for d in versions for f in d.fields if f.identifying)
+
+
+def _numbered(item: _Sealed) -> list[tuple[_Sealed, int]]:
+    """The files of a testimony and its follow-ups as ``testimony review show``
+    numbers them (from 1): ``(body, position in its manifest)``."""
+    found = []
+    for body in (item, *item.followups):
+        listed = body.manifest.get("attachments")
+        for n, descriptor in enumerate(listed if isinstance(listed, list) else []):
+            if isinstance(descriptor, dict):
+                found.append((body, n))
+    return found
+
+
+def _releases(
+    texts: Sequence[str], sealed: Sequence[_Sealed], profile: Profile
+) -> set[tuple[str, int]]:
+    """The files ``--release TESTIMONY/N`` names: ``(body id, position)``."""
+    if texts and profile.files != "unless-released":
+        rule = "gives every file" if profile.files == "none" else "withholds every file"
+        raise ExportRefused(
+            f"profile {profile.name} {rule}: --release is for a profile that withholds files a "
+            "reviewer does not release (media)",
+            "release-not-needed",
+        )
+    found: set[tuple[str, int]] = set()
+    for text in texts:
+        prefix, slash, number = text.strip().lower().rpartition("/")
+        matches = [s for s in sealed if prefix and s.id.startswith(prefix)]
+        files = _numbered(matches[0]) if len(matches) == 1 else []
+        if not slash or not number.isdigit() or not 1 <= int(number) <= len(files):
+            raise ExportRefused(
+                f"--release {text!r} names no file of the exported testimonies (give "
+                "TESTIMONY/N: the testimony's id or prefix and the file's number as `testimony "
+                "review show` lists it)",
+                "release-unknown",
+            )
+        body, n = files[int(number) - 1]
+        found.add((body.id, n))
+    return found
+
+
+def _plan(item: _Sealed, profile: Profile, released: set[tuple[str, int]]) -> None:
+    """Set what ``profile`` withholds of this body: answers (sorted by field id),
+    then files (by position)."""
+    withheld: list[_Withheld] = []
+    if isinstance(item.entry, SubmissionEntry):
+        fields = set(profile.withheld_answers)
+        if profile.withhold_identifying:
+            fields |= _identifying(item)
+        answers = item.manifest.get("answers")
+        if isinstance(answers, dict):
+            for field_id in sorted(fields & answers.keys()):
+                withheld.append(_Withheld(f"answers/{field_id}", answers[field_id]))
+    if profile.files != "none":
+        listed = item.manifest.get("attachments")
+        for n, descriptor in enumerate(listed if isinstance(listed, list) else []):
+            if profile.files == "unless-released" and (item.id, n) in released:
+                continue
+            withheld.append(_Withheld(f"files/{n}", descriptor))
+    item.withheld = withheld
+
+
+def _located(path: Path) -> bool:
+    """Whether the image at ``path`` carries a GPS position in its metadata
+    (Exif's GPS directory, or an XMP ``GPSLatitude``); not an image: no."""
+    from PIL import Image, UnidentifiedImageError
+
+    try:
+        with Image.open(path) as image:
+            xmp = image.info.get("xmp") or b""
+            xmp = xmp if isinstance(xmp, bytes) else str(xmp).encode("utf-8", "replace")
+            return bool(image.getexif().get_ifd(0x8825)) or b"GPSLatitude" in xmp  # GPSInfo
+    except (OSError, ValueError, SyntaxError, EOFError, UnidentifiedImageError):
+        return False
 
 
 # --- the network ---------------------------------------------------------------------------
@@ -538,6 +714,9 @@ def _report(
                 or descriptor.get("blob") not in item.entry.attachments
             ):
                 continue
+            if item.withholds_file(n):  # its name and type could say what it shows
+                found.append(report.ReportFile(n, "", "", 0, "", "", False, withheld=True))
+                continue
             name = layout.file_name(n, descriptor.get("name"))
             media_type = str(descriptor.get("type") or "")
             found.append(
@@ -558,8 +737,13 @@ def _report(
         if isinstance(item.entry, FollowupEntry):
             answers = [report.ReportAnswer(label="text", text=str(manifest.get("text") or ""))]
         else:
+            hidden = {
+                w.path.partition("/")[2] for w in item.withheld if w.path.startswith("answers/")
+            }
             answers = [
-                report.ReportAnswer(label=a.label, text=a.text)
+                report.ReportAnswer(label=a.label, text="", withheld=True)
+                if a.field in hidden
+                else report.ReportAnswer(label=a.label, text=a.text)
                 for a in reading.answers(manifest, "en")
             ]
         received = item.entry.received
@@ -621,7 +805,7 @@ def _report(
         incidents=incidents,
         testimonies=[testimony(item) for item in sealed],
         events=events,
-        redactions=0,
+        redactions=sum(len(body.withheld) for item in sealed for body in (item, *item.followups)),
     )
     return model
 
@@ -636,8 +820,11 @@ def _write_sealed(
     size: int,
     store: merkle.MemoryHashStore,
     progress: Callable[[], None],
+    released_by_name: bool = False,
 ) -> int:
-    """One testimony's or follow-up's folder; the number of files written."""
+    """One testimony's or follow-up's folder; the number of files written.
+    ``released_by_name``: the files written were released by a reviewer for a
+    profile that withholds the others (one with a GPS position is refused)."""
     folder = item.folder
     writer.add_bytes(
         f"{folder}/{layout.ENTRY}",
@@ -645,8 +832,9 @@ def _write_sealed(
     )
     writer.add_bytes(f"{folder}/{layout.HEADER}", item.header)
     writer.add_bytes(f"{folder}/{layout.BODY}", item.body)
-    writer.add_bytes(f"{folder}/{layout.CEK}", (b64u_encode(item.cek) + "\n").encode("ascii"))
-    writer.add_bytes(f"{folder}/{layout.MANIFEST}", _jcs(item.manifest))
+    if not item.withheld:  # a CEK would open all of the body
+        writer.add_bytes(f"{folder}/{layout.CEK}", (b64u_encode(item.cek) + "\n").encode("ascii"))
+    writer.add_bytes(f"{folder}/{layout.MANIFEST}", _jcs(item.released))
     path = [node.hex() for node in merkle.inclusion_proof(item.index, size, store)]
     writer.add_bytes(
         f"{folder}/{layout.PROOF}", _jcs({"index": item.index, "size": size, "path": path})
@@ -654,6 +842,9 @@ def _write_sealed(
     written = 0
     listed = item.manifest.get("attachments")
     for n, descriptor in enumerate(listed if isinstance(listed, list) else []):
+        if item.withholds_file(n):
+            progress()
+            continue
         if not isinstance(descriptor, dict) or descriptor.get("blob") not in item.entry.attachments:
             continue  # the log does not fix it: the verifier could vouch for nothing
         blob = str(descriptor["blob"])
@@ -680,6 +871,14 @@ def _write_sealed(
             raise ExportRefused(
                 f"file {n} of {item.id} does not match its manifest's sha256", "attachment-mismatch"
             )
+        if released_by_name and _located(writer.root / layout.DATA / name):
+            raise ExportRefused(
+                f"file {n} of {item.id} carries a GPS position in its metadata: a released file "
+                "is the witness's exact file, so it cannot be released to this recipient "
+                "(share a safe copy from `testimony review export-attachment --safe-copy` "
+                "outside the bundle, if at all); nothing was written",
+                "release-has-location",
+            )
         written += 1
         progress()
     return written
@@ -704,12 +903,16 @@ def export(
     zip_output: bool = False,
     recipients: Sequence[str] = (),
     pdf: bool = False,
+    releases: Sequence[str] = (),
     progress: Progress = _nothing,
 ) -> Exported:
     """Export the testimonies (ids or prefixes) and incidents named as a bundle
     at ``out`` for ``profile``'s recipient (see the module docstring). With
     ``zip_output`` the bundle is a ZIP; with ``recipients`` (age public keys)
-    the ZIP encrypted to them. Raises :class:`ExportRefused` with a stable code."""
+    the ZIP encrypted to them. ``releases`` (``TESTIMONY/N``, numbered as
+    ``testimony review show`` does) are the files a reviewer releases under a
+    profile that withholds the others. Raises :class:`ExportRefused` with a
+    stable code."""
     out = Path(out)
     archived = zip_output or bool(recipients)
     partial = out.with_name(out.name + (".bag-partial" if archived else ".partial"))
@@ -719,12 +922,8 @@ def export(
                 f"{path} exists: an export never replaces anything (remove it, or name another)",
                 "out-exists",
             )
-    if profile.redacts:
-        raise ExportRefused(
-            f"profile {profile.name} withholds parts of testimonies, and exports with "
-            "redactions are not built yet",
-            "profile-not-yet-supported",
-        )
+    if releases and profile.files != "unless-released":
+        _releases(releases, (), profile)  # refused before anything is fetched
     triage.refresh(cache)
     chosen, incident_ids, roles = _resolve(cache, testimonies, incidents)
     _check_consent(
@@ -791,6 +990,16 @@ def export(
             followup_ids.append(f_id)
         sealed.append(item)
     _check_consent({item.id: item.manifest for item in sealed}, profile.recipient)
+    released = _releases(releases, sealed, profile)
+    parts = [part for item in sealed for part in (item, *item.followups)]
+    for part in parts:
+        _plan(part, profile, released)
+    redactions = [
+        {"testimony": part.id, "path": w.path, "commitment": w.commitment}
+        for part in parts
+        for w in part.withheld
+    ]
+    salts = [b64u_encode(w.salt) for part in parts for w in part.withheld]
 
     bundle_id = os.urandom(16).hex()
     day = datetime.now(UTC).date().isoformat()
@@ -826,10 +1035,9 @@ def export(
             progress("files", counted[0], total_files)
 
         files = 0
-        for item in sealed:
-            files += _write_sealed(writer, cache, item, size, store, one_more)
-            for followup in item.followups:
-                files += _write_sealed(writer, cache, followup, size, store, one_more)
+        by_name = profile.files == "unless-released"
+        for part in parts:
+            files += _write_sealed(writer, cache, part, size, store, one_more, by_name)
         _write_forms(writer, sealed)
         for incident_id in incident_ids:
             folded = fold_incident(incident_id, [(a[1], a[4]) for a in custody.annotations])
@@ -873,7 +1081,7 @@ def export(
                     "testimonies": list(chosen),
                     "followups": followup_ids,
                     "incidents": list(incident_ids),
-                    "redactions": [],
+                    "redactions": redactions,
                 }
             ),
         )
@@ -889,6 +1097,13 @@ def export(
             epoch=epoch,
             manifest=manifest,
             sealed=b64u_decode(seal_payload(key, payload)),
+            salts=(
+                b64u_decode(
+                    seal_payload(group_key(secret, nonce, SALTS_INFO), {"v": 1, "salts": salts})
+                )
+                if salts
+                else None
+            ),
         )
         receipt = client.post_entry(entry)
         logged_at = int(receipt["index"])
@@ -900,24 +1115,45 @@ def export(
             raise ExportRefused(
                 "the server's checkpoint does not extend the bundle's (a fork?)", "log-fork"
             ) from None
-        writer.add_tag_file(
-            layout.EXPORT_RECEIPT,
-            _jcs(
-                {
-                    **receipt,
-                    "consistency": {
-                        "from": size,
-                        "to": later.size,
-                        "path": [node.hex() for node in consistency],
-                    },
-                    "key": b64u_encode(key),
-                    "payload": payload,
-                }
-            ),
-        )
+        told = {
+            **receipt,
+            "consistency": {
+                "from": size,
+                "to": later.size,
+                "path": [node.hex() for node in consistency],
+            },
+            "key": b64u_encode(key),
+            "payload": payload,
+        }
         writer.add_tag_file("VERIFY.txt", report.verify_text(model).encode("utf-8"))
-        writer.close()
-        _finish(partial, bag_root, out, archived, recipients)
+        summary = {
+            "bundle_id": bundle_id,
+            "testimonies": list(chosen),
+            "followups": followup_ids,
+            "incidents": list(incident_ids),
+            "files": files,
+            "events": len(custody.events),
+            "checkpoint": size,
+            "export_index": logged_at,
+            "withheld": len(redactions),
+        }
+        held = None
+        if _export_quorum(custody.governance) > 1:
+            # Four eyes (§12.3): the entry is a proposal; the bag waits for its approvals.
+            sync_log(cache, client, progress)
+            proposal = replay(cache).governance.proposals.get(str(receipt["id"]))
+            if proposal is None:
+                raise ExportRefused("the export entry is not in the synced log", "sync-first")
+            if proposal.effective_at is None:
+                held = _hold(
+                    cache, proposal, told, summary, partial, bag_root, out, archived, recipients
+                )
+            else:  # the quorum is capped by the admins there are: in effect at once
+                told["approvals"] = []
+        if held is None:
+            writer.add_tag_file(layout.EXPORT_RECEIPT, _jcs(told))
+            writer.close()
+            _finish(partial, bag_root, out, archived, recipients)
     except BaseException as error:
         shutil.rmtree(partial, ignore_errors=True)
         if logged_at is not None and isinstance(error, WorkstationError | CryptoError | OSError):
@@ -928,17 +1164,266 @@ def export(
             ) from None
         raise
     assert logged_at is not None
+    if held is not None:
+        return held
+    return _exported(out, summary)
+
+
+def _exported(out: Path, summary: Mapping[str, Any], **more: Any) -> Exported:
     return Exported(
         path=out,
-        bundle_id=bundle_id,
-        testimonies=tuple(chosen),
-        followups=tuple(followup_ids),
-        incidents=tuple(incident_ids),
-        files=files,
-        events=len(custody.events),
-        checkpoint=size,
-        export_index=logged_at,
+        bundle_id=summary["bundle_id"],
+        testimonies=tuple(summary["testimonies"]),
+        followups=tuple(summary["followups"]),
+        incidents=tuple(summary["incidents"]),
+        files=summary["files"],
+        events=summary["events"],
+        checkpoint=summary["checkpoint"],
+        export_index=summary["export_index"],
+        withheld=summary["withheld"],
+        **more,
     )
+
+
+# --- four eyes (§12.3, §12.7) ----------------------------------------------------------------
+
+HELD = "exports_held"
+"""The cache's record of the exports waiting for approvals: entry id -> state."""
+
+
+@dataclass(frozen=True)
+class Held:
+    """An export this workstation holds until its approvals (``testimony exports``)."""
+
+    id: str
+    out: str
+    profile: str
+    recipient: str
+    testimonies: int
+    approvals: int
+    needed: int
+    effective: bool
+    present: bool
+    """Whether the held bag is still where it was left."""
+
+
+def _needed(governance: Governance, proposal: Proposal) -> int:
+    return max(1, min(proposal.quorum, len(governance.admins())))
+
+
+def _hold(
+    cache: Cache,
+    proposal: Proposal,
+    told: Mapping[str, Any],
+    summary: Mapping[str, Any],
+    partial: Path,
+    bag_root: Path,
+    out: Path,
+    archived: bool,
+    recipients: Sequence[str],
+) -> Exported:
+    """Keep the bag (without its receipt and tag manifest) and what finishing
+    it needs, in the encrypted cache, until :func:`release`."""
+    held = dict(cache.get(HELD) or {})
+    held[proposal.id] = {
+        "out": str(out),
+        "partial": str(partial),
+        "bag_root": str(bag_root),
+        "archived": archived,
+        "recipients": list(recipients),
+        "receipt": dict(told),
+        "summary": dict(summary),
+    }
+    cache.put(HELD, held)
+    governance = replay(cache).governance
+    return _exported(
+        out,
+        summary,
+        proposal=proposal.id,
+        approvals=len(proposal.approvals),
+        needed=_needed(governance, proposal),
+    )
+
+
+def held_exports(cache: Cache) -> list[Held]:
+    """The exports this workstation holds, with their approvals as synced."""
+    governance = replay(cache).governance
+    found = []
+    for entry_id, state in sorted((cache.get(HELD) or {}).items()):
+        proposal = governance.proposals.get(entry_id)
+        payload = state["receipt"]["payload"]
+        found.append(
+            Held(
+                id=entry_id,
+                out=state["out"],
+                profile=str(payload["profile"]),
+                recipient=str(payload["recipient"]),
+                testimonies=len(payload["testimonies"]),
+                approvals=len(proposal.approvals) if proposal else 0,
+                needed=_needed(governance, proposal) if proposal else 0,
+                effective=proposal is not None and proposal.effective_at is not None,
+                present=Path(state["bag_root"]).is_dir(),
+            )
+        )
+    return found
+
+
+def waiting(cache: Cache) -> list[tuple[Proposal, str]]:
+    """Export proposals in the synced log still short of their approvals, each
+    with :func:`describe`'s sentence: what an admin is asked to approve."""
+    governance = replay(cache).governance
+    return [
+        (p, describe(cache, p))
+        for p in governance.proposals.values()
+        if p.kind == "export" and p.effective_at is None
+    ]
+
+
+def describe(cache: Cache, proposal: Proposal) -> str:
+    """What an export proposal would hand over, for the admin asked to approve
+    it: opened with the group secret of its epoch."""
+    entry = proposal.entry
+    if not isinstance(entry, ExportEntry):
+        return proposal.kind
+    secret = cache.groups().get(entry.epoch)
+    try:
+        if secret is None:
+            raise CryptoError("no group secret")
+        payload = open_payload(group_key(secret, entry.nonce), b64u_encode(entry.sealed))
+    except CryptoError:
+        return f"an export by {_short(entry.actor)} (its payload does not open here)"
+    testimonies = payload.get("testimonies") or []
+    return (
+        f"the export by {_short(entry.actor)} of {len(testimonies)} testimonies "
+        f"({', '.join(_short(str(t)) for t in testimonies)}) with profile "
+        f"{payload.get('profile')} for {payload.get('recipient')}"
+    )
+
+
+def _held(cache: Cache, target: str) -> tuple[str, dict[str, Any]]:
+    held = cache.get(HELD) or {}
+    wanted = target.strip().lower()
+    matches = [entry_id for entry_id in held if wanted and entry_id.startswith(wanted)]
+    if len(matches) != 1:
+        raise ExportRefused(
+            f"no export held on this workstation has the id {target!r} (`testimony exports "
+            "list` shows them)",
+            "unknown-export",
+        )
+    return matches[0], dict(held[matches[0]])
+
+
+def _forget(cache: Cache, entry_id: str) -> None:
+    held = dict(cache.get(HELD) or {})
+    held.pop(entry_id, None)
+    cache.put(HELD, held)
+
+
+def release(
+    cache: Cache,
+    client: ReviewerClient,
+    target: str,
+    *,
+    progress: Progress = _nothing,
+) -> Exported:
+    """Finish a held export once its approvals brought it to its quorum: the
+    receipts of the approvals that counted (each with its inclusion in the
+    latest verified checkpoint and that checkpoint's consistency with the
+    bundle's) go into ``export-receipt.json``; the bag is closed and written
+    to where the export was asked for. Raises :class:`ExportRefused`
+    (``unknown-export``, ``export-awaiting-approval``, ``export-bag-missing``)."""
+    entry_id, state = _held(cache, target)
+    sync_log(cache, client, progress)
+    governance = replay(cache).governance
+    proposal = governance.proposals.get(entry_id)
+    if proposal is None:
+        raise ExportRefused("the export entry is not in the synced log", "sync-first")
+    if proposal.effective_at is None:
+        needed = _needed(governance, proposal)
+        raise ExportRefused(
+            f"export {_short(entry_id)} has {len(proposal.approvals)} of {needed} approvals: "
+            f"another admin approves it with `testimony reviewer approve {entry_id}`",
+            "export-awaiting-approval",
+        )
+    root, partial, out = Path(state["bag_root"]), Path(state["partial"]), Path(state["out"])
+    try:
+        writer = BagWriter.resume(root)
+    except (BagWriteError, OSError):
+        raise ExportRefused(
+            f"the held bag of export {_short(entry_id)} is no longer at {partial}: export again",
+            "export-bag-missing",
+        ) from None
+    first = int(state["summary"]["checkpoint"])
+    approvals = _approval_receipts(cache, proposal, first)
+    writer.add_tag_file(layout.EXPORT_RECEIPT, _jcs({**state["receipt"], "approvals": approvals}))
+    writer.close()
+    _finish(partial, root, out, bool(state["archived"]), state["recipients"])
+    _forget(cache, entry_id)
+    return _exported(
+        out,
+        state["summary"],
+        approvals=len(proposal.approvals),
+        needed=_needed(governance, proposal),
+    )
+
+
+def discard(cache: Cache, target: str) -> str:
+    """Remove a held export's bag (its entry stays in the log, never taking
+    effect unless approved); returns its entry id."""
+    entry_id, state = _held(cache, target)
+    shutil.rmtree(state["partial"], ignore_errors=True)
+    _forget(cache, entry_id)
+    return entry_id
+
+
+def _approval_receipts(cache: Cache, proposal: Proposal, first: int) -> list[dict[str, Any]]:
+    """§10 receipts of the approvals that counted, built from the verified
+    cached log: inclusion in its latest checkpoint, and that checkpoint's
+    consistency with the bundle's (of ``first`` entries)."""
+    log_key = str(cache.get("log_key"))
+    note = cache.latest_checkpoint()
+    if note is None:
+        raise ExportRefused(
+            "this workstation has no verified checkpoint (sync first)", "sync-first"
+        )
+    checkpoint = checkpoints.verify(note, log_key)
+    size = checkpoint.size
+    store = merkle.MemoryHashStore()
+    tree = merkle.append(0, cache.entry_ids(size), store)
+    store.write_nodes(tree.nodes)
+    if tree.root != checkpoint.root:
+        raise ExportRefused("the cached log does not rebuild its checkpoint", "cache-mismatch")
+    consistency = {
+        "from": first,
+        "to": size,
+        "path": [node.hex() for node in merkle.consistency_proof(first, size, store)],
+    }
+    found: list[dict[str, Any]] = []
+    seen: set[str] = set()
+    for index, approval_id, _kind, data in cache.entries(("approval",)):
+        if index >= size:
+            break
+        entry = parse_entry(data)
+        if (
+            not isinstance(entry, ApprovalEntry)
+            or entry.subject != proposal.id
+            or entry.actor not in proposal.approvals
+            or entry.actor in seen
+        ):
+            continue
+        seen.add(entry.actor)
+        path = [node.hex() for node in merkle.inclusion_proof(index, size, store)]
+        found.append(
+            {
+                "id": approval_id,
+                "index": index,
+                "entry": b64u_encode(data),
+                "checkpoint": note,
+                "inclusion": {"index": index, "size": size, "path": path},
+                "consistency": consistency,
+            }
+        )
+    return found
 
 
 def _write_forms(writer: BagWriter, sealed: Sequence[_Sealed]) -> None:

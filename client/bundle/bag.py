@@ -164,6 +164,32 @@ class BagWriter:
         self._manifest: str | None = None
         self._closed = False
 
+    @classmethod
+    def resume(cls, root: Path) -> BagWriter:
+        """A bag written up to its tag files, not yet closed (no
+        ``tagmanifest-sha256.txt``), opened again to add tag files and close
+        it: an export that waited for approvals (docs/bundles.md). Its tag
+        files are hashed from disk; nothing more goes into ``data/``. Raises
+        :class:`BagWriteError` if ``root`` is no such bag."""
+        root = Path(root)
+        if (root / TAG_MANIFEST).exists() or not (root / MANIFEST).is_file():
+            raise BagWriteError(f"{root} is no bag waiting for its tag files")
+        writer = cls.__new__(cls)
+        writer.root = root
+        writer._info = {}
+        writer._payload = {}
+        writer._tags = {}
+        for path in sorted(root.rglob("*")):
+            relative = path.relative_to(root).as_posix()
+            if relative.split("/")[0] == layout.DATA or path.is_dir():
+                continue
+            if path.is_symlink() or not path.is_file():
+                raise BagWriteError(f"{relative} is no regular file")
+            writer._tags[relative] = _hash_file(path)[0]
+        writer._manifest = writer._tags[MANIFEST]
+        writer._closed = False
+        return writer
+
     # --- the payload -----------------------------------------------------------------
 
     @property

@@ -19,9 +19,11 @@ before extracting anything). It checks, and reports as one :class:`Item` each
 - ``testimony`` and ``followup``: the entry's id is its leaf hash, its
   inclusion proof leads to the checkpoint, ``header.bin`` and ``body.bin``
   hash to what it names, its intake key is one the log named, ``cek.txt``
-  opens ``body.bin`` to exactly ``manifest.json`` (JCS-equal), the consent
-  includes the export's recipient; a follow-up's witness signature (§7) and
-  parent;
+  opens ``body.bin`` to exactly ``manifest.json`` (JCS-equal) — or, for a body
+  with something withheld, there is no ``cek.txt`` and the manifest marks
+  ``{"withheld": true}`` exactly what ``bundle.json``'s ``redactions`` list
+  for it (each well-formed, at most once) —, the consent includes the
+  export's recipient; a follow-up's witness signature (§7) and parent;
 - ``file``: each released file's key opens its blob (which hashes to its
   name and is one the entry fixes) to ``files/<n>-<name>``, whose size and
   SHA-256 are the manifest's;
@@ -40,7 +42,11 @@ before extracting anything). It checks, and reports as one :class:`Item` each
   checkpoint, committing to ``H(manifest-sha256.txt)``; its consistency
   proof leads from the bundle's checkpoint to the receipt's; its ``K_e``
   opens the entry's ``sealed`` to its ``payload``, which names exactly the
-  bundle's profile, testimonies, follow-ups and incidents;
+  bundle's profile, testimonies, follow-ups and incidents; its ``salts`` are
+  present exactly when something is withheld; when the policy's export
+  quorum is above 1, its ``approvals`` (receipts, each consistent with the
+  bundle's checkpoint) replayed after the export entry by §12's rules bring
+  the proposal into effect;
 - ``newer-checkpoint``: with ``newer_checkpoint``, that checkpoint is signed
   by the same log key and extends the bundle's. **Offline, consistency needs
   a proof**: the bag holds one only from its checkpoint to the export
@@ -60,8 +66,10 @@ out (``testimony verify --log``, not built yet, will).
 from __future__ import annotations
 
 import contextlib
+import copy
 import importlib
 import json
+import re
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -73,6 +81,7 @@ from testimony.crypto.encoding import b64u_decode, b64u_encode, hex_decode
 from testimony.crypto.entries import (
     AccessEntry,
     AnnotationEntry,
+    ApprovalEntry,
     Entry,
     ExportEntry,
     FollowupEntry,
@@ -342,6 +351,33 @@ def _path(value: Any, what: str) -> list[bytes]:
         raise _Bad(f"{what} is not a list of 64-hex hashes") from None
 
 
+_REDACTION_PATH = re.compile(r"answers/[a-z][a-z0-9_]*|text|files/(0|[1-9][0-9]{0,5})")
+_WITHHELD = {"withheld": True}
+
+
+def _redactions(bundle: Mapping[str, Any]) -> dict[str, dict[str, str]]:
+    """bundle.json's ``redactions``, checked: body id -> {path: commitment}."""
+    listed = bundle["redactions"]
+    if not isinstance(listed, list):
+        raise _Bad("bundle.json's `redactions` is not a list")
+    bodies = set(bundle["testimonies"]) | set(bundle["followups"])
+    found: dict[str, dict[str, str]] = {}
+    for n, value in enumerate(listed):
+        what = f"bundle.json's redaction {n}"
+        item = _object(value, what, frozenset({"testimony", "path", "commitment"}))
+        body, path, commitment = item["testimony"], item["path"], item["commitment"]
+        if body not in bodies:
+            raise _Bad(f"{what} names no testimony or follow-up of the bundle")
+        if not isinstance(path, str) or not _REDACTION_PATH.fullmatch(path):
+            raise _Bad(f"{what} has no path of §11 (answers/<field>, text, files/<n>)")
+        if not isinstance(commitment, str) or not re.fullmatch(r"[0-9a-f]{64}", commitment):
+            raise _Bad(f"{what} has no commitment of 64 hex digits")
+        if path in found.setdefault(body, {}):
+            raise _Bad(f"{what} lists {path} of {_short(body)}… a second time")
+        found[body][path] = commitment
+    return found
+
+
 def _entry_bytes(value: Any, what: str) -> bytes:
     if not isinstance(value, str):
         raise _Bad(f"{what} is not b64u text")
@@ -381,6 +417,8 @@ class _Verifier:
         self.key: str | None = None
         self.checkpoint: checkpoints.Checkpoint | None = None
         self.bundle: dict[str, Any] = {}
+        self.redactions: dict[str, dict[str, str]] = {}
+        """bundle.json's redactions: body id -> {path: commitment}."""
         self.governance = Governance()
         self.intake_keys: set[str] = set()
         self.disclosed: list[tuple[int, str, dict[str, Any]]] = []
@@ -473,8 +511,7 @@ class _Verifier:
         _ids(value["testimonies"], "bundle.json's `testimonies`")
         _ids(value["followups"], "bundle.json's `followups`")
         _ids(value["incidents"], "bundle.json's `incidents`", digits=32)
-        if not isinstance(value["redactions"], list):
-            raise _Bad("bundle.json's `redactions` is not a list")
+        self.redactions = _redactions(value)
         identifier = self.bag.info.get("External-Identifier", [None])[0]
         if identifier != value["id"]:
             raise _Bad("bundle.json's `id` is not bag-info.txt's External-Identifier")
@@ -833,18 +870,18 @@ class _Verifier:
         if entry.intake_key not in self.intake_keys:
             raise _Bad("it is sealed to an intake key the log never named")
         cek_path = f"{folder}/{layout.CEK}"
+        withheld = self.redactions.get(folder.split("/")[-1], {})
         if cek_path not in self.bag.payload:
-            withheld = [
-                r
-                for r in self.bundle["redactions"]
-                if isinstance(r, dict) and r.get("testimony") == folder.split("/")[-1]
-            ]
             if not withheld:
                 raise _Bad("cek.txt is missing and nothing of it is listed as withheld")
+            self._marked(manifest, withheld)
             return (
-                f"{len(withheld)} items withheld: its released answers are vouched for by the "
-                "export entry's signature, not opened by a key"
+                f"{len(withheld)} item(s) withheld ({', '.join(sorted(withheld))}), each listed "
+                "with a commitment; its released answers are vouched for by the export entry's "
+                "signature, not opened by a key"
             )
+        if withheld:
+            raise _Bad("cek.txt would open what bundle.json lists as withheld")
         cek = _entry_bytes(self._read(cek_path).decode("ascii", "replace").strip(), "cek.txt")
         if len(cek) != KEY_LENGTH:
             raise _Bad("cek.txt does not hold a 32-byte key")
@@ -856,6 +893,25 @@ class _Verifier:
         if _jcs(opened) != _jcs(manifest):
             raise _Bad("cek.txt opens body.bin to another manifest than manifest.json")
         return "cek.txt opens body.bin to exactly manifest.json"
+
+    @staticmethod
+    def _marked(manifest: Mapping[str, Any], withheld: Mapping[str, str]) -> None:
+        """The released manifest marks ``{"withheld": true}`` exactly what is listed."""
+        marked = set()
+        answers = manifest.get("answers")
+        for field_id, value in answers.items() if isinstance(answers, dict) else []:
+            if value == _WITHHELD:
+                marked.add(f"answers/{field_id}")
+        files = manifest.get("attachments")
+        for n, value in enumerate(files if isinstance(files, list) else []):
+            if value == _WITHHELD:
+                marked.add(f"files/{n}")
+        if manifest.get("text") == _WITHHELD:
+            marked.add("text")
+        if marked != set(withheld):
+            raise _Bad(
+                "manifest.json marks as withheld other items than bundle.json's redactions list"
+            )
 
     def _files(
         self, folder: str, entry: SubmissionEntry | FollowupEntry, manifest: dict[str, Any]
@@ -1048,27 +1104,11 @@ class _Verifier:
             if self.bag.manifest_sha256 is None or entry.manifest != self.bag.manifest_sha256:
                 raise _Bad("the export entry does not commit to this bag's manifest-sha256.txt")
             self._standing_at_checkpoint(entry)
-            consistency = _object(
-                receipt.get("consistency"), "its `consistency`", frozenset({"from", "to", "path"})
-            )
-            first = self.checkpoint.size
-            second = verified.checkpoint.size
-            if consistency["from"] != first or consistency["to"] != second:
-                raise _Bad("its consistency proof is not from the bundle's checkpoint to its own")
-            if verified.index < first:
+            if verified.index < self.checkpoint.size:
                 raise _Bad("the export entry lies inside the bundle's checkpoint")
-            try:
-                merkle.verify_consistency(
-                    first,
-                    second,
-                    self.checkpoint.root,
-                    verified.checkpoint.root,
-                    _path(consistency["path"], "its consistency path"),
-                )
-            except CryptoError:
-                raise _Bad(
-                    "its checkpoint does not extend the bundle's (the consistency proof fails)"
-                ) from None
+            self._consistent(receipt, verified.checkpoint, "the export receipt")
+            second = verified.checkpoint.size
+            approved = self._approved(receipt, verified)
             key = _entry_bytes(receipt.get("key"), "its `key`")
             if len(key) != KEY_LENGTH:
                 raise _Bad("its `key` is not 32 bytes")
@@ -1093,7 +1133,7 @@ class _Verifier:
                 f"export by {_short(entry.actor)} for {payload['recipient']} logged at index "
                 f"{verified.index} (checkpoint of {second} entries, consistent with the "
                 "bundle's); it commits to this bag's manifest; its K_e opens it to its payload, "
-                "which names exactly this bundle's contents"
+                f"which names exactly this bundle's contents{approved}"
             )
 
     def _standing_at_checkpoint(self, entry: ExportEntry) -> None:
@@ -1106,11 +1146,88 @@ class _Verifier:
             raise _Bad("the export entry's signature does not verify") from None
         if self.governance.standing().get(entry.actor) not in _WRITERS:
             raise _Bad("its actor has no standing to export at the bundle's checkpoint")
+
+    def _approved(self, receipt: Mapping[str, Any], exported: Any) -> str:
+        """Four eyes (§11, §12.3): when the policy's export quorum is above 1, the
+        receipts of the approvals that made the export take effect, each in a
+        checkpoint consistent with the bundle's, replayed by §12's rules on the
+        standing at the bundle's checkpoint. The sentence saying so ("" when
+        the policy asks no approval)."""
         policy = self.governance.policy
-        if policy is not None and policy.quorum("export") > 1:
+        if policy is None or policy.quorum("export") <= 1:
+            if "approvals" in receipt:
+                raise _Bad("it carries approvals the policy does not ask for")
+            return ""
+        approvals = receipt.get("approvals")
+        if not isinstance(approvals, list):
             raise _Bad(
-                "the policy asks approvals of an export, which this verifier does not check yet"
+                f"the policy asks {policy.quorum('export')} admins to approve an export, and "
+                "the receipt carries no approvals"
             )
+        assert self.checkpoint is not None and self.key is not None
+        governance = copy.deepcopy(self.governance)
+        try:
+            governance.apply(exported.entry)
+        except CryptoError as error:
+            raise _Bad(f"the export entry is refused by §12's rules: {error}") from None
+        export_id = merkle.leaf_hash(exported.entry).hex()
+        last = exported.index
+        for n, approval in enumerate(approvals):
+            what = f"approval {n}"
+            if not isinstance(approval, dict):
+                raise _Bad(f"{what} is not a receipt")
+            try:
+                verified = verify_receipt(approval, self.key)
+            except CryptoError as error:
+                raise _Bad(f"{what}'s receipt does not verify: {error}") from None
+            self._consistent(approval, verified.checkpoint, what)
+            entry = parse_entry(verified.entry)
+            if not isinstance(entry, ApprovalEntry) or entry.subject != export_id:
+                raise _Bad(f"{what} is no approval of this export")
+            if verified.index <= last:
+                raise _Bad(f"{what} is not logged after the export and the approvals before it")
+            last = verified.index
+            try:
+                governance.apply(verified.entry)
+            except CryptoError as error:
+                raise _Bad(f"{what} does not count: {error}") from None
+        proposal = governance.proposals[export_id]
+        if proposal.effective_at is None:
+            raise _Bad(
+                f"its {len(approvals)} approvals do not bring the export to its quorum of "
+                f"{policy.quorum('export')}"
+            )
+        admins = ", ".join(sorted(_short(a) for a in proposal.approvals))
+        return f"; approved by {len(proposal.approvals)} admins ({admins}), as the policy asks"
+
+    def _consistent(
+        self, receipt: Mapping[str, Any], later: checkpoints.Checkpoint, what: str
+    ) -> None:
+        """``receipt["consistency"]`` proves ``later`` extends the bundle's checkpoint."""
+        assert self.checkpoint is not None
+        consistency = _object(
+            receipt.get("consistency"),
+            f"the `consistency` of {what}",
+            frozenset({"from", "to", "path"}),
+        )
+        first, second = self.checkpoint.size, later.size
+        if consistency["from"] != first or consistency["to"] != second:
+            raise _Bad(
+                f"the consistency proof of {what} is not from the bundle's checkpoint to its own"
+            )
+        try:
+            merkle.verify_consistency(
+                first,
+                second,
+                self.checkpoint.root,
+                later.root,
+                _path(consistency["path"], f"the consistency path of {what}"),
+            )
+        except CryptoError:
+            raise _Bad(
+                f"the checkpoint of {what} does not extend the bundle's (the consistency proof "
+                "fails)"
+            ) from None
 
     # --- a newer checkpoint ------------------------------------------------------------
 

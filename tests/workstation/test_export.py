@@ -5,8 +5,10 @@ command), and the files compared with what the witness sealed
 (docs/protocol.md §11).
 
 Then each refusal: consent excluding the recipient (named, nothing written),
-an existing ``--out``, a profile that needs redactions, an export quorum
-above 1; each one line."""
+an existing ``--out``, an unknown profile, a release the profile has no use
+for; each one line. Then the pseudonymising profiles (un_treaty_body, media):
+what they withhold is absent and committed to. Four eyes on an export is
+tests/workstation/test_export_approvals.py."""
 
 from __future__ import annotations
 
@@ -14,7 +16,7 @@ import hashlib
 import json
 import os
 import subprocess
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -46,7 +48,7 @@ from tests.workstation.test_session import (
 
 __all__ = ["organisation"]  # the module's server (a fixture)
 
-KORDAI = bundled_forms().latest("kordai-2020")
+KORDAI = bundled_forms().get_version("kordai-2020", 1)  # what testimonies so far answered
 
 
 @dataclass
@@ -72,6 +74,8 @@ def send(
     files: Sequence[tuple[str, bytes]] = (),
     witness: WitnessKeys | None = None,
     body_blob: bool = False,
+    answers: Mapping[str, Any] | None = None,
+    form: Mapping[str, Any] | None = None,
 ) -> Sent:
     """A testimony on the bundled Kordai form, consenting to ``share_with`` (its
     body uploaded as a blob with ``body_blob``)."""
@@ -80,9 +84,9 @@ def send(
     ]
     manifest = {
         "v": 1,
-        "form": {"id": KORDAI.definition.id, "version": 1, "sha256": KORDAI.sha256},
+        "form": dict(form or {"id": KORDAI.definition.id, "version": 1, "sha256": KORDAI.sha256}),
         "lang": "en",
-        "answers": {"narrative": text},
+        "answers": {"narrative": text, **(answers or {})},
         "attachments": [f.descriptor for f in sealed_files],
         "consent": {"share_with": list(share_with), "contact": True},
     }
@@ -284,14 +288,6 @@ def test_a_profile_discloses_only_the_annotations_it_names(
             case.home,
         )
     )
-    # The UN profile pseudonymises the witness (withholds answers): refused until
-    # redactions are built, and nothing written.
-    refused = run(
-        "export", "--workstation", case.home, "--testimony", both.id,
-        "--profile", "un_treaty_body", "--out", tmp_path / "un-refused",
-    )  # fmt: skip
-    assert refused.exit_code == 1 and "(profile-not-yet-supported)" in refused.stderr
-    assert not (tmp_path / "un-refused").exists()
     # A profile of one's own (a .json file) discloses only the kinds it names.
     own = tmp_path / "translations-only.json"
     own.write_text(
@@ -301,7 +297,7 @@ def test_a_profile_discloses_only_the_annotations_it_names(
                 "name": "translations_only",
                 "recipient": "un_treaty_body",
                 "description": "Statements and files in full; of the reviewers' work, translations.",
-                "withhold": {"answers": [], "files": False},
+                "withhold": {"identifying": False, "answers": [], "files": "none"},
                 "annotations": ["translation"],
             }
         )
@@ -351,14 +347,9 @@ def test_an_existing_out_is_refused_and_left_alone(case: Case, tmp_path: Path) -
     assert [p.name for p in out.iterdir()] == ["mine.txt"]
 
 
-def test_a_profile_that_withholds_is_not_yet_supported(case: Case, tmp_path: Path) -> None:
-    one_line_error(
-        run(
-            "export", "--workstation", case.home, "--testimony", case.second.id,
-            "--profile", "media", "--out", tmp_path / "media",
-        ),
-        "profile-not-yet-supported",
-    )  # fmt: skip
+def test_an_unknown_profile_or_a_release_it_has_no_use_for_is_refused(
+    case: Case, tmp_path: Path
+) -> None:
     one_line_error(
         run(
             "export", "--workstation", case.home, "--testimony", case.second.id,
@@ -366,29 +357,186 @@ def test_a_profile_that_withholds_is_not_yet_supported(case: Case, tmp_path: Pat
         ),
         "unknown-profile",
     )  # fmt: skip
+    one_line_error(
+        run(
+            "export", "--workstation", case.home, "--testimony", case.first.id,
+            "--profile", "prosecutor", "--release", f"{case.first.id[:8]}/1",
+            "--out", tmp_path / "y",
+        ),
+        "release-not-needed",
+    )  # fmt: skip
+    assert not any(tmp_path.iterdir())
 
 
-def test_an_export_needing_approval_is_refused_before_anything_is_fetched(
-    tmp_path: Path,
-) -> None:
-    """Four eyes on an export (the policy's export quorum above 1) is a later step:
-    refused at once, offline, with nothing written."""
-    from testimony.workstation.export import ExportRefused
-    from tests.workstation.triage_fixtures import RUSSIAN, Workstation, identity
+# --- redactions (§11: un_treaty_body, media) -----------------------------------------------
 
-    me = identity(1)
-    ws = Workstation(tmp_path / "ws", me)
+WHO = "Aman Kasymov and his son Daniyar"
+SAW = "my neighbour Ainur, from the window"
+
+
+def _everything(root: Path) -> bytes:
+    return b"".join(p.read_bytes() for p in sorted(root.rglob("*")) if p.is_file())
+
+
+def _salts(home: Path, out: Path) -> list[bytes]:
+    """The export entry's redaction salts, opened with the organisation's group
+    secret (what a later full disclosure to a court would hand over)."""
+    from testimony.crypto.entries import ExportEntry, parse_entry
+    from testimony.crypto.keyring import SALTS_INFO, group_key, open_payload
+    from tests.workstation.test_session import cache_of
+
+    receipt = json.loads((out / "export-receipt.json").read_text())
+    entry = parse_entry(base64_decode(receipt["entry"]))
+    assert isinstance(entry, ExportEntry) and entry.salts is not None
+    cache = cache_of(home)
     try:
-        policy = {"enrol": 1, "revoke": 1, "export": 2, "shred": 1, "rotate": 1, "policy": 1,
-                  "index_bits": {"tag": 5, "place": 5, "incident": 8}}  # fmt: skip
-        ws.log({"type": "policy", "policy": policy}, me)
-        testimony = ws.submission(RUSSIAN)
-        with pytest.raises(ExportRefused) as refused:
-            export(
-                ws.cache, me, None,  # type: ignore[arg-type] - no server is reached
-                profile=load_profile("prosecutor"), out=tmp_path / "out", testimonies=[testimony],
-            )  # fmt: skip
-        assert refused.value.code == "export-needs-approval"
-        assert not (tmp_path / "out").exists() and not (tmp_path / "out.partial").exists()
+        secret = cache.groups()[entry.epoch]
     finally:
-        ws.close()
+        cache.close()
+    opened = open_payload(group_key(secret, entry.nonce, SALTS_INFO), b64u_encode(entry.salts))
+    assert set(opened) == {"v", "salts"} and opened["v"] == 1
+    return [base64_decode(s) for s in opened["salts"]]
+
+
+def base64_decode(text: str) -> bytes:
+    from testimony.crypto.encoding import b64u_decode
+
+    return b64u_decode(text)
+
+
+def test_a_pseudonymised_bundle_withholds_the_answers_the_form_marks_and_proves_them(
+    organisation: Organisation, case: Case, tmp_path: Path
+) -> None:
+    """un_treaty_body: the answers kordai-2020 marks identifying (who was harmed,
+    who else saw it) are absent, listed with salted commitments that the sealed
+    salts prove; the photo is released with its own key; the bag validates and
+    verifies; the witness's words for the rest are exactly what they sealed."""
+    from testimony.crypto.keyring import redaction_commitment
+
+    photo = os.urandom(50_000)
+    sent = send(
+        organisation,
+        "Men in uniform came at night.",
+        share_with=["un_treaty_body"],
+        files=[("IMG_0007.jpg", photo)],
+        answers={"victims": WHO, "other_witnesses": SAW},
+    )
+    ok(run("sync", "--workstation", case.home))
+    out = tmp_path / "un"
+    said = ok(
+        run(
+            "export", "--workstation", case.home, "--testimony", sent.id,
+            "--profile", "un_treaty_body", "--out", out,
+        )
+    )  # fmt: skip
+    assert "2 answers or files withheld for un_treaty_body" in said
+    assert bagit.Bag(str(out)).is_valid()
+    assert _profile().validate(bagit.Bag(str(out)))
+    verdict = verify(out, log_key=organisation.log_key)
+    assert verdict.ok, [i for i in verdict.items if not i.ok]
+    said_of = next(i.message for i in verdict.items if i.kind == "testimony" and i.id == sent.id)
+    assert "withheld" in said_of and "vouched for by the export entry's signature" in said_of
+
+    folder = out / "data" / layout.testimony_dir(sent.id)
+    assert not (folder / layout.CEK).exists()
+    shown = json.loads((folder / layout.MANIFEST).read_text())
+    assert shown["answers"] == {
+        "narrative": "Men in uniform came at night.",
+        "victims": {"withheld": True},
+        "other_witnesses": {"withheld": True},
+    }
+    assert shown["consent"] == sent.manifest["consent"]
+    assert (folder / "files" / "0-IMG_0007.jpg").read_bytes() == photo
+    everything = _everything(out)
+    for secret in (WHO, SAW):
+        assert secret.encode() not in everything  # nowhere: report, manifests, receipt, bag-info
+
+    bundle = json.loads((out / "data/bundle.json").read_text())
+    assert [(r["testimony"], r["path"]) for r in bundle["redactions"]] == [
+        (sent.id, "answers/other_witnesses"),
+        (sent.id, "answers/victims"),
+    ]
+    salts = _salts(case.home, out)
+    assert len(salts) == 2 and all(len(s) == 16 for s in salts) and salts[0] != salts[1]
+    for redaction, salt, value in zip(bundle["redactions"], salts, (SAW, WHO), strict=True):
+        assert redaction["commitment"] == redaction_commitment(salt, value)
+        assert redaction["commitment"] != redaction_commitment(salt, "someone else")
+
+
+def test_media_withholds_every_file_but_those_a_reviewer_releases(
+    organisation: Organisation, case: Case, tmp_path: Path
+) -> None:
+    from tests.web.jpeg import photo_with_gps
+
+    located, clean = photo_with_gps()
+    other = os.urandom(30_000)
+    sent = send(
+        organisation,
+        "The shop was looted.",
+        share_with=["media", "prosecutor"],
+        files=[("street.jpg", clean), ("IMG_home.jpg", other), ("roof.jpg", located)],
+        answers={"victims": WHO},
+    )
+    ok(run("sync", "--workstation", case.home))
+    prefix = sent.id[:10]
+    for wrong in (f"{prefix}/4", prefix, "/1", "zz/1"):
+        one_line_error(
+            run(
+                "export", "--workstation", case.home, "--testimony", sent.id,
+                "--profile", "media", "--release", wrong, "--out", tmp_path / "wrong",
+            ),
+            "release-unknown",
+        )  # fmt: skip
+    # A photo that gives a position is never released: the bundle holds exact files.
+    refused = one_line_error(
+        run(
+            "export", "--workstation", case.home, "--testimony", sent.id,
+            "--profile", "media", "--release", f"{prefix}/3", "--out", tmp_path / "gps",
+        ),
+        "release-has-location",
+    )  # fmt: skip
+    assert "GPS" in refused and "nothing was written" in refused
+    assert not any(tmp_path.iterdir())
+
+    out = tmp_path / "media"
+    ok(
+        run(
+            "export", "--workstation", case.home, "--testimony", sent.id,
+            "--profile", "media", "--release", f"{prefix}/1", "--out", out,
+        )
+    )  # fmt: skip
+    verdict = verify(out)
+    assert verdict.ok, [i for i in verdict.items if not i.ok]
+    folder = out / "data" / layout.testimony_dir(sent.id)
+    assert sorted(p.name for p in (folder / "files").iterdir()) == ["0-street.jpg"]
+    assert (folder / "files" / "0-street.jpg").read_bytes() == clean
+    assert len(list((folder / "blobs").iterdir())) == 1
+    shown = json.loads((folder / layout.MANIFEST).read_text())
+    assert shown["attachments"][1:] == [{"withheld": True}, {"withheld": True}]
+    assert shown["attachments"][0]["name"] == "street.jpg" and "key" in shown["attachments"][0]
+    bundle = json.loads((out / "data/bundle.json").read_text())
+    assert [r["path"] for r in bundle["redactions"]] == ["answers/victims", "files/1", "files/2"]
+    report = (out / "data/report.html").read_text()
+    assert "IMG_home" not in report and WHO not in report
+    assert other not in _everything(out)
+
+
+def test_a_form_the_workstation_does_not_know_is_not_pseudonymised_blindly(
+    organisation: Organisation, case: Case, tmp_path: Path
+) -> None:
+    sent = send(
+        organisation,
+        "On another form.",
+        share_with=["un_treaty_body"],
+        form={"id": "elsewhere-2021", "version": 1, "sha256": "ab" * 32},
+    )
+    ok(run("sync", "--workstation", case.home))
+    refused = one_line_error(
+        run(
+            "export", "--workstation", case.home, "--testimony", sent.id,
+            "--profile", "un_treaty_body", "--out", tmp_path / "out",
+        ),
+        "form-unknown",
+    )  # fmt: skip
+    assert "elsewhere-2021" in refused
+    assert not (tmp_path / "out").exists()

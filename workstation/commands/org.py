@@ -20,7 +20,7 @@ from typing import Annotated
 
 import typer
 
-from .. import org
+from .. import export, org
 from ..home import fingerprint
 from ..session import ReviewerClient
 from ..sync import sync_log
@@ -193,7 +193,7 @@ def reviewer_approve(
     workstation: WorkstationDir = None,
     passphrase_file: PassphraseFile = None,
 ) -> None:
-    """Approve a proposal (admins): a candidate's enrolment, a revocation, a policy.
+    """Approve a proposal (admins): a candidate's enrolment, a revocation, a policy, an export.
 
     Compare the candidate's fingerprint with them out of band first.
     """
@@ -205,8 +205,10 @@ def reviewer_approve(
         replayed = _synced(ws, client)
         approved = org.approve(client, ws.identity, replayed.governance, target)
         after = _synced(ws, client)
-    proposal = approved.proposal
-    what = proposal.kind
+        proposal = approved.proposal
+        what = proposal.kind
+        if proposal.kind == "export":
+            what = export.describe(ws.cache, proposal)
     if proposal.kind == "enrol":
         entry = proposal.entry
         what = f"the enrolment of {fingerprint(entry.actor)} as {getattr(entry, 'role', '?')}"

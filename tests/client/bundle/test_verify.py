@@ -366,3 +366,101 @@ def test_a_newer_checkpoint_with_its_consistency_proof(
     caught(broken, "newer-checkpoint", "--checkpoint", "forked")
     shown = run("verify", bundle, "--checkpoint", alone)
     assert shown.exit_code == 0, shown.stdout
+
+
+# --- a bundle with redactions ----------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def redacted(
+    organisation: Organisation, case: Case, tmp_path_factory: pytest.TempPathFactory
+) -> tuple[Path, str]:
+    sent = send(
+        organisation,
+        "They came at night.",
+        share_with=["media"],
+        files=[("a.jpg", os.urandom(4_000)), ("b.jpg", os.urandom(5_000))],
+        answers={"victims": "Aman Kasymov", "other_witnesses": "Ainur"},
+    )
+    ok(run("sync", "--workstation", case.home))
+    out = tmp_path_factory.mktemp("redacted") / "bundle"
+    ok(
+        run(
+            "export", "--workstation", case.home, "--testimony", sent.id, "--profile", "media",
+            "--release", f"{sent.id[:10]}/1", "--out", out,
+        )
+    )  # fmt: skip
+    return out, sent.id
+
+
+@pytest.fixture
+def withheld(redacted: tuple[Path, str], tmp_path: Path) -> tuple[Path, Path, str]:
+    """A copy of the redacted bundle, its testimony's folder, and its id."""
+    target = tmp_path / "bundle"
+    shutil.copytree(redacted[0], target)
+    return target, target / "data" / layout.testimony_dir(redacted[1]), redacted[1]
+
+
+def test_the_redacted_bundle_as_exported_verifies(redacted: tuple[Path, str]) -> None:
+    verdict = verify(redacted[0])
+    assert verdict.ok, failed(verdict)
+
+
+def test_a_redaction_hash(withheld: tuple[Path, Path, str]) -> None:
+    root, _folder, _id = withheld
+    path = root / "data" / "bundle.json"
+    bundle = json.loads(path.read_text())
+    bundle["redactions"][0]["commitment"] = "00" * 32
+    path.write_bytes(canonical.dumps(bundle))
+    rebag(root)
+    caught(verify(root), "export-receipt", "export-receipt.json", "does not commit")
+
+
+def test_a_withheld_answer_restored_or_a_redaction_dropped(withheld: tuple[Path, Path, str]) -> None:
+    root, folder, testimony = withheld
+    manifest = json.loads((folder / "manifest.json").read_text())
+    manifest["answers"]["victims"] = "someone else entirely"
+    (folder / "manifest.json").write_bytes(canonical.dumps(manifest))
+    rebag(root)
+    caught(verify(root), "testimony", testimony, "other items than bundle.json's redactions")
+    path = root / "data" / "bundle.json"
+    bundle = json.loads(path.read_text())
+    bundle["redactions"] = [r for r in bundle["redactions"] if r["path"] != "answers/victims"]
+    path.write_bytes(canonical.dumps(bundle))
+    rebag(root)
+    verdict = verify(root)
+    assert ("export-receipt", "export-receipt.json") in [(k, i) for k, i, _m in failed(verdict)]
+
+
+def test_a_cek_added_beside_redactions(withheld: tuple[Path, Path, str]) -> None:
+    root, folder, testimony = withheld
+    (folder / "cek.txt").write_text(b64u_encode(os.urandom(32)) + "\n")
+    rebag(root)
+    caught(verify(root), "testimony", testimony, "would open what bundle.json lists as withheld")
+
+
+def test_a_withheld_file_put_back(withheld: tuple[Path, Path, str]) -> None:
+    root, folder, _testimony = withheld
+    (folder / "files" / "1-b.jpg").write_bytes(b"a photo said to be withheld")
+    rebag(root)
+    caught(verify(root), "file", "1-b.jpg", "no file the manifest describes")
+
+
+def test_malformed_redactions_are_named(withheld: tuple[Path, Path, str]) -> None:
+    root, _folder, _testimony = withheld
+    path = root / "data" / "bundle.json"
+    original = path.read_bytes()
+    for change, words in (
+        (lambda r: r.update(path="answers/../x"), "no path of §11"),
+        (lambda r: r.update(commitment="zz"), "no commitment of 64 hex digits"),
+        (lambda r: r.update(testimony="ab" * 32), "names no testimony or follow-up"),
+        (lambda r: r.update(extra=1), "redaction 0"),
+    ):
+        bundle = json.loads(path.read_text())
+        change(bundle["redactions"][0])
+        path.write_bytes(canonical.dumps(bundle))
+        rebag(root)
+        verdict = verify(root)
+        assert not verdict.ok
+        assert any(words in m for _k, _i, m in failed(verdict)), failed(verdict)
+        path.write_bytes(original)
