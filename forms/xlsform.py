@@ -17,6 +17,8 @@ from __future__ import annotations
 
 import json
 import re
+import zipfile
+import zlib
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -525,7 +527,8 @@ def convert_xlsform(
         survey = parse_file_to_json(str(source), warnings=pyxform_warnings)
     except PyXFormError as exc:
         raise XLSFormInvalid(f"{source.name}: {exc}") from None
-    except (OSError, ValueError, KeyError) as exc:
+    except (OSError, ValueError, KeyError, EOFError, zipfile.BadZipFile, zlib.error) as exc:
+        # A damaged .xlsx: openpyxl's ZIP reader raises zipfile's and zlib's errors.
         raise XLSFormInvalid(f"{source.name}: not a readable XLSForm ({exc})") from None
     converter = _Converter(survey, source.stem)
     definition = converter.convert()

@@ -26,7 +26,8 @@ Every refusal is an :class:`ArchiveRefused` with a stable ``code``:
 ``zip-link-member``      a member is a symlink, a device, a FIFO or a socket
 ``zip-encrypted-member`` a member is encrypted (ZIP encryption: the bag is encrypted whole
                          with age instead)
-``zip-unsupported-method``  a member is compressed with neither STORED nor DEFLATE
+``zip-unsupported-method``  a member is compressed with neither STORED nor DEFLATE, or
+                         needs a ZIP version the reader does not have
 ``zip-bomb``             implausible sizes: more than :data:`MAX_MEMBERS` members, more than
                          :data:`MAX_TOTAL` bytes declared, a ratio above :data:`MAX_RATIO`,
                          members that overlap or lie outside the archive, or a member that
@@ -350,8 +351,19 @@ def _checked(fh: BinaryIO) -> Iterator[tuple[zipfile.ZipFile, list[zipfile.ZipIn
     fh.seek(0)
     try:
         zf = zipfile.ZipFile(fh)
-    except (zipfile.BadZipFile, zipfile.LargeZipFile, EOFError, ValueError, struct.error):
+    except (
+        zipfile.BadZipFile,
+        zipfile.LargeZipFile,
+        EOFError,
+        ValueError,
+        OverflowError,
+        struct.error,
+    ):
         raise ArchiveRefused("not a ZIP archive", "not-a-zip") from None
+    except NotImplementedError as exc:  # a "version needed to extract" above zipfile's
+        raise ArchiveRefused(
+            f"not a ZIP archive this reader can read ({exc})", "zip-unsupported-method"
+        ) from None
     with zf:
         infos = zf.infolist()
         if len(infos) != count:

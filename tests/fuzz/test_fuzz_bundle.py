@@ -1,0 +1,65 @@
+"""The atheris harness of the bundle readers (tests/fuzz/fuzz_bundle.py) starts
+from a bundle that verifies, and runs for a bounded number of inputs with no
+crash and no hang; skipped where atheris is not installed."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+HARNESS = Path(__file__).with_name("fuzz_bundle.py")
+RUNS = 600
+SECONDS = 30
+
+
+def test_the_seed_bundle_verifies_as_a_folder_and_as_a_zip(tmp_path: Path) -> None:
+    pytest.importorskip(
+        "atheris",
+        reason="atheris is not installed (`pip install atheris`); the coverage-guided fuzz is skipped",
+    )
+    from testimony.client.bundle.archive import check_zip, zip_bag
+    from testimony.client.bundle.verify import verify
+    from tests.fuzz.fuzz_bundle import build_seed_bundle
+
+    bag = build_seed_bundle(tmp_path / "bundle")
+    verdict = verify(bag)
+    assert verdict.ok, [(i.kind, i.id, i.message) for i in verdict.failures]
+    kinds = {item.kind for item in verdict.items}
+    assert {"testimony", "file", "custody-event", "incident", "export-receipt"} <= kinds
+    zipped = tmp_path / "bundle.zip"
+    zip_bag(bag, zipped)
+    assert len(check_zip(zipped)) > 20
+    assert verify(zipped).ok
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(SECONDS + 300)
+def test_atheris_finds_no_crash_in_the_bundle_readers(tmp_path: Path) -> None:
+    pytest.importorskip(
+        "atheris",
+        reason="atheris is not installed (`pip install atheris`); the coverage-guided fuzz is skipped",
+    )
+    result = subprocess.run(
+        [
+            sys.executable,
+            str(HARNESS),
+            f"-runs={RUNS}",
+            f"-max_total_time={SECONDS}",
+            "-seed=1",
+            "-timeout=10",
+            f"-artifact_prefix={tmp_path}/",
+        ],
+        cwd=tmp_path,
+        env={"PATH": "/usr/bin:/bin", "TMPDIR": str(tmp_path)},
+        capture_output=True,
+        text=True,
+        timeout=SECONDS + 240,
+        check=False,
+    )
+    assert result.returncode == 0, result.stderr[-4000:]
+    assert "Done " in result.stderr and not list(tmp_path.glob("crash-*"))
+    # The harness's private folder is gone, whatever way libFuzzer ended.
+    assert not list(tmp_path.glob("testimony-fuzz-bundle-*"))
