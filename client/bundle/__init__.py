@@ -6,6 +6,8 @@ with nothing but the bag.
   and a reader that checks the manifests (:func:`~testimony.client.bundle.bag.check_bag`).
 - ``verify``: every check of §11, as a structured verdict
   (:func:`~testimony.client.bundle.verify.verify`).
+- ``public_log``: the organisation's public log, read for ``verify --log``
+  (from its server or a file).
 - ``command``: ``testimony verify``.
 - ``bagit-profile.json``: the bundle's layout as a BagIt Profile.
 

@@ -1,4 +1,4 @@
-"""``testimony verify PATH [--identity FILE] [--log-key KEY] [--checkpoint NEWER.txt]``:
+"""``testimony verify PATH [--identity FILE] [--log-key KEY] [--checkpoint NEWER.txt] [--log URL|FILE]``:
 an evidence bundle checked with nothing but the bundle (docs/protocol.md §11;
 ``testimony.client.bundle.verify``).
 
@@ -71,10 +71,24 @@ def verify_command(
             "from the bundle's size) to check the bundle against.",
         ),
     ] = None,
+    log: Annotated[
+        str | None,
+        typer.Option(
+            "--log",
+            help="The organisation's public log, its server's URL or a file of its entries (one "
+            "b64u entry a line): checks that no access, follow-up or reply was left out.",
+        ),
+    ] = None,
 ) -> None:
-    """Verify an evidence bundle offline: every check of docs/protocol.md §11."""
+    """Verify an evidence bundle offline: every check of docs/protocol.md §11.
+
+    With --log (the only option that may use the network), also against the
+    organisation's public log.
+    """
     with one_line_errors():
-        verdict = verify(path, log_key=log_key, newer_checkpoint=checkpoint, identity=identity)
+        verdict = verify(
+            path, log_key=log_key, newer_checkpoint=checkpoint, identity=identity, log=log
+        )
     for item in verdict.items:
         typer.echo(_line(item))
     typer.echo(verdict.summary())

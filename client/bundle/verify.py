@@ -60,7 +60,8 @@ before extracting anything). It checks, and reports as one :class:`Item` each
 What it cannot know offline, it says: standing is replayed up to the
 bundle's checkpoint (a revocation after it is seen only with the public log
 at hand), and nothing shows that no ``access`` or ``followup`` entry was left
-out (``testimony verify --log``, not built yet, will).
+out — unless the public log is given (``log``: item ``log``), which shows
+both.
 """
 
 from __future__ import annotations
@@ -70,7 +71,7 @@ import copy
 import importlib
 import json
 import re
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -125,6 +126,7 @@ KINDS = (
     "incident",
     "export-receipt",
     "newer-checkpoint",
+    "log",
 )
 """Every ``Item.kind``, in the order a verdict lists them."""
 
@@ -406,8 +408,18 @@ class _Logged:
 
 
 class _Verifier:
-    def __init__(self, root: Path, log_key: str | None, newer: str | None) -> None:
+    def __init__(
+        self,
+        root: Path,
+        log_key: str | None,
+        newer: str | None,
+        log: tuple[str, Callable[[int], list[bytes]]] | None = None,
+    ) -> None:
         self.root = root
+        self.log = log
+        """With ``--log``: what it is, and a function giving its first n entries."""
+        self.exported: Any = None
+        """The export receipt, verified (``VerifiedReceipt``)."""
         self.data = root / layout.DATA
         self.pinned = log_key.strip() if log_key is not None else None
         self.newer = newer
@@ -475,6 +487,8 @@ class _Verifier:
         self.check_events_disclosure(events)
         if self.newer is not None:
             self.check_newer()
+        if self.log is not None:
+            self.check_log({e.id for e in events})
         for kind in KINDS:
             self.verdict.items.extend(self.items[kind])
         return self.verdict
@@ -1101,6 +1115,7 @@ class _Verifier:
             if not self.bundle or entry.actor != self.bundle["exported_by"]:
                 raise _Bad("its entry's actor is not bundle.json's `exported_by`")
             self.receipt_checkpoint = verified.checkpoint
+            self.exported = verified
             if self.bag.manifest_sha256 is None or entry.manifest != self.bag.manifest_sha256:
                 raise _Bad("the export entry does not commit to this bag's manifest-sha256.txt")
             self._standing_at_checkpoint(entry)
@@ -1229,6 +1244,85 @@ class _Verifier:
                 "fails)"
             ) from None
 
+    # --- the public log ----------------------------------------------------------------
+
+    def check_log(self, events: set[str]) -> None:
+        """With the public log (``--log``): it rebuilds the bundle's and the
+        receipt's checkpoints; no ``access``, ``followup`` or ``reply`` entry
+        concerning an included testimony before the bundle's checkpoint is left
+        out; and §12's replay of the whole log up to the receipt's checkpoint
+        accepts the export entry where it stands (a revocation after the
+        bundle's checkpoint shows here), and its approvals."""
+        assert self.log is not None
+        source, read = self.log
+        with self.item("log", source) as said:
+            if self.checkpoint is None or self.exported is None:
+                raise _Bad("the bundle's checkpoint or its export receipt did not verify")
+            first = self.checkpoint.size
+            size = self.exported.checkpoint.size
+            try:
+                entries = read(size)
+            except Exception as error:  # the reader's own error, or the network's
+                raise _Bad(f"the log could not be read: {error}") from None
+            if len(entries) < size:
+                raise _Bad(
+                    f"it holds {len(entries)} entries, fewer than the export receipt's "
+                    f"checkpoint ({size})"
+                )
+            leaves = [merkle.leaf_hash(entry) for entry in entries[:size]]
+            if (
+                merkle.root(leaves[:first]) != self.checkpoint.root
+                or merkle.root(leaves) != self.exported.checkpoint.root
+            ):
+                raise _Bad("it does not rebuild the bundle's checkpoints: another log, or a fork")
+            included = set(self.bundle["testimonies"])
+            followups = set(self.bundle["followups"])
+            missing: list[str] = []
+            governance = Governance()
+            for index, data in enumerate(entries[:size]):
+                entry_id = leaves[index].hex()
+                try:
+                    entry = parse_entry(data)
+                except CryptoError:
+                    continue
+                if index < first:
+                    left_out = (
+                        (isinstance(entry, AccessEntry) and included & set(entry.subjects))
+                        or (
+                            isinstance(entry, ReplyEntry | SignedReplyEntry)
+                            and entry.parent in included
+                        )
+                    ) and entry_id not in events
+                    if isinstance(entry, FollowupEntry) and entry.parent in included:
+                        left_out = entry_id not in followups
+                    if left_out:
+                        missing.append(f"{entry.TYPE} at index {index}")
+                if entry.TYPE not in GOVERNANCE_TYPES:
+                    continue
+                try:
+                    governance.apply(data)
+                except CryptoError as error:
+                    if index == self.exported.index:
+                        raise _Bad(
+                            f"the log's rules refuse the export entry where it stands ({error}): "
+                            "its actor had lost standing by then"
+                        ) from None
+            if missing:
+                raise _Bad(
+                    f"the bundle leaves out {len(missing)} entries concerning its testimonies: "
+                    + ", ".join(missing[:5])
+                    + ("…" if len(missing) > 5 else "")
+                )
+            export_id = merkle.leaf_hash(self.exported.entry).hex()
+            proposal = governance.proposals.get(export_id)
+            if proposal is not None and proposal.effective_at is None:
+                raise _Bad("by the log, the export had not taken effect (approvals missing)")
+            said.append(
+                f"its {size} entries rebuild the bundle's and the receipt's checkpoints; no "
+                "access, follow-up or reply concerning the bundle's testimonies is left out; "
+                "the export entry stands by §12's rules where it is in the log"
+            )
+
     # --- a newer checkpoint ------------------------------------------------------------
 
     def check_newer(self) -> None:
@@ -1330,13 +1424,16 @@ def verify(
     log_key: str | None = None,
     newer_checkpoint: Path | str | None = None,
     identity: Path | None = None,
+    log: str | None = None,
 ) -> Verdict:
     """Check the bundle at ``path`` (a folder, a ZIP, or an age file with
     ``identity``) and return the verdict (see the module docstring).
 
     ``log_key`` pins the log's verifier key; ``newer_checkpoint`` is a newer
     signed checkpoint, as a file (:class:`~pathlib.Path`) or its text (a
-    ``str``). Raises :class:`BundleUnreadable` when ``path`` does not exist, and
+    ``str``); ``log`` the public log, a server URL or a file
+    (``public_log.reader``), against which the custody's completeness is
+    checked. Raises :class:`BundleUnreadable` when ``path`` does not exist, and
     the archive's ``ArchiveRefused`` for a ZIP or age file it refuses."""
     path = Path(path)
     newer: str | None = None
@@ -1346,8 +1443,12 @@ def verify(
         newer = newer_checkpoint
     if not path.exists():
         raise BundleUnreadable(f"no bundle at {path}")
+    public = None
+    if log is not None:
+        public_log = importlib.import_module("testimony.client.bundle.public_log")
+        public = (log, public_log.reader(log))
     if path.is_dir() and not path.is_symlink():
-        return _Verifier(path, log_key, newer).run()
+        return _Verifier(path, log_key, newer, public).run()
     archive = importlib.import_module("testimony.client.bundle.archive")
     with archive.open_bag(path, identity=identity) as root:
-        return _Verifier(Path(root), log_key, newer).run()
+        return _Verifier(Path(root), log_key, newer, public).run()

@@ -416,7 +416,9 @@ def test_a_redaction_hash(withheld: tuple[Path, Path, str]) -> None:
     caught(verify(root), "export-receipt", "export-receipt.json", "does not commit")
 
 
-def test_a_withheld_answer_restored_or_a_redaction_dropped(withheld: tuple[Path, Path, str]) -> None:
+def test_a_withheld_answer_restored_or_a_redaction_dropped(
+    withheld: tuple[Path, Path, str],
+) -> None:
     root, folder, testimony = withheld
     manifest = json.loads((folder / "manifest.json").read_text())
     manifest["answers"]["victims"] = "someone else entirely"
@@ -464,3 +466,75 @@ def test_malformed_redactions_are_named(withheld: tuple[Path, Path, str]) -> Non
         assert not verdict.ok
         assert any(words in m for _k, _i, m in failed(verdict)), failed(verdict)
         path.write_bytes(original)
+
+
+# --- the public log (--log) ------------------------------------------------------------------
+
+
+def _log_file(organisation: Organisation, path: Path) -> Path:
+    """The log's entries, one b64u entry a line, as docs/bundles.md says to fetch them."""
+    size = httpx.get(f"{organisation.url}/api/v1/log/checkpoint").text.splitlines()[1]
+    page = httpx.get(
+        f"{organisation.url}/api/v1/log/entries", params={"start": 0, "end": int(size)}
+    ).json()
+    path.write_text("".join(entry + "\n" for entry in page["entries"]))
+    return path
+
+
+def test_the_public_log_shows_nothing_was_left_out(
+    bundle: Path, organisation: Organisation, tmp_path: Path
+) -> None:
+    for source in (organisation.url, str(_log_file(organisation, tmp_path / "log.txt"))):
+        verdict = verify(bundle, log=source)
+        assert verdict.ok, failed(verdict)
+        said = next(i.message for i in verdict.items if i.kind == "log")
+        assert "no access, follow-up or reply concerning the bundle's testimonies is left out" in (
+            said
+        )
+    shown = run("verify", bundle, "--log", organisation.url)
+    assert shown.exit_code == 0 and any(
+        line.startswith("ok   log ") for line in shown.stdout.splitlines()
+    )
+
+
+def test_an_access_left_out_is_named_by_the_log(
+    copy: Path, organisation: Organisation
+) -> None:
+    path = copy / "data" / "custody" / "events.jsonl"
+    events = _lines(path)
+    access = next(
+        n
+        for n, e in enumerate(events)
+        if '"access"'
+        in base64.urlsafe_b64decode(e["entry"] + "=" * (-len(e["entry"]) % 4)).decode()
+    )
+    dropped = events.pop(access)
+    _write_lines(path, events)
+    rebag(copy)
+    # Offline, only the export's commitment to the manifest catches it (a
+    # dishonest exporter would have left it out before signing); the log names it.
+    assert [k for k, _i, _m in failed(verify(copy))] == ["export-receipt"]
+    caught(
+        verify(copy, log=organisation.url), "log", organisation.url,
+        f"access at index {dropped['index']}",
+    )  # fmt: skip
+
+
+def test_a_log_that_is_not_the_bundle_s_is_named(
+    bundle: Path, organisation: Organisation, tmp_path: Path
+) -> None:
+    lines = _log_file(organisation, tmp_path / "log.txt").read_text().splitlines()
+    short = tmp_path / "short.txt"
+    short.write_text("\n".join(lines[:3]) + "\n")
+    caught(verify(bundle, log=str(short)), "log", str(short), "fewer than the export receipt's")
+    swapped = tmp_path / "swapped.txt"
+    swapped.write_text("\n".join([lines[1], lines[0], *lines[2:]]) + "\n")
+    caught(verify(bundle, log=str(swapped)), "log", str(swapped), "another log, or a fork")
+    garbage = tmp_path / "garbage.txt"
+    garbage.write_text("not base64 at all!\n")
+    caught(verify(bundle, log=str(garbage)), "log", str(garbage), "not one b64u entry")
+    caught(
+        verify(bundle, log=str(tmp_path / "absent.txt")), "log", "absent.txt", "could not be read"
+    )
+    refused = run("verify", bundle, "--log", "http://127.0.0.1:9/")
+    assert refused.exit_code == 1 and "Traceback" not in refused.stdout + refused.stderr
