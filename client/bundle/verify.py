@@ -420,6 +420,8 @@ class _Verifier:
         """With ``--log``: what it is, and a function giving its first n entries."""
         self.exported: Any = None
         """The export receipt, verified (``VerifiedReceipt``)."""
+        self.later: list[checkpoints.Checkpoint] = []
+        """The checkpoints of the export receipt and of its approvals."""
         self.data = root / layout.DATA
         self.pinned = log_key.strip() if log_key is not None else None
         self.newer = newer
@@ -1116,6 +1118,7 @@ class _Verifier:
                 raise _Bad("its entry's actor is not bundle.json's `exported_by`")
             self.receipt_checkpoint = verified.checkpoint
             self.exported = verified
+            self.later.append(verified.checkpoint)
             if self.bag.manifest_sha256 is None or entry.manifest != self.bag.manifest_sha256:
                 raise _Bad("the export entry does not commit to this bag's manifest-sha256.txt")
             self._standing_at_checkpoint(entry)
@@ -1196,6 +1199,7 @@ class _Verifier:
             except CryptoError as error:
                 raise _Bad(f"{what}'s receipt does not verify: {error}") from None
             self._consistent(approval, verified.checkpoint, what)
+            self.later.append(verified.checkpoint)
             entry = parse_entry(verified.entry)
             if not isinstance(entry, ApprovalEntry) or entry.subject != export_id:
                 raise _Bad(f"{what} is no approval of this export")
@@ -1259,22 +1263,22 @@ class _Verifier:
             if self.checkpoint is None or self.exported is None:
                 raise _Bad("the bundle's checkpoint or its export receipt did not verify")
             first = self.checkpoint.size
-            size = self.exported.checkpoint.size
+            size = max(c.size for c in self.later)
             try:
                 entries = read(size)
             except Exception as error:  # the reader's own error, or the network's
                 raise _Bad(f"the log could not be read: {error}") from None
             if len(entries) < size:
                 raise _Bad(
-                    f"it holds {len(entries)} entries, fewer than the export receipt's "
-                    f"checkpoint ({size})"
+                    f"it holds {len(entries)} entries, fewer than the latest checkpoint the "
+                    f"bundle names ({size})"
                 )
             leaves = [merkle.leaf_hash(entry) for entry in entries[:size]]
-            if (
-                merkle.root(leaves[:first]) != self.checkpoint.root
-                or merkle.root(leaves) != self.exported.checkpoint.root
-            ):
-                raise _Bad("it does not rebuild the bundle's checkpoints: another log, or a fork")
+            for checkpoint in (self.checkpoint, *self.later):
+                if merkle.root(leaves[: checkpoint.size]) != checkpoint.root:
+                    raise _Bad(
+                        "it does not rebuild the bundle's checkpoints: another log, or a fork"
+                    )
             included = set(self.bundle["testimonies"])
             followups = set(self.bundle["followups"])
             missing: list[str] = []
@@ -1318,7 +1322,7 @@ class _Verifier:
             if proposal is not None and proposal.effective_at is None:
                 raise _Bad("by the log, the export had not taken effect (approvals missing)")
             said.append(
-                f"its {size} entries rebuild the bundle's and the receipt's checkpoints; no "
+                f"its {size} entries rebuild every checkpoint the bundle names; no "
                 "access, follow-up or reply concerning the bundle's testimonies is left out; "
                 "the export entry stands by §12's rules where it is in the log"
             )

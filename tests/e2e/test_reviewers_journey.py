@@ -17,7 +17,11 @@ both testimonies, tags one (with a tag an admin added to the vocabulary),
 notes it, opens an incident and links the testimony to it, and asks its
 witness a question; the witnesses read the questions, one on the return page
 in Chromium, the other with ``testimony replies``; the founder sees all of it
-after a sync.
+after a sync. The second witness sends a follow-up with a photo (``testimony
+followup``); the reviewer exports both incidents for a prosecutor, which the
+quorum makes a proposal; both admins approve it; the bundle is released,
+validates with the LoC ``bagit`` tool, verifies pinned and against the public
+log, and holds exactly what the witnesses sealed.
 
 Then the hostile steps: a reviewer revoked under the quorum cannot post, and
 the server refuses it the ciphertext of a testimony sent after the
@@ -43,10 +47,12 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import bagit
 import pytest
 from playwright.sync_api import sync_playwright
 from typer.testing import CliRunner
 
+from testimony.client.bundle.verify import verify
 from testimony.client.errors import ServerRefused
 from testimony.crypto import keyfile
 from testimony.service import testing
@@ -80,6 +86,8 @@ WEB_STATEMENT = (
 CLI_STATEMENT = "CANARY-CLI-STATEMENT-4M8 В Сортобе ночью забрали моего брата, люди были в масках."
 LATE_STATEMENT = "CANARY-LATE-STATEMENT-2X5 Ещё один рассказ, отправленный после отзыва."
 ATTACHMENT = b"CANARY-ATTACHMENT-9P " + bytes(range(256)) * 20
+FOLLOWUP_TEXT = "CANARY-FOLLOWUP-3R1 Я вспомнила: их было пятеро."
+FOLLOWUP_PHOTO = b"CANARY-FOLLOWUP-PHOTO-6W " + bytes(range(256)) * 12
 TAG = "topic/canary-tag-k7"
 TAG_LABELS = {"ru": "КАНАРЕЙКА-МЕТКА-К7 поджог мечети", "en": "CANARY-TAG-LABEL-K7 mosque arson"}
 
@@ -104,6 +112,7 @@ CANARIES: dict[str, list[str]] = {
     "note": [_note("A"), _note("B"), "CANARY-NOTE"],
     "incident title": [_title("A"), _title("B"), "CANARY-INCIDENT"],
     "reply": [_question("A"), _question("B"), "CANARY-REPLY"],
+    "follow-up": [FOLLOWUP_TEXT, "CANARY-FOLLOWUP"],
 }
 
 
@@ -447,6 +456,58 @@ def test_the_reviewers_journey(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) 
         assert read.exit_code == 0, read.stderr
         assert _question("B") in read.stdout and _question("A") not in read.stdout
         lap("replies read by the witnesses")
+
+        # --- 5. a follow-up, then an evidence bundle of both incidents under four eyes -----------
+        later = tmp_path / "witness" / "ещё-фото.jpg"
+        later.write_bytes(FOLLOWUP_PHOTO)
+        sent = CliRunner().invoke(
+            app,
+            [
+                "followup", "--server", url, "--parent", cli_id, "--text", FOLLOWUP_TEXT,
+                "--attach", str(later), "--log-key", log_key,
+            ],
+            input=cli_code + "\n",
+        )  # fmt: skip
+        assert sent.exit_code == 0, sent.output
+        (followup_id,) = re.findall(r"follow-up logged: ([0-9a-f]{64})", sent.output)
+        ok(run("sync", "--workstation", b))
+        bundle = tmp_path / "bundle"
+        proposed = ok(
+            run(
+                "export", "--workstation", b, "--incident", incidents["A"][:8],
+                "--incident", incidents["B"][:8], "--profile", "prosecutor", "--out", bundle,
+            )
+        )  # fmt: skip
+        (proposal,) = re.findall(r"testimony reviewer approve ([0-9a-f]{64})", proposed)
+        assert "it has 0" in proposed and not bundle.exists()  # a reviewer's proposal
+        for admin in (founder, a):
+            ok(run("sync", "--workstation", admin))
+            asked = ok(run("exports", "list", "--workstation", admin))
+            assert "2 testimonies" in asked and "prosecutor for prosecutor" in asked
+            ok(run("reviewer", "approve", proposal, "--workstation", admin))
+        released = ok(run("exports", "release", proposal[:12], "--workstation", b))
+        assert "approved by 2 admins" in released
+        assert bagit.Bag(str(bundle)).is_valid()
+        verdict = verify(bundle, log_key=log_key, log=url)
+        assert verdict.ok, [i for i in verdict.items if not i.ok]
+        assert verdict.trust == "pinned"
+        # What the witnesses sealed, exactly: the statement typed in Chromium, the
+        # file and the follow-up sealed with `testimony seal` and `testimony followup`.
+        data = bundle / "data" / "testimonies"
+        web_manifest = json.loads((data / web_id / "manifest.json").read_text())
+        assert web_manifest["answers"]["narrative"] == WEB_STATEMENT
+        assert web_manifest["form"]["version"] == 2 and (bundle / "data/forms").is_dir()
+        assert (data / cli_id / "files" / "0-фото-дома.jpg").read_bytes() == ATTACHMENT
+        followed = data / cli_id / "followups" / followup_id
+        assert json.loads((followed / "manifest.json").read_text())["text"] == FOLLOWUP_TEXT
+        assert (followed / "files" / "0-ещё-фото.jpg").read_bytes() == FOLLOWUP_PHOTO
+        kinds = {
+            json.loads(line)["payload"]["kind"]
+            for line in (bundle / "data/custody/events.jsonl").read_text().splitlines()
+            if '"payload"' in line
+        }
+        assert {"tag", "note", "incident", "link", "reply"} <= kinds
+        lap("follow-up, and a bundle exported under four eyes and verified")
 
         # --- 6. hostile steps ----------------------------------------------------------------------
         wrong = tmp_path / "wrong-passphrase"

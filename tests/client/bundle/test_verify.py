@@ -497,9 +497,7 @@ def test_the_public_log_shows_nothing_was_left_out(
     )
 
 
-def test_an_access_left_out_is_named_by_the_log(
-    copy: Path, organisation: Organisation
-) -> None:
+def test_an_access_left_out_is_named_by_the_log(copy: Path, organisation: Organisation) -> None:
     path = copy / "data" / "custody" / "events.jsonl"
     events = _lines(path)
     access = next(
@@ -526,7 +524,7 @@ def test_a_log_that_is_not_the_bundle_s_is_named(
     lines = _log_file(organisation, tmp_path / "log.txt").read_text().splitlines()
     short = tmp_path / "short.txt"
     short.write_text("\n".join(lines[:3]) + "\n")
-    caught(verify(bundle, log=str(short)), "log", str(short), "fewer than the export receipt's")
+    caught(verify(bundle, log=str(short)), "log", str(short), "fewer than the latest checkpoint")
     swapped = tmp_path / "swapped.txt"
     swapped.write_text("\n".join([lines[1], lines[0], *lines[2:]]) + "\n")
     caught(verify(bundle, log=str(swapped)), "log", str(swapped), "another log, or a fork")
