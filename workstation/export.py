@@ -916,12 +916,22 @@ def export(
     out = Path(out)
     archived = zip_output or bool(recipients)
     partial = out.with_name(out.name + (".bag-partial" if archived else ".partial"))
-    for path in (out, partial):
-        if path.exists() or path.is_symlink():
-            raise ExportRefused(
-                f"{path} exists: an export never replaces anything (remove it, or name another)",
-                "out-exists",
-            )
+    if out.exists() or out.is_symlink():
+        raise ExportRefused(
+            f"{out} exists: an export never replaces anything (remove it, or name another)",
+            "out-exists",
+        )
+    if partial.exists() or partial.is_symlink():
+        held = [
+            i for i, state in (cache.get(HELD) or {}).items() if state["partial"] == str(partial)
+        ]
+        raise ExportRefused(
+            f"{partial} is the bag of export {held[0][:16]}, held for approval (`testimony "
+            "exports list`)"
+            if held
+            else f"{partial} is what an interrupted export left: remove it and export again",
+            "out-exists",
+        )
     if releases and profile.files != "unless-released":
         _releases(releases, (), profile)  # refused before anything is fetched
     triage.refresh(cache)

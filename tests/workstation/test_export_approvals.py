@@ -184,6 +184,14 @@ def test_a_held_export_can_be_discarded(
     )  # fmt: skip
     proposal = _proposal(said)
     assert (tmp_path / "withdrawn.partial").is_dir()
+    again = one_line_error(
+        run(
+            "export", "--workstation", first, "--testimony", sent.id,
+            "--profile", "prosecutor", "--out", out,
+        ),
+        "out-exists",
+    )  # fmt: skip
+    assert f"the bag of export {proposal[:16]}, held for approval" in again
     gone = ok(run("exports", "discard", proposal[:12], "--workstation", first))
     assert last_line(gone) == f"export {proposal[:16]} discarded: its held bag is removed"
     assert not any(tmp_path.iterdir())
