@@ -922,13 +922,13 @@ def export(
             "out-exists",
         )
     if partial.exists() or partial.is_symlink():
-        held = [
+        holding = [
             i for i, state in (cache.get(HELD) or {}).items() if state["partial"] == str(partial)
         ]
         raise ExportRefused(
-            f"{partial} is the bag of export {held[0][:16]}, held for approval (`testimony "
+            f"{partial} is the bag of export {holding[0][:16]}, held for approval (`testimony "
             "exports list`)"
-            if held
+            if holding
             else f"{partial} is what an interrupted export left: remove it and export again",
             "out-exists",
         )
@@ -945,19 +945,8 @@ def export(
     # 3. The ciphertexts, then the log (with the access entry just logged).
     fetched = _fetch(client, chosen, progress)
     sync_log(cache, client, progress)
-    note = cache.latest_checkpoint()
-    if note is None:
-        raise ExportRefused(
-            "this workstation has no verified checkpoint (sync first)", "sync-first"
-        )
-    checkpoint = checkpoints.verify(note, log_key)
+    note, checkpoint, store = _cached_tree(cache)
     size = checkpoint.size
-    leaves = cache.entry_ids(size)
-    store = merkle.MemoryHashStore()
-    tree = merkle.append(0, leaves, store)
-    store.write_nodes(tree.nodes)
-    if len(leaves) != size or tree.root != checkpoint.root:
-        raise ExportRefused("the cached log does not rebuild its checkpoint", "cache-mismatch")
 
     # 4. The custody, and each testimony and follow-up opened.
     custody = _custody(cache, size, set(chosen), set(incident_ids), profile)
@@ -1390,19 +1379,8 @@ def _approval_receipts(cache: Cache, proposal: Proposal, first: int) -> list[dic
     """§10 receipts of the approvals that counted, built from the verified
     cached log: inclusion in its latest checkpoint, and that checkpoint's
     consistency with the bundle's (of ``first`` entries)."""
-    log_key = str(cache.get("log_key"))
-    note = cache.latest_checkpoint()
-    if note is None:
-        raise ExportRefused(
-            "this workstation has no verified checkpoint (sync first)", "sync-first"
-        )
-    checkpoint = checkpoints.verify(note, log_key)
+    note, checkpoint, store = _cached_tree(cache)
     size = checkpoint.size
-    store = merkle.MemoryHashStore()
-    tree = merkle.append(0, cache.entry_ids(size), store)
-    store.write_nodes(tree.nodes)
-    if tree.root != checkpoint.root:
-        raise ExportRefused("the cached log does not rebuild its checkpoint", "cache-mismatch")
     consistency = {
         "from": first,
         "to": size,
@@ -1434,6 +1412,24 @@ def _approval_receipts(cache: Cache, proposal: Proposal, first: int) -> list[dic
             }
         )
     return found
+
+
+def _cached_tree(cache: Cache) -> tuple[str, checkpoints.Checkpoint, merkle.MemoryHashStore]:
+    """The latest verified checkpoint (its note, and parsed) and the tree of
+    the cached log up to it, which must rebuild its root."""
+    note = cache.latest_checkpoint()
+    if note is None:
+        raise ExportRefused(
+            "this workstation has no verified checkpoint (sync first)", "sync-first"
+        )
+    checkpoint = checkpoints.verify(note, str(cache.get("log_key")))
+    leaves = cache.entry_ids(checkpoint.size)
+    store = merkle.MemoryHashStore()
+    tree = merkle.append(0, leaves, store)
+    store.write_nodes(tree.nodes)
+    if len(leaves) != checkpoint.size or tree.root != checkpoint.root:
+        raise ExportRefused("the cached log does not rebuild its checkpoint", "cache-mismatch")
+    return note, checkpoint, store
 
 
 def _write_forms(writer: BagWriter, sealed: Sequence[_Sealed]) -> None:
