@@ -27,7 +27,9 @@ the service and the CLI print (``testimony: ... (code)``).
         ├── NoteFormatError           not a well-formed signed note / checkpoint
         ├── UnknownKeyError           no signature by the expected key
         ├── OriginMismatchError       the note names another log
-        └── NoteSignatureError        the expected key's signature does not verify
+        ├── NoteSignatureError        the expected key's signature does not verify
+        │   └── CosignatureError      a pinned witness's cosignature does not verify (§13)
+        └── TooFewCosignatures        fewer valid cosignatures of pinned witnesses than required
 """
 
 from __future__ import annotations
@@ -169,6 +171,18 @@ class NoteSignatureError(CheckpointError):
     """The checkpoint signature does not verify."""
 
     code = "bad-checkpoint-signature"
+
+
+class CosignatureError(NoteSignatureError):
+    """A pinned witness's cosignature on the checkpoint does not verify (§13)."""
+
+    code = "bad-cosignature"
+
+
+class TooFewCosignatures(CheckpointError):
+    """The checkpoint carries fewer valid cosignatures by pinned witnesses than required (§13)."""
+
+    code = "too-few-cosignatures"
 
 
 class PayloadOpenError(CryptoError):
