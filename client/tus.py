@@ -19,9 +19,10 @@ A blob is a ciphertext named by ``hex(H(ciphertext))``; it is uploaded under
   and going on from there: a ``409`` at most :data:`STALL_RETRIES` times in a
   row; a ``423`` after a pause that doubles from :data:`BUSY_BACKOFF_SECONDS`
   to :data:`BUSY_BACKOFF_MAX_SECONDS`, for :data:`BUSY_PATIENCE_SECONDS` in
-  all — longer than a server holds a stalled ``PATCH`` (its body timeout, 60 s
-  by default: a Tor link that dies without closing the server's side keeps
-  the upload busy that long).
+  all. A server lets go of a stalled ``PATCH`` (a Tor link that died without
+  closing the server's side) after ``upload_stall_seconds`` (5 s) and waits
+  that long itself before it answers ``423``, so a ``423`` means another
+  request is still receiving bytes (docs/uploads.md).
 - :func:`upload`: all of it for one blob: resume an earlier upload when its
   URL is given and the server still holds it, else create one; then send.
 
@@ -76,7 +77,7 @@ STALL_RETRIES = 20
 BUSY_BACKOFF_SECONDS = 0.25
 """The pause after a first ``423 upload-busy``; it doubles at each one in a row."""
 BUSY_BACKOFF_MAX_SECONDS = 5.0
-BUSY_PATIENCE_SECONDS = 90.0
+BUSY_PATIENCE_SECONDS = 20.0
 """Pauses after ``423`` answers in a row, in all, before giving up."""
 POW_RETRIED = frozenset(
     {"pow-required", "pow-invalid", "pow-expired", "pow-reused", "pow-insufficient"}

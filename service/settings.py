@@ -110,6 +110,12 @@ class Settings:
     unreferenced_blob_expiry_seconds: int = 6 * 3600
     """How long a finished blob no entry names is kept (from when it was last
     uploaded or named by a checked submission)."""
+    upload_stall_seconds: int = 5
+    """How long a ``PATCH`` may receive no byte of its body before it lets go
+    of its upload, so that a new request for it (the client's, after its link
+    died without closing the server's side) takes over at once rather than
+    waiting out ``body_timeout_seconds``. A ``PATCH`` still receiving bytes
+    keeps its upload (docs/uploads.md, "A stalled PATCH")."""
 
     # What one connection may hold (service/api/serving.py, docs/server.md
     # "Limits"): the server enforces these itself, behind a proxy or not.
@@ -156,6 +162,7 @@ class Settings:
             "upload_idle_seconds",
             "upload_lifetime_seconds",
             "unreferenced_blob_expiry_seconds",
+            "upload_stall_seconds",
             "batch_max_entries",
             "max_log_entries_page",
             "max_header_bytes",
@@ -195,7 +202,12 @@ class Settings:
             raise BadSettings("batch_max_wait_ms is at least 0")
         if not KiB <= self.max_header_bytes <= MiB:
             raise BadSettings("max_header_bytes is 1024 to 1048576")
-        for name in ("header_timeout_seconds", "body_timeout_seconds", "keepalive_timeout_seconds"):
+        for name in (
+            "header_timeout_seconds",
+            "body_timeout_seconds",
+            "keepalive_timeout_seconds",
+            "upload_stall_seconds",
+        ):
             if not 1 <= getattr(self, name) <= MAX_TIMEOUT_SECONDS:
                 raise BadSettings(f"{name} is 1 to {MAX_TIMEOUT_SECONDS}")
 

@@ -365,7 +365,14 @@ class Uploads:
                     raise UploadLengthExceeded()
             return self._state(row)
         size, _ = self._live(row)
-        if declared_length is not None and offset + declared_length > row.length and offset == size:
+        if offset != size:
+            # Refused before the store's lock is asked for, so that a request
+            # at the wrong offset never holds the upload even for a moment:
+            # the writer at the right one takes the lock again to finish the
+            # blob, and would find it busy (a PATCH waiting for a stalled
+            # writer asks again and again, api.uploads).
+            raise UploadOffsetMismatch(f"the upload is at offset {size}")
+        if declared_length is not None and offset + declared_length > row.length:
             raise UploadLengthExceeded()
         floored = self._floored_now()
         new_offset = offset

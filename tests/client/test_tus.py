@@ -166,26 +166,27 @@ def test_a_423_waits_then_asks_the_offset_without_sleeping_in_the_test() -> None
     assert bytes(upload.data) == DATA
 
 
-def test_a_server_that_stays_busy_is_given_up_on_after_outlasting_its_body_timeout() -> None:
-    """A cut-off PATCH the server has not noticed holds the upload until its body
-    timeout (60 s by default): the client waits longer than that, then gives up."""
+def test_a_server_that_stays_busy_is_given_up_on_after_its_patience() -> None:
+    """A 423 means another request is still receiving bytes for the upload (a
+    stalled one lets go after the server's stall interval): the client waits
+    well beyond that interval, then gives up with the server's code."""
     fake = FakeServer()
     fake.script("PATCH", *[problem(423, "upload-busy")] * 100)
     pauses: list[float] = []
     with client_of(fake) as client, pytest.raises(ServerRefused) as refused:
         tus.upload(client, BLOB, len(DATA), read, sleep=pauses.append)
     assert refused.value.problem == "upload-busy"
-    assert 60 < sum(pauses) <= tus.BUSY_PATIENCE_SECONDS + tus.BUSY_BACKOFF_MAX_SECONDS
+    assert 15 < sum(pauses) <= tus.BUSY_PATIENCE_SECONDS + tus.BUSY_BACKOFF_MAX_SECONDS
     assert max(pauses) == tus.BUSY_BACKOFF_MAX_SECONDS
 
 
-def test_a_lock_released_after_a_minute_lets_the_upload_go_on() -> None:
+def test_a_lock_released_after_some_seconds_lets_the_upload_go_on() -> None:
     fake = FakeServer()
-    fake.script("PATCH", *[problem(423, "upload-busy")] * 16)  # about 63 s of pauses
+    fake.script("PATCH", *[problem(423, "upload-busy")] * 6)  # about 12.75 s of pauses
     pauses: list[float] = []
     with client_of(fake) as client:
         tus.upload(client, BLOB, len(DATA), read, sleep=pauses.append)
-    assert sum(pauses) > 60
+    assert sum(pauses) > 10
     (upload,) = fake.uploads.values()
     assert bytes(upload.data) == DATA
 

@@ -20,8 +20,8 @@ link cut once in the middle of a ``PATCH`` body (the proxy forwards part of
 it, then closes the server's side with a FIN, as a Tor exit does when the
 circuit is torn down, and resets the client's), and resumes with ``HEAD`` and
 ``PATCH`` from the offset the server reports. (A cut that leaves the server's
-side open is not this test's: the stalled ``PATCH`` holds the upload, ``423
-upload-busy``, until ``body_timeout_seconds``.) Then:
+side open is ``tests/service/test_patch_takeover.py``'s: the stalled ``PATCH``
+lets go of the upload after ``upload_stall_seconds``.) Then:
 
 - every upload completes: its last answer, and a ``HEAD`` afterwards, give the
   whole length and no ``Upload-Expires`` (finished), and the blob store holds
