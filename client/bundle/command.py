@@ -1,4 +1,5 @@
-"""``testimony verify PATH [--identity FILE] [--log-key KEY] [--checkpoint NEWER.txt] [--log URL|FILE]``:
+"""``testimony verify PATH [--identity FILE] [--log-key KEY] [--checkpoint NEWER.txt] [--log URL|FILE]
+[--witness-key VKEY... [--cosignatures N]]``:
 an evidence bundle checked with nothing but the bundle (docs/protocol.md §11;
 ``testimony.client.bundle.verify``).
 
@@ -71,6 +72,21 @@ def verify_command(
             "from the bundle's size) to check the bundle against.",
         ),
     ] = None,
+    witness_key: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--witness-key",
+            help="A witness's key (C2SP vkey of type 0x04) you trust; repeatable (§13).",
+        ),
+    ] = None,
+    cosignatures: Annotated[
+        int | None,
+        typer.Option(
+            "--cosignatures",
+            help="How many of the witnesses given must have cosigned a checkpoint the bundle's "
+            "is consistent with (default 1).",
+        ),
+    ] = None,
     log: Annotated[
         str | None,
         typer.Option(
@@ -87,7 +103,13 @@ def verify_command(
     """
     with one_line_errors():
         verdict = verify(
-            path, log_key=log_key, newer_checkpoint=checkpoint, identity=identity, log=log
+            path,
+            log_key=log_key,
+            newer_checkpoint=checkpoint,
+            identity=identity,
+            log=log,
+            witness_keys=witness_key or [],
+            cosignatures=cosignatures,
         )
     for item in verdict.items:
         typer.echo(_line(item))

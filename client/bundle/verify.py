@@ -76,7 +76,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from testimony.crypto import canonical, merkle, note, stream
+from testimony.crypto import canonical, cosignature, merkle, note, stream
 from testimony.crypto import checkpoint as checkpoints
 from testimony.crypto.encoding import b64u_decode, b64u_encode, hex_decode
 from testimony.crypto.entries import (
@@ -92,7 +92,7 @@ from testimony.crypto.entries import (
     SubmissionEntry,
     parse_entry,
 )
-from testimony.crypto.errors import CryptoError, PaddingError
+from testimony.crypto.errors import CryptoError, MalformedInput, PaddingError
 from testimony.crypto.followup import verify_followup_entry
 from testimony.crypto.governance import Governance
 from testimony.crypto.keyring import open_payload
@@ -126,6 +126,7 @@ KINDS = (
     "incident",
     "export-receipt",
     "newer-checkpoint",
+    "witnesses",
     "log",
 )
 """Every ``Item.kind``, in the order a verdict lists them."""
@@ -216,6 +217,9 @@ class Verdict:
     trust: str = "self-certified"
     """``self-certified`` (the log key came from the bag alone) or ``pinned``
     (it equals the ``log_key`` given)."""
+    witnessed: int = 0
+    """How many pinned witnesses cosigned a checkpoint the bundle's is
+    consistent with (§13), when witness keys were given and enough did."""
     bundle_id: str | None = None
     profile: str | None = None
     checkpoint: int | None = None
@@ -238,6 +242,8 @@ class Verdict:
             if self.trust == "pinned"
             else "self-certified: the log key came from the bag alone (pin it with --log-key)"
         )
+        if self.witnessed:
+            trust += f"; cosigned by {self.witnessed} pinned witnesses"
         return f"{head}: {len(self.items) - failed} checks passed, {failed} failed; {trust}"
 
 
@@ -414,9 +420,15 @@ class _Verifier:
         log_key: str | None,
         newer: str | None,
         log: tuple[str, Callable[[int], list[bytes]]] | None = None,
+        witnesses: tuple[Sequence[cosignature.CosignerKey], int] | None = None,
     ) -> None:
         self.root = root
         self.log = log
+        self.witnesses = witnesses
+        """With ``--witness-key``: the pinned witnesses, and how many must cosign."""
+        self.notes: list[tuple[str, str]] = []
+        """Verified checkpoint notes the bundle's checkpoint is consistent with
+        (with their cosignatures): ``(note, whose)``."""
         """With ``--log``: what it is, and a function giving its first n entries."""
         self.exported: Any = None
         """The export receipt, verified (``VerifiedReceipt``)."""
@@ -489,6 +501,8 @@ class _Verifier:
         self.check_events_disclosure(events)
         if self.newer is not None:
             self.check_newer()
+        if self.witnesses is not None:
+            self.check_witnesses()
         if self.log is not None:
             self.check_log({e.id for e in events})
         for kind in KINDS:
@@ -593,7 +607,9 @@ class _Verifier:
             text = self.data / layout.CHECKPOINT
             if not text.is_file() or text.is_symlink():
                 raise _Bad("custody/checkpoint.txt is missing")
-            self.checkpoint = checkpoints.verify(text.read_text(encoding="utf-8"), self.key)
+            carried_note = text.read_text(encoding="utf-8")
+            self.checkpoint = checkpoints.verify(carried_note, self.key)
+            self.notes.append((carried_note, "the bundle's checkpoint"))
             if self.bundle and self.bundle["checkpoint"] != self.checkpoint.size:
                 raise _Bad(
                     f"bundle.json names a tree of {self.bundle['checkpoint']} entries, the "
@@ -1125,6 +1141,7 @@ class _Verifier:
             if verified.index < self.checkpoint.size:
                 raise _Bad("the export entry lies inside the bundle's checkpoint")
             self._consistent(receipt, verified.checkpoint, "the export receipt")
+            self.notes.append((str(receipt["checkpoint"]), "the export receipt's checkpoint"))
             second = verified.checkpoint.size
             approved = self._approved(receipt, verified)
             key = _entry_bytes(receipt.get("key"), "its `key`")
@@ -1200,6 +1217,7 @@ class _Verifier:
                 raise _Bad(f"{what}'s receipt does not verify: {error}") from None
             self._consistent(approval, verified.checkpoint, what)
             self.later.append(verified.checkpoint)
+            self.notes.append((str(approval["checkpoint"]), f"the checkpoint of {what}"))
             entry = parse_entry(verified.entry)
             if not isinstance(entry, ApprovalEntry) or entry.subject != export_id:
                 raise _Bad(f"{what} is no approval of this export")
@@ -1247,6 +1265,43 @@ class _Verifier:
                 f"the checkpoint of {what} does not extend the bundle's (the consistency proof "
                 "fails)"
             ) from None
+
+    # --- witnesses (§13) -------------------------------------------------------------
+
+    def check_witnesses(self) -> None:
+        """With pinned witness keys: some checkpoint the bundle's is consistent
+        with (its own, the receipt's, an approval's, or the newer one given) is
+        cosigned by enough of them, each cosignature verifying; a line claiming
+        a pinned witness that does not verify fails, as a forgery."""
+        assert self.witnesses is not None
+        keys, needed = self.witnesses
+        with self.item("witnesses", f"{len(keys)} pinned") as said:
+            if not self.notes:
+                raise _Bad(
+                    "no checkpoint of the bundle verified: nothing to look for cosignatures on"
+                )
+            best: tuple[int, str, list[cosignature.Cosignature]] = (0, "", [])
+            for text, whose in self.notes:
+                try:
+                    found = cosignature.cosignatures(text, keys)
+                except CryptoError as error:
+                    raise _Bad(f"{whose}: {error} (forged, or altered)") from None
+                if len(found) > best[0]:
+                    best = (len(found), whose, found)
+            count, whose, found = best
+            if count < needed:
+                raise _Bad(
+                    f"no checkpoint of the bundle carries {needed} valid cosignatures of the "
+                    f"pinned witnesses (at most {count}); a later cosigned checkpoint from the "
+                    "log can be given with --checkpoint"
+                )
+            names = ", ".join(c.name for c in found)
+            said.append(
+                f"{whose} is cosigned by {count} pinned witnesses ({names}), {needed} required; "
+                "the bundle's checkpoint is consistent with it, so the log could not show these "
+                "witnesses another history"
+            )
+            self.verdict.witnessed = count
 
     # --- the public log ----------------------------------------------------------------
 
@@ -1349,6 +1404,7 @@ class _Verifier:
                             f"{whose}: the log has forked"
                         )
                     said.append(f"the same tree as {whose} checkpoint ({size} entries)")
+                    self.notes.append((text, "the newer checkpoint"))
                     return
             if newer.size < self.checkpoint.size:
                 raise _Bad("the newer checkpoint is older than the bundle's")
@@ -1372,6 +1428,7 @@ class _Verifier:
                     f"the newer checkpoint does not extend {whose}: the log has forked"
                 ) from None
             said.append(f"a tree of {newer.size} entries that extends {whose} checkpoint")
+            self.notes.append((text, "the newer checkpoint"))
 
 
 class _Counting:
@@ -1429,6 +1486,8 @@ def verify(
     newer_checkpoint: Path | str | None = None,
     identity: Path | None = None,
     log: str | None = None,
+    witness_keys: Sequence[str] = (),
+    cosignatures: int | None = None,
 ) -> Verdict:
     """Check the bundle at ``path`` (a folder, a ZIP, or an age file with
     ``identity``) and return the verdict (see the module docstring).
@@ -1437,9 +1496,23 @@ def verify(
     signed checkpoint, as a file (:class:`~pathlib.Path`) or its text (a
     ``str``); ``log`` the public log, a server URL or a file
     (``public_log.reader``), against which the custody's completeness is
-    checked. Raises :class:`BundleUnreadable` when ``path`` does not exist, and
-    the archive's ``ArchiveRefused`` for a ZIP or age file it refuses."""
+    checked; ``witness_keys`` (C2SP vkeys of type ``0x04``) are pinned
+    witnesses of which ``cosignatures`` (default 1) must have cosigned a
+    checkpoint the bundle's is consistent with (§13). Raises
+    :class:`BundleUnreadable` when ``path`` does not exist, ``MalformedInput``
+    for a witness key that does not parse or a count that is not 1 to the
+    number of keys, and the archive's ``ArchiveRefused`` for a ZIP or age file
+    it refuses."""
     path = Path(path)
+    witnesses = None
+    if witness_keys or cosignatures is not None:
+        keys = [cosignature.parse_cosigner_key(k) for k in witness_keys]
+        needed = 1 if cosignatures is None else cosignatures
+        if type(needed) is not int or not 1 <= needed <= len(keys):
+            raise MalformedInput(
+                f"--cosignatures asks for 1 to {len(keys)} (the witness keys given), not {needed}"
+            )
+        witnesses = (keys, needed)
     newer: str | None = None
     if isinstance(newer_checkpoint, Path):
         newer = newer_checkpoint.read_text(encoding="utf-8")
@@ -1452,7 +1525,7 @@ def verify(
         public_log = importlib.import_module("testimony.client.bundle.public_log")
         public = (log, public_log.reader(log))
     if path.is_dir() and not path.is_symlink():
-        return _Verifier(path, log_key, newer, public).run()
+        return _Verifier(path, log_key, newer, public, witnesses).run()
     archive = importlib.import_module("testimony.client.bundle.archive")
     with archive.open_bag(path, identity=identity) as root:
-        return _Verifier(Path(root), log_key, newer, public).run()
+        return _Verifier(Path(root), log_key, newer, public, witnesses).run()

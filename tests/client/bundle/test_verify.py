@@ -23,7 +23,7 @@ from pyrage import x25519
 
 from testimony.client.bundle import archive, layout
 from testimony.client.bundle.verify import BundleUnreadable, Verdict, verify
-from testimony.crypto import canonical, merkle, note, signing
+from testimony.crypto import canonical, cosignature, merkle, note, signing
 from testimony.crypto.encoding import b64u_decode, b64u_encode
 from tests.workstation.test_export import Case, case, founder, organisation, send
 from tests.workstation.test_session import Organisation, ok, run
@@ -536,3 +536,75 @@ def test_a_log_that_is_not_the_bundle_s_is_named(
     )
     refused = run("verify", bundle, "--log", "http://127.0.0.1:9/")
     assert refused.exit_code == 1 and "Traceback" not in refused.stdout + refused.stderr
+
+
+# --- witnesses (§13) -------------------------------------------------------------------------
+
+WITNESSES = [
+    cosignature.CosignerSigner(f"witness.test/w{i}", Ed25519PrivateKey.generate()) for i in range(3)
+]
+WITNESS_KEYS = [str(w.key) for w in WITNESSES]
+
+
+def _cosign_receipt(root: Path, signers: list[cosignature.CosignerSigner]) -> None:
+    """Cosign the export receipt's checkpoint (a tag file: the log's signature
+    and the export's commitment still hold), as witnesses would have."""
+    path = root / "export-receipt.json"
+    receipt = json.loads(path.read_text())
+    note_text = receipt["checkpoint"]
+    receipt["checkpoint"] = cosignature.add(
+        note_text, [cosignature.cosign(note_text, s, 1_800_000_000) for s in signers]
+    )
+    path.write_text(json.dumps(receipt))
+    rebag(root)
+
+
+def test_pinned_witnesses_that_cosigned_make_the_trust_independent(copy: Path) -> None:
+    alone = verify(copy, witness_keys=WITNESS_KEYS[:1])
+    caught(alone, "witnesses", "1 pinned", "no checkpoint of the bundle carries 1 valid")
+    _cosign_receipt(copy, WITNESSES[:2])
+    verdict = verify(copy, witness_keys=WITNESS_KEYS, cosignatures=2)
+    assert verdict.ok, failed(verdict)
+    assert verdict.witnessed == 2 and "cosigned by 2 pinned witnesses" in verdict.summary()
+    said = next(i.message for i in verdict.items if i.kind == "witnesses")
+    assert "the export receipt's checkpoint is cosigned by 2 pinned witnesses" in said
+    caught(
+        verify(copy, witness_keys=WITNESS_KEYS, cosignatures=3),
+        "witnesses", "3 pinned", "carries 3 valid cosignatures",
+    )  # fmt: skip
+    shown = run("verify", copy, "--witness-key", WITNESS_KEYS[0], "--witness-key", WITNESS_KEYS[1])
+    assert shown.exit_code == 0 and "cosigned by 2 pinned witnesses" in shown.stdout
+    refused = run("verify", copy, "--witness-key", WITNESS_KEYS[0], "--cosignatures", "2")
+    assert refused.exit_code == 1 and refused.stdout == ""
+    assert len(refused.stderr.strip().splitlines()) == 1 and "--cosignatures" in refused.stderr
+
+
+def test_a_forged_cosignature_of_a_pinned_witness_is_named(copy: Path) -> None:
+    path = copy / "export-receipt.json"
+    receipt = json.loads(path.read_text())
+    line = cosignature.cosign(receipt["checkpoint"], WITNESSES[0], 1_800_000_000)
+    name, encoded = line.removeprefix("\u2014 ").rstrip("\n").split(" ")
+    raw = bytearray(base64.b64decode(encoded))
+    raw[-1] ^= 1
+    receipt["checkpoint"] = cosignature.add(
+        receipt["checkpoint"], [f"\u2014 {name} {base64.b64encode(bytes(raw)).decode()}\n"]
+    )
+    path.write_text(json.dumps(receipt))
+    rebag(copy)
+    caught(verify(copy, witness_keys=WITNESS_KEYS), "witnesses", "3 pinned", "forged")
+
+
+def test_a_newer_cosigned_checkpoint_gives_the_witnesses_trust(
+    bundle: Path, organisation: Organisation
+) -> None:
+    newer = httpx.get(organisation.url + "/api/v1/log/checkpoint").text
+    size = int(newer.splitlines()[1])
+    bundled = json.loads((bundle / "data" / "bundle.json").read_text())["checkpoint"]
+    proof = httpx.get(
+        organisation.url + f"/api/v1/log/proof/consistency?from={bundled}&to={size}"
+    ).text
+    cosigned = cosignature.add(newer, [cosignature.cosign(newer, WITNESSES[2], 1_800_000_000)])
+    verdict = verify(bundle, newer_checkpoint=cosigned + proof, witness_keys=WITNESS_KEYS)
+    assert verdict.ok, failed(verdict)
+    said = next(i.message for i in verdict.items if i.kind == "witnesses")
+    assert said.startswith("the newer checkpoint is cosigned by 1 pinned witnesses")
