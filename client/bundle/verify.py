@@ -56,6 +56,12 @@ before extracting anything). It checks, and reports as one :class:`Item` each
   size>&to=<newer size>``, the JSON ``{"from", "to", "path"}`` after the note).
   Without it the item fails, saying exactly that it could not be checked
   offline.
+- ``witnesses``: with ``witness_keys``, some checkpoint the bundle's is
+  consistent with (its own, the receipt's, an approval's, the newer one) is
+  cosigned by ``cosignatures`` of those witnesses (§13; ``crypto.cosignature``);
+- ``log``: with ``log``, the public log rebuilds every checkpoint the bundle
+  names, and no ``access``, ``followup`` or ``reply`` concerning an included
+  testimony is left out (``check_log``).
 
 What it cannot know offline, it says: standing is replayed up to the
 bundle's checkpoint (a revocation after it is seen only with the public log
