@@ -30,7 +30,9 @@ re-encoded: the report shows the evidence), and only if its bytes are a JPEG,
 PNG, GIF or WebP image by their own signature (never by name or declared
 type), hash to the SHA-256 the manifest gives, and declare no more pixels
 than the workstation decodes (``attachments.MAX_PIXELS``); anything else is
-listed with a sentence saying why it is not shown.
+listed with a sentence saying why it is not shown. A report embeds at most
+:data:`EMBED_BUDGET` bytes of photos, in report order; the others are shown by
+their caption and their path in the bundle.
 
 The PDF is WeasyPrint's rendering of the same HTML, with a URL fetcher that
 refuses every URL but a ``data:`` one: the renderer fetches nothing.
@@ -65,6 +67,7 @@ from .text import marked
 __all__ = [
     "COMMANDS",
     "CSP",
+    "EMBED_BUDGET",
     "MAX_EMBED",
     "STRINGS",
     "ReportAnswer",
@@ -80,6 +83,13 @@ __all__ = [
 
 MAX_EMBED = 32 << 20
 """Bytes of a photo to embed at most (a larger one is listed, not shown)."""
+
+EMBED_BUDGET = 64 << 20
+"""Bytes of photos one report embeds in all (about 85 MiB as ``data:`` URIs): in
+report order, each photo that fits in what is left is embedded, and every other
+is shown by its caption and its path in the bundle. A bundle of a gigabyte of
+photos would otherwise make a page no browser opens, and cost more to write
+than the rest of the export."""
 
 CSP = "default-src 'none'; img-src data:; style-src 'unsafe-inline'"
 
@@ -275,6 +285,10 @@ STRINGS: dict[str, dict[str, str]] = {
         ),
         "photo.too-large": (
             "Not shown: the image is too large to embed. It is in the bundle as data/{path}."
+        ),
+        "photo.over-budget": (
+            "Not shown here, to keep this report small enough to open: the report embeds "
+            "the first photos only. It is in the bundle as data/{path}."
         ),
         "timeline.heading": "Timeline",
         "timeline.intro": (
@@ -586,21 +600,31 @@ def verify_text(model: ReportModel) -> str:
 @dataclass(frozen=True)
 class _Picture:
     file: ReportFile
-    uri: str | None
-    """A ``data:`` URI of the bag's bytes, or None when not shown."""
+    uri: Markup | None
+    """A ``data:`` URI of the bag's bytes, or None when not shown. Markup, so that
+    the template prints it as it is: a fixed media type and the base64 alphabet
+    hold nothing to escape or to mark, and marking a photo's worth of base64
+    character by character would cost seconds per megabyte."""
     reason: str | None
     """The key of the sentence that says why it is not shown."""
     width: int = 0
     height: int = 0
 
 
+@dataclass
+class _Budget:
+    """What is left of :data:`EMBED_BUDGET` for the report being rendered."""
+
+    left: int
+
+
 _MEDIA = {"JPEG": "image/jpeg", "PNG": "image/png", "GIF": "image/gif", "WEBP": "image/webp"}
 
 
-def _bag_file(bag_root: Path, path: str) -> bytes | str:
+def _bag_file(bag_root: Path, path: str, budget: _Budget) -> bytes | str:
     """The bytes of ``data/<path>`` if it is a regular file inside the bag's data/,
-    reached through no link and at most :data:`MAX_EMBED` bytes; else the key of
-    the sentence that says why not."""
+    reached through no link, at most :data:`MAX_EMBED` bytes and no more than
+    what is left of the budget; else the key of the sentence that says why not."""
     data = bag_root / "data"
     relative = Path(path)
     parts = relative.parts
@@ -615,8 +639,11 @@ def _bag_file(bag_root: Path, path: str) -> bytes | str:
         inside = os.path.realpath(data) + os.sep
         if not os.path.realpath(here).startswith(inside) or not here.is_file():
             return "photo.missing"
-        if here.stat().st_size > MAX_EMBED:
+        size = here.stat().st_size
+        if size > MAX_EMBED:
             return "photo.too-large"
+        if size > budget.left:
+            return "photo.over-budget"
         return here.read_bytes()
     except (OSError, ValueError):
         return "photo.missing"
@@ -642,12 +669,12 @@ def _dimensions(data: bytes, kind: str) -> tuple[int, int] | str:
     return width, height
 
 
-def _picture(file: ReportFile, bag_root: Path | None) -> _Picture:
+def _picture(file: ReportFile, bag_root: Path | None, budget: _Budget) -> _Picture:
     if file.withheld:
         return _Picture(file, None, "withheld")
     if bag_root is None:
         return _Picture(file, None, "photo.not-embedded")
-    data = _bag_file(bag_root, file.path)
+    data = _bag_file(bag_root, file.path, budget)
     if isinstance(data, str):
         return _Picture(file, None, data)
     kind = sniff(data)
@@ -658,17 +685,23 @@ def _picture(file: ReportFile, bag_root: Path | None) -> _Picture:
     size = _dimensions(data, kind)
     if isinstance(size, str):
         return _Picture(file, None, size)
-    uri = f"data:{_MEDIA[kind]};base64,{b64_encode(data)}"
+    budget.left -= len(data)
+    # A fixed media type and base64: nothing in it to escape or to mark.
+    uri = Markup(f"data:{_MEDIA[kind]};base64,{b64_encode(data)}")  # noqa: S704
     return _Picture(file, uri, None, *size)
 
 
 def _pictures(
-    testimonies: list[ReportTestimony], bag_root: Path | None
+    testimonies: list[ReportTestimony], bag_root: Path | None, budget: _Budget | None = None
 ) -> dict[str, list[_Picture]]:
+    """Each testimony's photos in report order (its own, then its follow-ups'),
+    embedded while :data:`EMBED_BUDGET` lasts."""
+    if budget is None:
+        budget = _Budget(EMBED_BUDGET)
     found: dict[str, list[_Picture]] = {}
     for testimony in testimonies:
-        found[testimony.id] = [_picture(f, bag_root) for f in testimony.files if f.image]
-        found.update(_pictures(testimony.followups, bag_root))
+        found[testimony.id] = [_picture(f, bag_root, budget) for f in testimony.files if f.image]
+        found.update(_pictures(testimony.followups, bag_root, budget))
     return found
 
 
