@@ -113,7 +113,10 @@ def _check_info(info: Mapping[str, str]) -> dict[str, str]:
 
 
 class _Sink:
-    """One file being written: created exclusively, hashed as it is written."""
+    """One file being written: created exclusively, hashed as it is written.
+    It is flushed to the disk by the bag's :meth:`BagWriter.close` (one
+    ``sync`` for the whole bag), not file by file: 8,000 ``fsync`` calls, each a
+    journal commit, were two thirds of an export of 1,000 testimonies."""
 
     def __init__(self, target: Path) -> None:
         target.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
@@ -133,10 +136,7 @@ class _Sink:
             self.size += len(piece)
 
     def close(self) -> str:
-        try:
-            os.fsync(self._file.fileno())
-        finally:
-            self._file.close()
+        self._file.close()
         return self._hash.hexdigest()
 
     def abandon(self) -> None:
@@ -282,7 +282,10 @@ class BagWriter:
         self._write_tag(name, data)
 
     def close(self) -> None:
-        """Write ``tagmanifest-sha256.txt`` over every tag file: the bag is complete."""
+        """Write ``tagmanifest-sha256.txt`` over every tag file, then flush
+        everything written to the disk (``os.sync``: one flush for the whole
+        bag, which ``export`` renames into place only after): the bag is
+        complete."""
         if self._manifest is None:
             raise BagWriteError("finish the payload before closing the bag")
         if self._closed:
@@ -297,6 +300,7 @@ class BagWriter:
         except BaseException:
             sink.abandon()
             raise
+        os.sync()  # every file of the bag (and its folders) on the disk
         self._closed = True
 
 
