@@ -9,6 +9,7 @@ line and exit non-zero, without a traceback (``testimony.client.console``).
 | ``service.cli.forms`` | the organisation | ``forms import``, ``offline-page`` |
 | ``service.courier.cli`` | witnesses and couriers | ``seal``, ``upload``, ``followup``, ``replies`` |
 | ``client.bundle.command`` | anyone holding a bundle | ``verify`` |
+| ``client.monitor.command`` | witnesses and monitors of the log | ``monitor witness-key``, ``monitor witness``, ``monitor watch`` |
 | ``workstation.cli`` | reviewers | ``reviewer new``, ``reviewer show`` (more with the reviewers' work) |
 
 This module sits above the server and the clients alike and gathers their
@@ -31,6 +32,10 @@ commands; nothing imports it (``architecture.ini``).
     testimony offline-page --form FORM.json --intake-key KEY --out PAGE.html [--lang L]...
     testimony forms import FILE.xlsx --out FORM.json
     testimony verify PATH [--identity FILE] [--log-key KEY] [--checkpoint NEWER.txt]
+                     [--log URL|FILE] [--witness-key VKEY]... [--cosignatures N]
+    testimony monitor witness-key --name NAME --out FILE
+    testimony monitor witness --key FILE --log ORIGIN=VKEY [--log ...] --state DIR --listen HOST:PORT
+    testimony monitor watch --server URL --log-key KEY --state DIR [--once] [--interval S] [--witness VKEY]...
 """
 
 from __future__ import annotations
@@ -43,6 +48,7 @@ import typer
 
 from testimony.client.bundle import command as bundle_cli
 from testimony.client.console import error_code, fail, first_line
+from testimony.client.monitor import command as monitor_cli
 from testimony.service.courier import cli as courier_cli
 from testimony.workstation import cli as workstation_cli
 
@@ -86,6 +92,7 @@ def root(
 server_cli.register(app)
 courier_cli.register(app)
 bundle_cli.register(app)
+monitor_cli.register(app)
 forms_cli.register(app)
 workstation_cli.register(app)
 

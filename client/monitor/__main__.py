@@ -1,0 +1,5 @@
+"""``python -m testimony.client.monitor``: the ``monitor`` commands on their own."""
+
+from .command import main
+
+main()
