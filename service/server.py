@@ -47,6 +47,7 @@ from testimony.service.domain.log import (
     load_intake_keys,
     read_signer_key,
 )
+from testimony.service.domain.log_witnesses import LogWitnessPusher, PushLock
 from testimony.service.domain.pow import SECRET_LENGTH, ProofOfWork, StoredSpentChallenges
 from testimony.service.domain.replies import Replies
 from testimony.service.domain.reviewers import Reviewers, Sessions, Standing
@@ -56,6 +57,7 @@ from testimony.service.store import db
 from testimony.service.store.batching import AppendBatcher
 from testimony.service.store.blob_index import BlobIndex
 from testimony.service.store.blobs import BlobStore
+from testimony.service.store.cosignatures import CosignatureTable
 from testimony.service.store.inline_blobs import InlineBlobs, LayeredBlobStore
 from testimony.service.store.log import LogStore
 from testimony.service.store.projections import (
@@ -312,10 +314,35 @@ class Server:
     reviewers: Reviewers
     sessions: Sessions
     log_view: LogView
+    cosignatures: CosignatureTable
+    log_witnesses: LogWitnessPusher | None = None
+
+    def start_log_witnesses(self) -> None:
+        """Start sending settled checkpoints to the configured log witnesses
+        (docs/protocol.md §13), on a thread of this process; nothing if none
+        is configured. Only the process holding the data directory's lock
+        sends (``domain/log_witnesses.py``), so every worker may call this."""
+        witnesses = self.settings.parsed_log_witnesses
+        if not witnesses or self.log_witnesses is not None:
+            return
+        self.log_witnesses = LogWitnessPusher(
+            witnesses,
+            log_store=self.log,
+            cosignatures=self.cosignatures,
+            lock=PushLock(self.settings.log_witness_lock_path),
+            clock=self.settings.clock,
+            granularity=Granularity(self.settings.time_granularity_minutes),
+            interval_seconds=self.settings.log_witness_interval_seconds,
+            timeout_seconds=self.settings.log_witness_timeout_seconds,
+        )
+        self.log_witnesses.start()
 
     def close(self) -> None:
-        """Commit what is queued, stop the batcher, release the database."""
+        """Stop the log witnesses' thread, commit what is queued, stop the
+        batcher, release the database."""
         try:
+            if self.log_witnesses is not None:
+                self.log_witnesses.stop()
             self.batcher.close()
         finally:
             self.engine.dispose()
@@ -454,6 +481,7 @@ def open_server(settings: Settings, *, first: bool = True) -> Server:
         clock=settings.clock,
         granularity=granularity,
     )
+    cosignatures = CosignatureTable(engine)
     return Server(
         settings=settings,
         engine=engine,
@@ -468,7 +496,14 @@ def open_server(settings: Settings, *, first: bool = True) -> Server:
         replies=replies,
         reviewers=reviewers,
         sessions=sessions,
-        log_view=LogView(log, signer, max_entries_page=settings.max_log_entries_page),
+        log_view=LogView(
+            log,
+            signer,
+            max_entries_page=settings.max_log_entries_page,
+            cosignatures=cosignatures,
+            witnesses=[w.id for w in settings.parsed_log_witnesses],
+        ),
+        cosignatures=cosignatures,
     )
 
 

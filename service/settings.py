@@ -27,11 +27,17 @@ from typing import Any
 
 from testimony.service.domain.clock import Clock, SystemClock
 from testimony.service.domain.errors import BadSettings
+from testimony.service.domain.log_witnesses import (
+    MAX_LOG_WITNESSES,
+    LogWitness,
+    parse_log_witness,
+)
 
 __all__ = [
     "DATABASE_FILE",
     "ENV_PREFIX",
     "LOG_KEY_FILE",
+    "LOG_WITNESS_LOCK_FILE",
     "POW_SECRET_FILE",
     "SETUP_TOKEN_FILE",
     "Settings",
@@ -44,6 +50,8 @@ DATABASE_FILE = "testimony.sqlite3"
 BLOBS_DIR = "blobs"
 LOG_KEY_FILE = "log-key"
 """The log's signing key (a C2SP signer key string), mode 0600."""
+LOG_WITNESS_LOCK_FILE = "log-witnesses.lock"
+"""Locked by the one server process that talks to the log witnesses (empty)."""
 POW_SECRET_FILE = "pow-secret"  # noqa: S105 - a file name, not a secret
 SETUP_TOKEN_FILE = "setup-token.sha256"  # noqa: S105 - a file name; it holds a hash
 """The proof-of-work MAC secret (32 bytes), mode 0600."""
@@ -136,6 +144,18 @@ class Settings:
     connection is closed to make room, or, if none is idle, a new one is
     answered 503."""
 
+    log_witnesses: tuple[str, ...] = ()
+    """The log witnesses the organisation configured (docs/protocol.md §13), each
+    ``<submission prefix>=<verifier key>`` (the key of type 0x04); none by
+    default, and then nothing is sent anywhere. From the command line
+    ``--log-witness`` (repeated), in ``TESTIMONY_LOG_WITNESSES`` separated by
+    white space, in a TOML file a list of strings."""
+    log_witness_interval_seconds: int = 10
+    """The least time between two rounds of requests to the log witnesses."""
+    log_witness_timeout_seconds: int = 10
+    """How long one request to a log witness may take to connect, or to send
+    or receive its next bytes."""
+
     batch_max_entries: int = 256
     batch_max_wait_ms: float = 2.0
     max_log_entries_page: int = 1_000
@@ -163,6 +183,8 @@ class Settings:
             "upload_lifetime_seconds",
             "unreferenced_blob_expiry_seconds",
             "upload_stall_seconds",
+            "log_witness_interval_seconds",
+            "log_witness_timeout_seconds",
             "batch_max_entries",
             "max_log_entries_page",
             "max_header_bytes",
@@ -210,6 +232,10 @@ class Settings:
         ):
             if not 1 <= getattr(self, name) <= MAX_TIMEOUT_SECONDS:
                 raise BadSettings(f"{name} is 1 to {MAX_TIMEOUT_SECONDS}")
+        for name in ("log_witness_interval_seconds", "log_witness_timeout_seconds"):
+            if not 1 <= getattr(self, name) <= MAX_TIMEOUT_SECONDS:
+                raise BadSettings(f"{name} is 1 to {MAX_TIMEOUT_SECONDS}")
+        self.parsed_log_witnesses  # noqa: B018 - raises BadSettings for a bad one
 
     # --- derived -----------------------------------------------------------------
 
@@ -217,6 +243,21 @@ class Settings:
     def connections_per_worker(self) -> int:
         """The PostgreSQL connections one server process may open."""
         return self.database_connections // self.workers
+
+    @property
+    def parsed_log_witnesses(self) -> list[LogWitness]:
+        """``log_witnesses`` parsed. Raises :class:`BadSettings` for a malformed
+        one, two with one key, or more than ``MAX_LOG_WITNESSES``."""
+        if not isinstance(self.log_witnesses, (tuple, list)) or not all(
+            isinstance(text, str) for text in self.log_witnesses
+        ):
+            raise BadSettings("log_witnesses is a list of <URL>=<verifier key>")
+        if len(self.log_witnesses) > MAX_LOG_WITNESSES:
+            raise BadSettings(f"at most {MAX_LOG_WITNESSES} log witnesses")
+        witnesses = [parse_log_witness(text) for text in self.log_witnesses]
+        if len({w.id for w in witnesses}) != len(witnesses):
+            raise BadSettings("two log witnesses have the same key")
+        return witnesses
 
     def require_data_dir(self) -> Path:
         """The data dir. Raises :class:`BadSettings` if none is set."""
@@ -245,6 +286,12 @@ class Settings:
     def log_key_path(self) -> Path:
         """The log signing key file. Raises :class:`BadSettings` without a data dir."""
         return self.require_data_dir() / LOG_KEY_FILE
+
+    @property
+    def log_witness_lock_path(self) -> Path:
+        """The file whose lock makes one server process the witness client
+        (``domain/log_witnesses.py``). Raises :class:`BadSettings` without a data dir."""
+        return self.require_data_dir() / LOG_WITNESS_LOCK_FILE
 
     @property
     def pow_secret_path(self) -> Path:
@@ -294,6 +341,12 @@ def _convert(name: str, kind: type, value: Any, source: str) -> Any:
             if not isinstance(value, int):
                 raise TypeError
             return value
+        if kind is tuple:
+            if isinstance(value, str):
+                return tuple(value.split())
+            if not isinstance(value, (list, tuple)) or not all(isinstance(v, str) for v in value):
+                raise TypeError
+            return tuple(value)
         if kind is float:
             if isinstance(value, bool):
                 raise TypeError
@@ -342,7 +395,7 @@ def load_settings(
     values: dict[str, Any] = {}
     for name, kind in types.items():
         env_name = ENV_PREFIX + name.upper()
-        if flags.get(name) is not None:
+        if flags.get(name) not in (None, [], ()):
             values[name] = _convert(name, kind, flags[name], "the command line")
         elif environ.get(env_name, "") != "":
             values[name] = _convert(name, kind, environ[env_name], env_name)

@@ -87,6 +87,7 @@ def create_app(settings: Settings, *, first: bool = True) -> FastAPI:
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
         try:
+            server.start_log_witnesses()  # in the serving process, after any fork
             yield
         finally:
             server.close()

@@ -129,6 +129,15 @@ def serve(
         int | None,
         typer.Option("--workers", help="Server processes, about one core each (default 1)."),
     ] = None,
+    log_witnesses: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--log-witness",
+            help="A log witness to send checkpoints to, as URL=VERIFIER-KEY (repeatable; "
+            "docs/protocol.md §13).",
+            show_default=False,
+        ),
+    ] = None,
     config: Config = None,
 ) -> None:
     """Run the intake server (no access log, no client addresses, no proxy headers).
@@ -136,6 +145,8 @@ def serve(
     Every connection is held to the limits of the settings (``max_header_bytes``,
     ``header_timeout_seconds``, ``body_timeout_seconds``,
     ``keepalive_timeout_seconds``, ``max_connections``; docs/server.md "Limits").
+    With log witnesses configured, one process sends them the settled
+    checkpoints and the checkpoint route serves their cosignatures (§13).
     """
     from testimony.forms.registry import bundled_forms, load_forms_dir
     from testimony.service import server as setup
@@ -152,6 +163,7 @@ def serve(
             pow_bits=pow_bits,
             forms_dir=forms_dir,
             workers=workers,
+            log_witnesses=log_witnesses,
         )
         limits = serving.Limits.of(settings)  # refuses a file-descriptor limit too low
         registry = load_forms_dir(settings.forms_dir) if settings.forms_dir else bundled_forms()

@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import os
 import stat
+from collections.abc import Sequence
 from datetime import datetime
 from pathlib import Path
 
@@ -34,6 +35,7 @@ from testimony.crypto import entries, merkle, note
 from testimony.crypto.encoding import hex_decode
 from testimony.crypto.errors import MalformedInput
 from testimony.service.store import errors as store_errors
+from testimony.service.store.cosignatures import CosignatureTable
 from testimony.service.store.log import LogStore
 from testimony.service.store.projections import IntakeKeyTable
 
@@ -45,6 +47,7 @@ from .errors import (
     NotInitialised,
     Unavailable,
 )
+from .log_witnesses import with_cosignatures
 
 __all__ = [
     "INTAKE_KEY_TYPE",
@@ -163,10 +166,20 @@ def load_intake_keys(log: LogStore) -> dict[str, bytes]:
 class LogView:
     """What ``GET /api/v1/log/...`` answers, with the range checks of §9."""
 
-    def __init__(self, log: LogStore, signer: LogSigner, *, max_entries_page: int) -> None:
+    def __init__(
+        self,
+        log: LogStore,
+        signer: LogSigner,
+        *,
+        max_entries_page: int,
+        cosignatures: CosignatureTable | None = None,
+        witnesses: Sequence[str] = (),
+    ) -> None:
         self._log = log
         self._signer = signer
         self._max_entries_page = max_entries_page
+        self._cosignatures = cosignatures
+        self._witnesses = list(witnesses)
 
     @property
     def verifier_key(self) -> str:
@@ -179,11 +192,16 @@ class LogView:
         return self._signer.origin
 
     def checkpoint(self) -> str:
-        """The latest signed checkpoint. Raises :class:`Unavailable` before the first."""
+        """The latest signed checkpoint, with the cosignatures the configured
+        log witnesses gave for exactly that note (§13), in their configured
+        order. Raises :class:`Unavailable` before the first."""
         latest = self._log.latest_checkpoint()
         if latest is None:
             raise Unavailable("the log has no checkpoint yet")
-        return latest.note
+        if self._cosignatures is None or not self._witnesses:
+            return latest.note
+        lines = self._cosignatures.lines(latest.size, self._witnesses)
+        return with_cosignatures(latest.note, lines)
 
     def inclusion(self, entry_id: str, size: int) -> merkle.InclusionProof:
         """The inclusion proof of entry ``entry_id`` (hex) in the tree of ``size``.

@@ -14,7 +14,9 @@ recomputes. The ``referenced`` flag of ``blobs`` is projected too.
 No table has a row timestamp. The only times stored are expiry bounds, as
 whole Unix seconds that the caller has already floored (docs/protocol.md §9): a
 blob's ``created``, an upload's ``expires``, a proof-of-work challenge's
-``expires``. Nothing here identifies a client.
+``expires``; and the witnesses' own timestamps inside ``cosignatures`` lines,
+which are taken only after the checkpoint's time granule has ended. Nothing
+here identifies a client.
 
 A change here needs a migration in ``migrations/versions/``;
 ``tests/service/store/test_migrations.py`` fails while the two differ.
@@ -126,6 +128,26 @@ class Checkpoint(Base):
     note: Mapped[str] = mapped_column(Text)
 
     __table_args__ = (CheckConstraint("size >= 0", name="size_not_negative"),)
+
+
+class CheckpointCosignature(Base):
+    """A witness's verified cosignature (docs/protocol.md §13) of the checkpoint of ``size``.
+
+    ``witness`` is ``<key name>+<hex key ID>``; ``line`` the cosignature line
+    as the witness sent it, with its newline. Its timestamp is the witness's,
+    not the server's, and tells no more than the checkpoint's floored time:
+    only a checkpoint whose time granule has ended is sent to a witness
+    (``domain/log_witnesses.py``). The server writes a row once and never
+    changes it; a lost row is gathered again.
+    """
+
+    __tablename__ = "cosignatures"
+
+    size: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=False)
+    """The size of the checkpoint cosigned (no foreign key: the append-only
+    ``checkpoints`` table must meet its own refusal of a TRUNCATE first)."""
+    witness: Mapped[str] = mapped_column(Text, primary_key=True)
+    line: Mapped[str] = mapped_column(Text)
 
 
 class Blob(Base):
