@@ -884,6 +884,11 @@ def _write_sealed(
     return written
 
 
+def _archive_partial(out: Path) -> Path:
+    """Where the archive of ``out`` is written before it is renamed (``archive.py``)."""
+    return out.with_name(out.name + ".partial")
+
+
 def _bag_name(out: Path) -> str:
     name = out.name
     for suffix in (".age", ".zip"):
@@ -929,7 +934,9 @@ def export(
             f"{partial} is the bag of export {holding[0][:16]}, held for approval (`testimony "
             "exports list`)"
             if holding
-            else f"{partial} is what an interrupted export left: remove it and export again",
+            else f"{partial} is what an interrupted export left: remove it"
+            + (f" and {leftover}" if (leftover := _archive_partial(out)).exists() else "")
+            + " and export again",
             "out-exists",
         )
     if releases and profile.files != "unless-released":
