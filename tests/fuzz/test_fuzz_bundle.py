@@ -4,11 +4,11 @@ crash and no hang; skipped where atheris is not installed."""
 
 from __future__ import annotations
 
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
+
+from tests.fuzz._atheris import need_atheris, run_harness
 
 HARNESS = Path(__file__).with_name("fuzz_bundle.py")
 RUNS = 600
@@ -16,10 +16,7 @@ SECONDS = 30
 
 
 def test_the_seed_bundle_verifies_as_a_folder_and_as_a_zip(tmp_path: Path) -> None:
-    pytest.importorskip(
-        "atheris",
-        reason="atheris is not installed (`pip install atheris`); the coverage-guided fuzz is skipped",
-    )
+    need_atheris()
     from testimony.client.bundle.archive import check_zip, zip_bag
     from testimony.client.bundle.verify import verify
     from tests.fuzz.fuzz_bundle import build_seed_bundle
@@ -38,28 +35,6 @@ def test_the_seed_bundle_verifies_as_a_folder_and_as_a_zip(tmp_path: Path) -> No
 @pytest.mark.slow
 @pytest.mark.timeout(SECONDS + 300)
 def test_atheris_finds_no_crash_in_the_bundle_readers(tmp_path: Path) -> None:
-    pytest.importorskip(
-        "atheris",
-        reason="atheris is not installed (`pip install atheris`); the coverage-guided fuzz is skipped",
-    )
-    result = subprocess.run(
-        [
-            sys.executable,
-            str(HARNESS),
-            f"-runs={RUNS}",
-            f"-max_total_time={SECONDS}",
-            "-seed=1",
-            "-timeout=10",
-            f"-artifact_prefix={tmp_path}/",
-        ],
-        cwd=tmp_path,
-        env={"PATH": "/usr/bin:/bin", "TMPDIR": str(tmp_path)},
-        capture_output=True,
-        text=True,
-        timeout=SECONDS + 240,
-        check=False,
-    )
-    assert result.returncode == 0, result.stderr[-4000:]
-    assert "Done " in result.stderr and not list(tmp_path.glob("crash-*"))
+    run_harness(HARNESS, tmp_path, runs=RUNS, seconds=SECONDS, private=True)
     # The harness's private folder is gone, whatever way libFuzzer ended.
     assert not list(tmp_path.glob("testimony-fuzz-bundle-*"))

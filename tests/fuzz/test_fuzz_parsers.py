@@ -5,11 +5,11 @@ and no hang; skipped where atheris is not installed."""
 
 from __future__ import annotations
 
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
+
+from tests.fuzz._atheris import need_atheris, run_harness
 
 HARNESS = Path(__file__).with_name("fuzz_parsers.py")
 RUNS = 60_000
@@ -17,10 +17,7 @@ SECONDS = 12
 
 
 def test_every_seed_is_valid_and_every_target_is_seeded() -> None:
-    pytest.importorskip(
-        "atheris",
-        reason="atheris is not installed (`pip install atheris`); the coverage-guided fuzz is skipped",
-    )
+    need_atheris()
     from testimony.crypto import checkpoint, receipts
     from tests.fuzz import fuzz_parsers as harness
 
@@ -46,31 +43,9 @@ def test_every_seed_is_valid_and_every_target_is_seeded() -> None:
 @pytest.mark.slow
 @pytest.mark.timeout(SECONDS + 300)
 def test_atheris_finds_no_crash_in_the_parsers(tmp_path: Path) -> None:
-    pytest.importorskip(
-        "atheris",
-        reason="atheris is not installed (`pip install atheris`); the coverage-guided fuzz is skipped",
-    )
-    result = subprocess.run(
-        [
-            sys.executable,
-            str(HARNESS),
-            f"-runs={RUNS}",
-            f"-max_total_time={SECONDS}",
-            "-seed=1",
-            "-timeout=10",
-            f"-artifact_prefix={tmp_path}/",
-        ],
-        cwd=tmp_path,
-        env={"PATH": "/usr/bin:/bin", "TMPDIR": str(tmp_path)},
-        capture_output=True,
-        text=True,
-        timeout=SECONDS + 240,
-        check=False,
-    )
-    assert result.returncode == 0, result.stderr[-4000:]
-    assert "Done " in result.stderr and not list(tmp_path.glob("crash-*"))
+    printed = run_harness(HARNESS, tmp_path, runs=RUNS, seconds=SECONDS, private=True)
     # It started from the seed corpus and the formats' dictionary.
-    assert "files found in " + str(tmp_path / "testimony-fuzz-parsers-") in result.stderr
-    assert "Dictionary: " in result.stderr
+    assert "files found in " + str(tmp_path / "testimony-fuzz-parsers-") in printed
+    assert "Dictionary: " in printed
     # The harness's private folder is gone, whatever way libFuzzer ended.
     assert not list(tmp_path.glob("testimony-fuzz-parsers-*"))
