@@ -848,7 +848,8 @@ def _write_sealed(
         if not isinstance(descriptor, dict) or descriptor.get("blob") not in item.entry.attachments:
             continue  # the log does not fix it: the verifier could vouch for nothing
         blob = str(descriptor["blob"])
-        data = cache.blob(blob)
+        with cache.reading_ciphertexts():
+            data = cache.blob(blob)
         if data is None or sha256(data).hex() != blob:
             raise ExportRefused(
                 f"file {n} of {item.id} is not in this workstation's cache (sync first; or it "

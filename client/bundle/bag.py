@@ -118,8 +118,11 @@ class _Sink:
     ``sync`` for the whole bag), not file by file: 8,000 ``fsync`` calls, each a
     journal commit, were two thirds of an export of 1,000 testimonies."""
 
-    def __init__(self, target: Path) -> None:
-        target.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+    def __init__(self, target: Path, made: set[Path] | None = None) -> None:
+        if made is None or target.parent not in made:
+            target.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+            if made is not None:
+                made.add(target.parent)
         descriptor = os.open(target, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
         self._file: BinaryIO = os.fdopen(descriptor, "wb", buffering=0)
         self._hash = hashlib.sha256()
@@ -163,6 +166,8 @@ class BagWriter:
         self._tags: dict[str, str] = {}
         self._manifest: str | None = None
         self._closed = False
+        self._made: set[Path] = set()
+        """Folders of data/ made so far (a mkdir costs as much as a file's creation)."""
 
     @classmethod
     def resume(cls, root: Path) -> BagWriter:
@@ -188,6 +193,7 @@ class BagWriter:
             writer._tags[relative] = _hash_file(path)[0]
         writer._manifest = writer._tags[MANIFEST]
         writer._closed = False
+        writer._made = set()
         return writer
 
     # --- the payload -----------------------------------------------------------------
@@ -203,7 +209,7 @@ class BagWriter:
         path = _payload_path(path)
         if path in self._payload:
             raise BagWriteError(f"data/{path} is written already")
-        return path, _Sink(self.root / layout.DATA / path)
+        return path, _Sink(self.root / layout.DATA / path, self._made)
 
     def add_chunks(self, path: str, chunks: Iterable[bytes | bytearray | memoryview]) -> str:
         """Write the file ``data/<path>`` from ``chunks`` (an iterator: each is
