@@ -584,5 +584,6 @@ def audit_settings(
             verifier_key=verifier_key,
             granularity=Granularity(settings.time_granularity_minutes),
             progress=progress,
+            witnesses={w.id: w.key for w in settings.parsed_log_witnesses},
         )
     return notes, findings

@@ -20,7 +20,11 @@ stored but the entries' bytes and the signed checkpoints, and rebuilds the rest:
 4. every blob an entry names that the server keeps (a submission's or a
    follow-up's header, body and attachments, a reply's sealed bytes; read by
    ``testimony.crypto.entries``, ``kept_blobs``) is stored and hashes to its
-   id, and so does every other blob the store records.
+   id, and so does every other blob the store records;
+5. every witness's cosignature kept (§13): it is of a checkpoint the log
+   signed, and, for a witness the settings name, it verifies with that
+   witness's key over that checkpoint (a line replaced in the database would
+   be served to clients as a forgery).
 
 It never stops at the first finding: it returns all of them (at most
 :data:`MAX_PER_CODE` of one kind, then one line saying how many more), each
@@ -38,13 +42,14 @@ from typing import Any
 
 from sqlalchemy.engine import Engine
 
-from testimony.crypto import canonical, entries, merkle
+from testimony.crypto import canonical, cosignature, entries, merkle
 from testimony.crypto import checkpoint as checkpoints
 from testimony.crypto.errors import CryptoError, EntryMalformed
 from testimony.crypto.rfc3339 import parse_time
 from testimony.service.store import errors as store_errors
 from testimony.service.store.blob_index import BlobIndex
 from testimony.service.store.blobs import BlobStore
+from testimony.service.store.cosignatures import CosignatureTable
 from testimony.service.store.inline_blobs import InlineBlobs
 from testimony.service.store.log import LogStore, StoredCheckpoint
 
@@ -168,8 +173,10 @@ class _Auditor:
         origin: str | None,
         granularity: Granularity | None,
         progress: AuditProgress | None = None,
+        witnesses: Mapping[str, cosignature.CosignerKey] | None = None,
     ) -> None:
         self.log = log
+        self.witnesses = witnesses or {}
         self.progress = progress
         self.engine = engine
         self.blobs = blobs
@@ -240,7 +247,40 @@ class _Auditor:
             )
         self._check_recorded_blobs()
         self._check_inline_rows()
+        self._check_cosignatures()
         return self.findings.result()
+
+    def _check_cosignatures(self) -> None:
+        """5: each kept cosignature is of a signed checkpoint and, for a
+        configured witness, verifies with its key over that note."""
+        for size, witness, line in CosignatureTable(self.engine).rows():
+            try:
+                note = self.log.checkpoint(size).note
+            except store_errors.CheckpointNotFound:
+                self.findings.add(
+                    Finding(
+                        "cosignature-orphan",
+                        f"a cosignature of {witness} names no checkpoint of size {size}",
+                        size=size,
+                    )
+                )
+                continue
+            key = self.witnesses.get(witness)
+            if key is None:
+                continue  # a witness no longer configured: its key is not known here
+            try:
+                found = cosignature.cosignatures(cosignature.add(note, [line]), [key])
+            except CryptoError:
+                found = []
+            if not found:
+                self.findings.add(
+                    Finding(
+                        "cosignature-bad",
+                        f"the cosignature of {witness} kept for the checkpoint of size {size} "
+                        "does not verify with its key",
+                        size=size,
+                    )
+                )
 
     def _report(self, total: int) -> None:
         # Entries appended while the audit runs are checked too: total grows.
@@ -498,6 +538,7 @@ def audit(
     origin: str | None = None,
     granularity: Granularity | None = None,
     progress: AuditProgress | None = None,
+    witnesses: Mapping[str, cosignature.CosignerKey] | None = None,
 ) -> list[Finding]:
     """Audit the log in ``engine`` (and the blobs in ``blobs``); return every finding.
 
@@ -505,8 +546,10 @@ def audit(
     which is itself a finding); ``origin`` the expected origin (None: the key's
     name); ``granularity`` the time granularity to check times against (None:
     not checked); ``blobs`` None skips the blob checks; ``progress`` is told
-    how many entries (with their blobs) have been checked. An empty list
-    means everything holds. Raises only what the database raises.
+    how many entries (with their blobs) have been checked; ``witnesses``
+    the configured log witnesses' keys by ``<name>+<hex key ID>``, whose kept
+    cosignatures are verified. An empty list means everything holds. Raises
+    only what the database raises.
     """
     return _Auditor(
         log=log,
@@ -516,4 +559,5 @@ def audit(
         origin=origin,
         granularity=granularity,
         progress=progress,
+        witnesses=witnesses,
     ).run()

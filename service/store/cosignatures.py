@@ -55,6 +55,18 @@ class CosignatureTable:
         found = {row.witness: row.line for row in rows}
         return [found[w] for w in witnesses if w in found]
 
+    def rows(self) -> list[tuple[int, str, str]]:
+        """Every cosignature kept: ``(size, witness, line)``, by size and witness."""
+        with self._reader.connect() as connection:
+            found = connection.execute(
+                select(
+                    CheckpointCosignature.size,
+                    CheckpointCosignature.witness,
+                    CheckpointCosignature.line,
+                ).order_by(CheckpointCosignature.size, CheckpointCosignature.witness)
+            ).all()
+        return [(int(row.size), str(row.witness), str(row.line)) for row in found]
+
     def latest_size(self, witness: str) -> int:
         """The largest checkpoint size ``witness`` cosigned, 0 if none."""
         with self._reader.connect() as connection:

@@ -348,3 +348,32 @@ def test_checkpoints_of_a_forked_tree_are_refused_by_the_client_checks(logged: L
     text = checkpoint.sign(ORIGIN, held.size, held.root, other, ORIGIN, time)
     with pytest.raises(CheckpointError):
         checkpoint.verify(text, logged.log_key, origin=ORIGIN)
+
+
+def test_a_cosignature_forged_or_orphaned_in_the_database_is_named(
+    logged: Logged, copy: Path
+) -> None:
+    """The witnesses' cosignatures (§13) are kept in their own table, served
+    below the log's signature: a line replaced there, or one naming no
+    checkpoint, is named by the audit for every witness the settings name."""
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
+    from testimony.crypto import cosignature
+    from testimony.service.server import audit_settings
+    from testimony.service.settings import Settings
+
+    signer = cosignature.CosignerSigner("witness.test/w", Ed25519PrivateKey.generate())
+    witness = f"{signer.key.name}+{signer.key.key_id.hex()}"
+    settings = Settings(data_dir=copy, log_witnesses=(f"http://127.0.0.1:9={signer.key}",))
+    with contextlib.closing(sqlite3.connect(copy / DATABASE)) as db:
+        (text,) = db.execute("SELECT note FROM checkpoints WHERE size = 7").fetchone()
+    honest = cosignature.cosign(text, signer, 1_800_000_000)
+    with below_the_rules(copy) as db:
+        db.execute("INSERT INTO cosignatures VALUES (7, ?, ?)", (witness, honest))
+    assert audit_settings(settings)[1] == []
+    forged = cosignature.cosign(text, signer, 1_800_000_001)[:-6] + "AAAA=\n"
+    with below_the_rules(copy) as db:
+        db.execute("UPDATE cosignatures SET line = ? WHERE size = 7", (forged,))
+        db.execute("INSERT INTO cosignatures VALUES (99, ?, ?)", (witness, honest))
+    codes = {(f.code, f.size) for f in audit_settings(settings)[1]}
+    assert codes == {("cosignature-bad", 7), ("cosignature-orphan", 99)}
