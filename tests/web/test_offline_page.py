@@ -38,9 +38,7 @@ from tests.web.jpeg import photo_with_gps
 from tests.web.test_build import DOCUMENTATION_URLS
 
 FORM = bundled_forms().latest("kordai-2020")
-FORM_FILE = (
-    Path(__file__).resolve().parents[2] / "forms" / "definitions" / "kordai-2020.v2.json"
-)
+FORM_FILE = Path(__file__).resolve().parents[2] / "forms" / "definitions" / "kordai-2020.v2.json"
 TESTIMONY = str(Path(sys.executable).parent / "testimony")
 SEAL_TIMEOUT_MS = 90_000
 REQUIRED_RU = json.loads(FORM_FILE.parent.parent.joinpath("messages.json").read_text("utf-8"))[

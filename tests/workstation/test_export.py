@@ -34,7 +34,6 @@ from testimony.crypto import submission
 from testimony.crypto.encoding import b64u_encode
 from testimony.crypto.receipt import WitnessKeys
 from testimony.forms import bundled_forms
-from testimony.workstation.export import export, load_profile
 from tests.workstation.test_session import (
     Organisation,
     follow_up,

@@ -81,7 +81,7 @@ def released(
 
     ok(run("sync", "--workstation", second))
     asked = ok(run("exports", "list", "--workstation", second))
-    assert f"awaiting approval: the export by" in asked and "1 testimonies" in asked
+    assert "awaiting approval: the export by" in asked and "1 testimonies" in asked
     assert "prosecutor for prosecutor" in asked
     approved = ok(run("reviewer", "approve", proposal, "--workstation", second))
     assert "approved the export by" in approved and "it has taken effect" in approved
