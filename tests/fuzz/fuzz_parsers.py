@@ -20,9 +20,15 @@ byte  target                                                         may raise
       no request, a submission's or a follow-up's
 5     receipt codes: ``receipt.normalise``                           ``ReceiptCodeError``, with
                                                                      its one fixed message
+6     STREAM (§2): ``stream.decrypt`` with a fixed key               ``StreamError``
+7     log entries (§9, §12): ``entries.parse_entry``, logged or      ``EntryMalformed``
+      sent
+8     cosignatures (§13): ``cosignature.cosignatures`` of pinned     ``CheckpointError``
+      witnesses on a note
+9     form definitions (§5): ``forms.schema.load_form``              ``FormInvalid``
 ====  =============================================================  ============================
 
-The first byte of an input picks the target (modulo 6), the second, for
+The first byte of an input picks the target (modulo 10), the second, for
 targets with several modes, the mode; the rest is the text (UTF-8, with
 bytes that are not UTF-8 as lone surrogates, as a JSON string can carry
 them), the header (Latin-1, as Starlette decodes headers) or the JSON.
@@ -30,7 +36,9 @@ What a target accepts must also be what it says: a note serialises back to
 its text, a checkpoint that verifies parses to the same fields, a key prints
 back as the string it was read from, a header is a number or a blob id of
 the right shape, a receipt verifies to its own id and index, a code is 20
-ASCII digits found in what was typed.
+ASCII digits found in what was typed, a STREAM that opens is what its
+plaintext seals to, an entry read is the entry type its bytes name, a
+cosignature counted is a pinned witness's, a form read hashes its own JCS.
 
 ::
 
@@ -67,6 +75,7 @@ from __future__ import annotations
 
 import contextlib
 import gc
+import hashlib
 import json
 import os
 import shutil
@@ -82,16 +91,31 @@ import atheris
 
 from testimony.client import tus as client_tus
 from testimony.client.http import Proof
-from testimony.crypto import checkpoint, followup, merkle, note, receipt, receipts, signing
+from testimony.crypto import (
+    checkpoint,
+    cosignature,
+    entries,
+    followup,
+    merkle,
+    note,
+    receipt,
+    receipts,
+    signing,
+    stream,
+)
 from testimony.crypto.encoding import b64u_decode, b64u_encode
 from testimony.crypto.errors import (
     CheckpointError,
+    EntryMalformed,
     MalformedInput,
     NoteFormatError,
     ReceiptCodeError,
     ReceiptError,
+    StreamError,
 )
 from testimony.crypto.submission import SealedSubmission
+from testimony.forms.errors import FormInvalid
+from testimony.forms.schema import load_form
 from testimony.service.api import tus
 from testimony.service.api.errors import UnsupportedMediaType
 from testimony.service.domain.errors import MalformedUpload
@@ -133,7 +157,15 @@ TUS_HEADERS = (
 )
 """The header a tus input is (the input's second byte picks one)."""
 
-NOTE, CHECKPOINT_TARGET, KEY, TUS, RECEIPT, CODE = range(6)
+NOTE, CHECKPOINT_TARGET, KEY, TUS, RECEIPT, CODE, STREAM, ENTRY, COSIGNED, FORM = range(10)
+TARGETS = 10
+STREAM_KEY = bytes(range(32))
+COSIGNERS = tuple(
+    cosignature.CosignerSigner(
+        f"witness.example.org/w{i}", signing.private_key_from_seed(bytes([i + 7]) * 32)
+    )
+    for i in range(2)
+)
 
 
 def _text(data: bytes) -> str:
@@ -236,6 +268,47 @@ def fuzz_code(data: bytes) -> None:
     assert code.digits in text.replace("-", "").replace(" ", "")
 
 
+def fuzz_stream(data: bytes) -> None:
+    """``stream.decrypt`` opens a STREAM or raises ``StreamError``; what opens
+    seals back to the same bytes (the nonces are the chunks' positions)."""
+    try:
+        plain = stream.decrypt(STREAM_KEY, data)
+    except StreamError:
+        return
+    assert stream.encrypt(STREAM_KEY, plain) == data, "a STREAM opened to another sealing"
+
+
+def fuzz_entry(mode: int, data: bytes) -> None:
+    """``parse_entry`` reads an entry of the protocol or raises ``EntryMalformed``."""
+    logged = (True, False, None)[mode % 3]
+    try:
+        parsed = entries.parse_entry(data, logged=logged)
+    except EntryMalformed:
+        return
+    assert json.loads(data)["type"] == parsed.TYPE, "an entry read as another type"
+
+
+def fuzz_cosigned(data: bytes) -> None:
+    """``cosignatures`` counts the pinned witnesses' valid lines on a note or
+    raises a ``CheckpointError`` (a malformed note, a forged line)."""
+    text = _text(data)
+    keys = [c.key for c in COSIGNERS]
+    try:
+        found = cosignature.cosignatures(text, keys)
+    except CheckpointError:
+        return
+    assert {c.name for c in found} <= {k.name for k in keys} and len(found) <= len(keys)
+
+
+def fuzz_form(data: bytes) -> None:
+    """``load_form`` reads a form of §5 or raises ``FormInvalid``."""
+    try:
+        form = load_form(data)
+    except FormInvalid:
+        return
+    assert form.sha256 == hashlib.sha256(form.jcs).hexdigest() and form.fields
+
+
 def _laid_over(honest: Mapping[str, Any], value: Any) -> Any:
     """An object's members in place of the honest receipt's (``inclusion``'s one
     by one); any other JSON value stands for the whole receipt. An ``entry``
@@ -261,7 +334,7 @@ def one_input(data: bytes) -> None:
     """libFuzzer's target: the first byte picks a target (the module docstring)."""
     if len(data) < 2:
         return
-    target, mode, rest = data[0] % 6, data[1], data[2:]
+    target, mode, rest = data[0] % TARGETS, data[1], data[2:]
     if target == NOTE:
         fuzz_note(mode, rest)
     elif target == CHECKPOINT_TARGET:
@@ -272,8 +345,16 @@ def one_input(data: bytes) -> None:
         fuzz_tus(mode, rest)
     elif target == RECEIPT:
         fuzz_receipt(mode, rest)
-    else:
+    elif target == CODE:
         fuzz_code(data[1:])
+    elif target == STREAM:
+        fuzz_stream(data[1:])
+    elif target == ENTRY:
+        fuzz_entry(mode, rest)
+    elif target == COSIGNED:
+        fuzz_cosigned(data[1:])
+    else:
+        fuzz_form(data[1:])
 
 
 # --- the seeds ------------------------------------------------------------------------------
@@ -407,6 +488,25 @@ def seeds() -> list[bytes]:
         bytes([CODE]) + item.encode("utf-8")
         for item in [*CODES["accept"], *CODES["reject"], *(d["code"] for d in CODES["derive"])]
     ]
+    out += [
+        bytes([STREAM]) + stream.encrypt(STREAM_KEY, bytes(size))
+        for size in (0, 1, stream.CHUNK, stream.CHUNK + 1)
+    ]
+    logged = [b64u_decode(honest["entry"]) for honest, _ in RECEIPTS]
+    out += [bytes([ENTRY, mode]) + data for data in logged for mode in range(3)]
+    out += [
+        bytes([COSIGNED])
+        + cosignature.add(
+            signed, [cosignature.cosign(signed, c, 1_800_000_000) for c in COSIGNERS[:count]]
+        ).encode("utf-8")
+        for count in (1, 2)
+    ]
+    forms = Path(__file__).resolve().parents[2] / "forms" / "definitions"
+    out += [
+        bytes([FORM]) + path.read_bytes()
+        for path in sorted(forms.glob("kordai-2020*.json"))
+        if not path.name.endswith(".review.json")
+    ]
     return out
 
 
@@ -471,7 +571,14 @@ def _work_folder() -> Path:
     return work
 
 
-INSTRUMENTED = ("testimony.crypto", "testimony.service.api.tus", "base64", "json", "_strptime")
+INSTRUMENTED = (
+    "testimony.crypto",
+    "testimony.forms.schema",
+    "testimony.service.api.tus",
+    "base64",
+    "json",
+    "_strptime",
+)
 """The modules whose code is instrumented for coverage: the parsers and what
 they call, not the whole server and client they were imported with."""
 

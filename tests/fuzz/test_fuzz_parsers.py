@@ -1,5 +1,6 @@
 """The atheris harness of the notes, checkpoints, key strings, tus headers,
-receipts and receipt codes (tests/fuzz/fuzz_parsers.py) starts from valid
+receipts, receipt codes, STREAM, log entries, cosignatures and form
+definitions (tests/fuzz/fuzz_parsers.py) starts from valid
 inputs of every target, and runs for a bounded number of inputs with no crash
 and no hang; skipped where atheris is not installed."""
 
@@ -30,7 +31,7 @@ def test_every_seed_is_valid_and_every_target_is_seeded() -> None:
     seeds = harness.seeds()
     for seed in seeds:
         harness.one_input(seed)  # a valid input is no crash
-    assert {seed[0] for seed in seeds} == set(range(6))
+    assert {seed[0] for seed in seeds} == set(range(harness.TARGETS))
     # Every key and header mode, every receipt mode (whole and laid over) has a seed.
     for target, modes in (
         (harness.NOTE, len(harness.NOTE_KEYS)),
