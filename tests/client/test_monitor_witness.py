@@ -22,6 +22,8 @@ from pathlib import Path
 import httpx
 import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from testimony.crypto import checkpoint, cosignature, merkle, note
 from testimony.crypto.encoding import b64_encode
@@ -247,3 +249,47 @@ def test_a_key_file_others_may_read_is_refused(
         text=True,
     )
     assert again.returncode == 1 and "never replaced" in again.stderr
+
+
+# --- hostile bodies, in process ------------------------------------------------------------
+
+
+@settings(
+    max_examples=300, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(
+    st.binary(max_size=600)
+    | st.builds(
+        lambda old, lines, tail: f"old {old}\n{lines}\n{tail}".encode(),
+        st.integers(0, 2**70),
+        st.text(max_size=200),
+        st.text(max_size=400),
+    )
+)
+def test_any_body_is_answered_with_a_status_of_tlog_witness_and_cosigns_nothing_unsigned(
+    tmp_path: Path, data: bytes
+) -> None:
+    """Whatever the body, the witness answers one of tlog-witness's statuses
+    (never an exception), and cosigns only a checkpoint the log key signed."""
+    from testimony.client.monitor.witness import Witness
+
+    signer = cosignature.CosignerSigner(
+        "witness.test/w", Ed25519PrivateKey.from_private_bytes(bytes(32))
+    )
+    witness = Witness(signer, {ORIGIN: [VKEY]}, tmp_path / "state")
+    answer = witness.add_checkpoint(data)
+    # Drawn bytes carry no signature of the log key: never cosigned.
+    assert answer.status in (400, 403, 404, 409, 422), answer
+
+
+def test_a_signed_checkpoint_from_zero_is_cosigned_in_process(tmp_path: Path) -> None:
+    from testimony.client.monitor.witness import Witness
+
+    signer = cosignature.CosignerSigner(
+        "witness.test/w", Ed25519PrivateKey.from_private_bytes(bytes(32))
+    )
+    witness = Witness(signer, {ORIGIN: [VKEY]}, tmp_path / "state")
+    signed = Log().grow(3)
+    answer = witness.add_checkpoint(body(0, [], signed))
+    assert answer.status == 200
+    assert cosignature.cosignatures(cosignature.add(signed, [answer.body]), [signer.key])
