@@ -11,7 +11,7 @@ import pytest
 from tests.fuzz._atheris import need_atheris, run_harness
 
 HARNESS = Path(__file__).with_name("fuzz_bundle.py")
-RUNS = 600
+RUNS = 300
 SECONDS = 30
 
 
