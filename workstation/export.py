@@ -144,6 +144,7 @@ __all__ = [
     "Profile",
     "describe",
     "discard",
+    "disclose",
     "export",
     "held_exports",
     "load_profile",
@@ -1438,6 +1439,78 @@ def _cached_tree(cache: Cache) -> tuple[str, checkpoints.Checkpoint, merkle.Memo
     if len(leaves) != checkpoint.size or tree.root != checkpoint.root:
         raise ExportRefused("the cached log does not rebuild its checkpoint", "cache-mismatch")
     return note, checkpoint, store
+
+
+# --- disclosure of what was withheld (§11) ----------------------------------------------------
+
+
+def disclose(cache: Cache, bundle: Path, *, identity: Path | None = None) -> dict[str, Any]:
+    """What a bundle withheld, with the salts that prove it, for a later full
+    disclosure (to a court, under seal): ``{"v": 1, "bundle", "export",
+    "items": [{"testimony", "path", "salt", "value"}]}`` in the order of
+    ``bundle.json``'s ``redactions``. The salts are opened from the export
+    entry's ``salts`` with the group secret of its epoch; the values are read
+    from this workstation's cache. ``testimony verify --disclosure`` checks it
+    against the bundle's commitments. Raises :class:`ExportRefused`
+    (``nothing-withheld``, ``salts-unopenable``, ``testimony-not-readable``)."""
+    with archive.open_bag(Path(bundle), identity=identity) as root:
+        try:
+            listed = canonical.loads((Path(root) / layout.DATA / layout.BUNDLE_JSON).read_bytes())
+            told = canonical.loads((Path(root) / layout.EXPORT_RECEIPT).read_bytes())
+            entry = parse_entry(b64u_decode(str(told["entry"])))
+        except (OSError, CryptoError, KeyError, TypeError):
+            raise ExportRefused(
+                f"{bundle} is no bundle this workstation can read", "not-a-bundle"
+            ) from None
+    redactions = listed.get("redactions") if isinstance(listed, dict) else None
+    if not isinstance(entry, ExportEntry) or not isinstance(redactions, list):
+        raise ExportRefused(f"{bundle} is no bundle this workstation can read", "not-a-bundle")
+    if entry.salts is None or not redactions:
+        raise ExportRefused(
+            "the bundle withholds nothing: there is nothing to disclose", "nothing-withheld"
+        )
+    secret = cache.groups().get(entry.epoch)
+    try:
+        if secret is None:
+            raise CryptoError("no group secret of that epoch")
+        opened = open_payload(group_key(secret, entry.nonce, SALTS_INFO), b64u_encode(entry.salts))
+        salts = [b64u_decode(s) for s in opened["salts"]]
+    except (CryptoError, KeyError, TypeError):
+        raise ExportRefused(
+            "the export's salts do not open with this workstation's keyring", "salts-unopenable"
+        ) from None
+    if len(salts) != len(redactions):
+        raise ExportRefused(
+            "the export's salts and the bundle's redactions disagree", "salts-unopenable"
+        )
+    items = []
+    for redaction, salt in zip(redactions, salts, strict=True):
+        body, path = str(redaction["testimony"]), str(redaction["path"])
+        record = cache.record("submission", body) or cache.record("followup", body)
+        manifest = None
+        if isinstance(record, dict):
+            manifest = record.get("statement", record.get("manifest"))
+        if not isinstance(manifest, dict):
+            raise ExportRefused(
+                f"{body} is not readable in this workstation's cache (sync first)",
+                "testimony-not-readable",
+            )
+        kind, _, name = path.partition("/")
+        try:
+            value = (
+                manifest["answers"][name]
+                if kind == "answers"
+                else manifest["attachments"][int(name)]
+                if kind == "files"
+                else manifest["text"]
+            )
+        except (KeyError, IndexError, ValueError, TypeError):
+            raise ExportRefused(
+                f"{path} of {body} is not in this workstation's copy of it",
+                "testimony-not-readable",
+            ) from None
+        items.append({"testimony": body, "path": path, "salt": b64u_encode(salt), "value": value})
+    return {"v": 1, "bundle": listed.get("id"), "export": str(told.get("id")), "items": items}
 
 
 def _write_forms(writer: BagWriter, sealed: Sequence[_Sealed]) -> None:

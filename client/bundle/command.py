@@ -1,5 +1,5 @@
 """``testimony verify PATH [--identity FILE] [--log-key KEY] [--checkpoint NEWER.txt] [--log URL|FILE]
-[--witness-key VKEY... [--cosignatures N]]``:
+[--witness-key VKEY... [--cosignatures N]] [--disclosure FILE]``:
 an evidence bundle checked with nothing but the bundle (docs/protocol.md §11;
 ``testimony.client.bundle.verify``).
 
@@ -87,6 +87,14 @@ def verify_command(
             "is consistent with (default 1).",
         ),
     ] = None,
+    disclosure: Annotated[
+        Path | None,
+        typer.Option(
+            "--disclosure",
+            help="A full disclosure of what the bundle withheld (testimony exports disclose): "
+            "each item is checked against the bundle's commitments.",
+        ),
+    ] = None,
     log: Annotated[
         str | None,
         typer.Option(
@@ -110,6 +118,7 @@ def verify_command(
             log=log,
             witness_keys=witness_key or [],
             cosignatures=cosignatures,
+            disclosure=disclosure,
         )
     for item in verdict.items:
         typer.echo(_line(item))

@@ -101,7 +101,7 @@ from testimony.crypto.entries import (
 from testimony.crypto.errors import CryptoError, MalformedInput, PaddingError
 from testimony.crypto.followup import verify_followup_entry
 from testimony.crypto.governance import Governance
-from testimony.crypto.keyring import open_payload
+from testimony.crypto.keyring import open_payload, redaction_commitment
 from testimony.crypto.receipts import verify_receipt
 from testimony.crypto.rfc3339 import format_time
 from testimony.crypto.submission import KEY_LENGTH, open_body
@@ -131,6 +131,7 @@ KINDS = (
     "custody-event",
     "incident",
     "export-receipt",
+    "disclosure",
     "newer-checkpoint",
     "witnesses",
     "log",
@@ -427,8 +428,11 @@ class _Verifier:
         newer: str | None,
         log: tuple[str, Callable[[int], list[bytes]]] | None = None,
         witnesses: tuple[Sequence[cosignature.CosignerKey], int] | None = None,
+        disclosure: Any = None,
     ) -> None:
         self.root = root
+        self.disclosure = disclosure
+        """With ``--disclosure``: the JSON of what the bundle withheld, with its salts."""
         self.log = log
         self.witnesses = witnesses
         """With ``--witness-key``: the pinned witnesses, and how many must cosign."""
@@ -520,6 +524,8 @@ class _Verifier:
         self.check_events_disclosure(events)
         if self.newer is not None:
             self.check_newer()
+        if self.disclosure is not None:
+            self.check_disclosure()
         if self.witnesses is not None:
             self.check_witnesses()
         if self.log is not None:
@@ -1286,6 +1292,51 @@ class _Verifier:
                 "fails)"
             ) from None
 
+    # --- a full disclosure of what was withheld ---------------------------------------
+
+    def check_disclosure(self) -> None:
+        """With ``--disclosure`` (``testimony exports disclose``): every item
+        ``redactions`` lists is disclosed once, and ``H(salt || JCS(value))``
+        is its commitment — which the export entry's signature vouches for, as
+        part of ``bundle.json``: the withheld values are proved, not trusted."""
+        with self.item("disclosure", "--disclosure") as said:
+            value = _object(
+                self.disclosure, "the disclosure", frozenset({"v", "bundle", "export", "items"})
+            )
+            if value["v"] != 1 or value["bundle"] != self.bundle.get("id"):
+                raise _Bad("it is not a disclosure of version 1 of this bundle")
+            items = value["items"]
+            if not isinstance(items, list):
+                raise _Bad("its `items` is not a list")
+            seen: set[tuple[str, str]] = set()
+            for n, item in enumerate(items):
+                what = f"its item {n}"
+                item = _object(item, what, frozenset({"testimony", "path", "salt", "value"}))
+                place = (str(item["testimony"]), str(item["path"]))
+                commitment = self.redactions.get(place[0], {}).get(place[1])
+                if commitment is None or place in seen:
+                    raise _Bad(
+                        f"{what} ({place[1]} of {_short(place[0])}…) is no redaction of the bundle, or is repeated"
+                    )
+                seen.add(place)
+                salt = _entry_bytes(item["salt"], f"{what}'s salt")
+                try:
+                    made = redaction_commitment(salt, item["value"])
+                except CryptoError as error:
+                    raise _Bad(f"{what}: {error}") from None
+                if made != commitment:
+                    raise _Bad(
+                        f"{what} ({place[1]} of {_short(place[0])}…) is not what was withheld: "
+                        "its salted hash is not the bundle's commitment"
+                    )
+            listed = {(b, p) for b, paths in self.redactions.items() for p in paths}
+            if seen != listed:
+                raise _Bad(f"it discloses {len(seen)} of the {len(listed)} withheld items")
+            said.append(
+                f"all {len(seen)} withheld items disclosed; each salted hash is the bundle's "
+                "commitment, which the export's signature vouches for"
+            )
+
     # --- witnesses (§13) -------------------------------------------------------------
 
     def check_witnesses(self) -> None:
@@ -1508,6 +1559,7 @@ def verify(
     log: str | None = None,
     witness_keys: Sequence[str] = (),
     cosignatures: int | None = None,
+    disclosure: Path | None = None,
 ) -> Verdict:
     """Check the bundle at ``path`` (a folder, a ZIP, or an age file with
     ``identity``) and return the verdict (see the module docstring).
@@ -1518,12 +1570,19 @@ def verify(
     (``public_log.reader``), against which the custody's completeness is
     checked; ``witness_keys`` (C2SP vkeys of type ``0x04``) are pinned
     witnesses of which ``cosignatures`` (default 1) must have cosigned a
-    checkpoint the bundle's is consistent with (§13). Raises
+    checkpoint the bundle's is consistent with (§13); ``disclosure`` a file
+    of ``testimony exports disclose``, checked against the commitments. Raises
     :class:`BundleUnreadable` when ``path`` does not exist, ``MalformedInput``
     for a witness key that does not parse or a count that is not 1 to the
     number of keys, and the archive's ``ArchiveRefused`` for a ZIP or age file
     it refuses."""
     path = Path(path)
+    disclosed = None
+    if disclosure is not None:
+        try:
+            disclosed = canonical.loads(Path(disclosure).read_bytes())
+        except CryptoError:
+            raise BundleUnreadable(f"{disclosure} is not well-formed JSON") from None
     witnesses = None
     if witness_keys or cosignatures is not None:
         keys = [cosignature.parse_cosigner_key(k) for k in witness_keys]
@@ -1545,7 +1604,7 @@ def verify(
         public_log = importlib.import_module("testimony.client.bundle.public_log")
         public = (log, public_log.reader(log))
     if path.is_dir() and not path.is_symlink():
-        return _Verifier(path, log_key, newer, public, witnesses).run()
+        return _Verifier(path, log_key, newer, public, witnesses, disclosed).run()
     archive = importlib.import_module("testimony.client.bundle.archive")
     with archive.open_bag(path, identity=identity) as root:
-        return _Verifier(Path(root), log_key, newer, public, witnesses).run()
+        return _Verifier(Path(root), log_key, newer, public, witnesses, disclosed).run()

@@ -346,6 +346,23 @@ def test_an_existing_out_is_refused_and_left_alone(case: Case, tmp_path: Path) -
     assert [p.name for p in out.iterdir()] == ["mine.txt"]
 
 
+def test_a_full_disclosure_of_a_bundle_that_withholds_nothing_is_refused(
+    case: Case, tmp_path: Path
+) -> None:
+    out = tmp_path / "full"
+    ok(
+        run(
+            "export", "--workstation", case.home, "--testimony", case.second.id,
+            "--profile", "prosecutor", "--out", out,
+        )
+    )  # fmt: skip
+    one_line_error(
+        run("exports", "disclose", out, "--out", tmp_path / "d.json", "--workstation", case.home),
+        "nothing-withheld",
+    )
+    assert not (tmp_path / "d.json").exists()
+
+
 def test_an_unknown_profile_or_a_release_it_has_no_use_for_is_refused(
     case: Case, tmp_path: Path
 ) -> None:
@@ -460,6 +477,28 @@ def test_a_pseudonymised_bundle_withholds_the_answers_the_form_marks_and_proves_
     for redaction, salt, value in zip(bundle["redactions"], salts, (SAW, WHO), strict=True):
         assert redaction["commitment"] == redaction_commitment(salt, value)
         assert redaction["commitment"] != redaction_commitment(salt, "someone else")
+
+    # A full disclosure, later, under seal: what was withheld, proved by the commitments.
+    disclosed = tmp_path / "disclosure.json"
+    said = ok(run("exports", "disclose", out, "--out", disclosed, "--workstation", case.home))
+    assert "2 withheld items" in said and (disclosed.stat().st_mode & 0o777) == 0o600
+    items = json.loads(disclosed.read_text())["items"]
+    assert [(i["path"], i["value"]) for i in items] == [
+        ("answers/other_witnesses", SAW),
+        ("answers/victims", WHO),
+    ]
+    proved = verify(out, disclosure=disclosed)
+    assert proved.ok, [i for i in proved.items if not i.ok]
+    forged = json.loads(disclosed.read_text())
+    forged["items"][1]["value"] = "someone else"
+    disclosed.write_text(json.dumps(forged))
+    caught = verify(out, disclosure=disclosed)
+    assert [(i.kind, "not what was withheld" in i.message) for i in caught.items if not i.ok] == [
+        ("disclosure", True)
+    ]
+    forged["items"] = forged["items"][:1]
+    disclosed.write_text(json.dumps(forged))
+    assert not verify(out, disclosure=disclosed).ok
 
 
 def test_media_withholds_every_file_but_those_a_reviewer_releases(

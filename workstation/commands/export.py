@@ -15,17 +15,20 @@ stderr on a terminal; what was written is printed on stdout.
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from typing import Annotated
 
 import typer
 
 from testimony.client.console import progress
+from testimony.crypto import canonical
 
 from .. import org
 from ..export import (
     Exported,
     discard,
+    disclose,
     export,
     held_exports,
     load_profile,
@@ -218,3 +221,32 @@ def exports_discard(
     with errors(), opened(workstation, passphrase_file) as ws:
         entry_id = discard(ws.cache, target)
     say(f"export {entry_id[:16]} discarded: its held bag is removed")
+
+
+@exports_app.command("disclose")
+def exports_disclose(
+    bundle: Annotated[Path, typer.Argument(help="The bundle (its folder, ZIP or age file).")],
+    out: Annotated[
+        Path,
+        typer.Option("--out", help="The disclosure to write (JSON; it holds what was withheld)."),
+    ],
+    identity: Annotated[
+        Path | None,
+        typer.Option("--identity", help="The age identity file that opens an encrypted bundle."),
+    ] = None,
+    workstation: WorkstationDir = None,
+    passphrase_file: PassphraseFile = None,
+) -> None:
+    """Write what a bundle withheld, with the salts that prove it (a full disclosure, under seal).
+
+    The recipient checks it with `testimony verify BUNDLE --disclosure FILE`.
+    It holds the withheld answers and files' keys: hand it over as the court orders.
+    """
+    with errors(), opened(workstation, passphrase_file) as ws:
+        disclosed = disclose(ws.cache, bundle, identity=identity)
+        descriptor = os.open(out, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(descriptor, "wb") as handle:
+            handle.write(canonical.dumps(disclosed))
+    say(
+        f"{len(disclosed['items'])} withheld items of bundle {disclosed['bundle']} written to {out}"
+    )
