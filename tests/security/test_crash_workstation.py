@@ -70,7 +70,7 @@ pytestmark = pytest.mark.slow
 
 SEED = 20261212
 TESTIMONIES = 30
-SYNC_KILLS = 8
+SYNC_KILLS = 6
 """Kills of ``testimony sync``, spread over as many first syncs as they take."""
 EXPORT_KILLS = {"folder": 1, "zip": 1}
 """Kills of ``testimony export`` at random moments, of a bundle as a folder and as a
